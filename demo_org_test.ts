@@ -1,0 +1,587 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
+import {
+  CODE_LIFETIME_MS,
+  type DemoOrg,
+  signIdentity,
+  startDemoOrg,
+  toId18,
+} from "./demo_org.ts";
+import { verifySignature } from "./main.ts";
+import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
+
+const REDIRECT_URI = "http://localhost:8000/callback";
+
+/** A demo org for one test, closed when the test ends. */
+async function withOrg(
+  fn: (org: DemoOrg, clock: { now: number }) => Promise<void>,
+  options: { clientSecret?: string } = {},
+) {
+  const clock = { now: Date.now() };
+  const org = startDemoOrg({
+    redirectUri: REDIRECT_URI,
+    now: () => clock.now,
+    ...options,
+  });
+  try {
+    await fn(org, clock);
+  } finally {
+    await org.close();
+  }
+}
+
+interface AuthorizeParams {
+  client_id?: string;
+  redirect_uri?: string;
+  response_type?: string;
+  code_challenge?: string;
+  code_challenge_method?: string;
+  scope?: string;
+  state?: string;
+}
+
+async function authorizeParams(
+  org: DemoOrg,
+  verifier: string,
+  overrides: AuthorizeParams = {},
+): Promise<Record<string, string>> {
+  const params: Record<string, string | undefined> = {
+    client_id: org.client.client_id,
+    redirect_uri: REDIRECT_URI,
+    response_type: "code",
+    code_challenge: await createCodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state: "state-123",
+    ...overrides,
+  };
+  return Object.fromEntries(
+    Object.entries(params).filter(([, v]) => v !== undefined),
+  ) as Record<string, string>;
+}
+
+function authorizeUrl(org: DemoOrg, params: Record<string, string>): string {
+  return `${org.url}/services/oauth2/authorize?${new URLSearchParams(params)}`;
+}
+
+/** Loads the consent page and clicks a button; returns where the org redirects. */
+async function consent(
+  org: DemoOrg,
+  params: Record<string, string>,
+  decision: "allow" | "deny" = "allow",
+): Promise<URL> {
+  const page = await fetch(authorizeUrl(org, params));
+  const html = await page.text();
+  assertEquals(page.status, 200, html);
+  const consentId = /name="consent" value="([^"]+)"/.exec(html)![1];
+  const answer = await fetch(`${org.url}/services/oauth2/authorize`, {
+    method: "POST",
+    body: new URLSearchParams({ consent: consentId, decision }),
+    redirect: "manual",
+  });
+  await answer.body?.cancel();
+  assertEquals(answer.status, 302);
+  return new URL(answer.headers.get("location")!);
+}
+
+async function getCode(
+  org: DemoOrg,
+  verifier: string,
+  overrides: AuthorizeParams = {},
+): Promise<string> {
+  const location = await consent(
+    org,
+    await authorizeParams(org, verifier, overrides),
+  );
+  return location.searchParams.get("code")!;
+}
+
+async function postToken(
+  org: DemoOrg,
+  fields: Record<string, string>,
+  contentType = "application/x-www-form-urlencoded",
+) {
+  const response = await fetch(`${org.url}/services/oauth2/token`, {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body: contentType.includes("json")
+      ? JSON.stringify(fields)
+      : new URLSearchParams(fields),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: await response.json(),
+  };
+}
+
+function codeGrant(
+  org: DemoOrg,
+  code: string,
+  verifier: string,
+): Record<string, string> {
+  return {
+    grant_type: "authorization_code",
+    code,
+    client_id: org.client.client_id,
+    client_secret: org.client.client_secret,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: verifier,
+  };
+}
+
+Deno.test("signIdentity() matches the facts file's section C vector", async () => {
+  const id = "https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P";
+  const signature = await signIdentity(
+    "demo-consumer-secret",
+    id,
+    "1278448384422",
+  );
+  assertEquals(signature, "bT1wDcrS5E7DPWD5Zdbw3IKjq3BbpgXG7rnjAQ7DIW8=");
+  const tokens = { id, issued_at: "1278448384422", signature };
+  assert(await verifySignature(tokens, "demo-consumer-secret"));
+  assertFalse(await verifySignature(tokens, "another-secret"));
+  assertFalse(
+    await verifySignature(
+      { ...tokens, id: id.replace("Q9P", "Q9Q") },
+      "demo-consumer-secret",
+    ),
+  );
+});
+
+Deno.test("toId18() adds Salesforce's case-safe suffix", () => {
+  // Each suffix letter encodes which of five characters are upper case.
+  assertEquals(toId18("001A0000006Vm9r"), "001A0000006Vm9rIAC");
+  assertEquals(toId18("000000000000000"), "000000000000000AAA");
+  assertEquals(toId18("ABCDEABCDEABCDE"), "ABCDEABCDEABCDE555");
+});
+
+Deno.test("startDemoOrg() listens on 127.0.0.1 only", async () => {
+  await withOrg(async (org) => {
+    assertMatch(org.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const home = await fetch(org.url);
+    assertStringIncludes(await home.text(), org.client.client_id);
+  });
+});
+
+Deno.test("GET /services/oauth2/authorize answers bad requests with Salesforce's bare bodies, never a redirect", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const cases: [string, AuthorizeParams, string][] = [
+      [
+        "unknown client",
+        { client_id: "3MVG9nope" },
+        "error=invalid_client_id&error_description=client%20identifier%20invalid",
+      ],
+      [
+        "unregistered redirect URI",
+        { redirect_uri: "http://localhost:8001/callback" },
+        "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match%20configuration",
+      ],
+      [
+        "redirect URI differing by a slash",
+        { redirect_uri: "http://localhost:8000/callback/" },
+        "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match%20configuration",
+      ],
+      [
+        "no code challenge",
+        { code_challenge: undefined },
+        "error=invalid_request&error_description=missing%20required%20code%20challenge",
+      ],
+      [
+        "plain challenge method",
+        { code_challenge_method: "plain" },
+        "error=invalid_request&error_description=invalid%20code%20challenge",
+      ],
+    ];
+    for (const [name, overrides, body] of cases) {
+      const params = await authorizeParams(org, verifier, overrides);
+      if (
+        overrides.code_challenge === undefined && "code_challenge" in overrides
+      ) {
+        delete params.code_challenge;
+      }
+      const response = await fetch(authorizeUrl(org, params), {
+        redirect: "manual",
+      });
+      assertEquals(response.status, 400, name);
+      assertEquals(response.headers.get("location"), null, name);
+      assertEquals(await response.text(), body, name);
+    }
+  });
+});
+
+Deno.test("GET /services/oauth2/authorize redirects errors once the client and redirect URI are known", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const cases: [AuthorizeParams, string][] = [
+      [{ response_type: "token" }, "unsupported_response_type"],
+      [{ scope: "api full" }, "invalid_scope"],
+    ];
+    for (const [overrides, error] of cases) {
+      const response = await fetch(
+        authorizeUrl(org, await authorizeParams(org, verifier, overrides)),
+        { redirect: "manual" },
+      );
+      await response.body?.cancel();
+      assertEquals(response.status, 302);
+      const location = new URL(response.headers.get("location")!);
+      assertEquals(location.origin + location.pathname, REDIRECT_URI);
+      assertEquals(location.searchParams.get("error"), error);
+      assertEquals(location.searchParams.get("state"), "state-123");
+    }
+  });
+});
+
+Deno.test("the consent page names the app and its scopes, offers Allow and Deny, and loads nothing external", async () => {
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier(), {
+      scope: "api refresh_token",
+    });
+    const response = await fetch(authorizeUrl(org, params));
+    const html = await response.text();
+    assertEquals(
+      response.headers.get("content-type"),
+      "text/html;charset=UTF-8",
+    );
+    assertStringIncludes(
+      response.headers.get("content-security-policy")!,
+      "default-src 'none'",
+    );
+    assertStringIncludes(html, org.client.name);
+    assertStringIncludes(html, "(api)");
+    assertStringIncludes(html, "(refresh_token, offline_access)");
+    assertFalse(html.includes("(id, profile"), "id was not requested");
+    assertStringIncludes(html, 'value="allow"');
+    assertStringIncludes(html, 'value="deny"');
+    assertFalse(/<(script|link|img)\b|src=/i.test(html));
+  });
+});
+
+Deno.test("Allow redirects with a Base64-looking code, encoded once, and the state", async () => {
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier());
+    const location = await consent(org, params, "allow");
+    assertEquals(location.origin + location.pathname, REDIRECT_URI);
+    assertStringIncludes(location.search, "%3D%3D&state=state-123");
+    assertMatch(location.searchParams.get("code")!, /^[A-Za-z0-9+/]{86}==$/);
+    assertEquals(location.searchParams.get("state"), "state-123");
+    assertFalse(location.searchParams.has("iss")); // Salesforce sends none
+  });
+});
+
+Deno.test("Deny redirects with access_denied and the state", async () => {
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier());
+    const location = await consent(org, params, "deny");
+    assertEquals(location.searchParams.get("error"), "access_denied");
+    assertEquals(
+      location.searchParams.get("error_description"),
+      "end-user denied authorization",
+    );
+    assertEquals(location.searchParams.get("state"), "state-123");
+    assertFalse(location.searchParams.has("code"));
+  });
+});
+
+Deno.test("POST /services/oauth2/token answers in Salesforce's shape, with a valid signature", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const { status, headers, body } = await postToken(
+      org,
+      codeGrant(org, code, verifier),
+    );
+    assertEquals(status, 200);
+    assertEquals(headers.get("cache-control"), "no-store");
+    assertEquals(Object.keys(body), [
+      "access_token",
+      "refresh_token",
+      "signature",
+      "scope",
+      "instance_url",
+      "id",
+      "token_type",
+      "issued_at",
+    ]);
+    assertMatch(body.access_token, /^00D[A-Za-z0-9]{12}![A-Za-z0-9._]{40,}$/);
+    assertMatch(body.refresh_token, /^5Aep861/);
+    assertEquals(body.scope, "api id refresh_token"); // the app's own scopes
+    assertEquals(body.instance_url, org.url);
+    assertMatch(body.id, new RegExp(`^${org.url}/id/00D\\w{15}/005\\w{15}$`));
+    assertEquals(body.token_type, "Bearer");
+    assertMatch(body.issued_at, /^\d{13}$/);
+    assert(await verifySignature(body, org.client.client_secret));
+    assertEquals(org.issued, [body.access_token, body.refresh_token]);
+  });
+});
+
+Deno.test("POST /services/oauth2/token gives no refresh token without the refresh_token scope", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier, { scope: "api id" });
+    const { status, body } = await postToken(
+      org,
+      codeGrant(org, code, verifier),
+    );
+    assertEquals(status, 200);
+    assertEquals(body.scope, "api id");
+    assertFalse("refresh_token" in body);
+  });
+});
+
+Deno.test("POST /services/oauth2/token refuses each broken exchange with Salesforce's error", async () => {
+  await withOrg(async (org, clock) => {
+    const verifier = createCodeVerifier();
+    type Case = {
+      name: string;
+      change: (grant: Record<string, string>) => void;
+      error: string;
+      description: string;
+      contentType?: string;
+      before?: () => void;
+    };
+    const cases: Case[] = [
+      {
+        name: "a wrong verifier",
+        change: (g) => (g.code_verifier = createCodeVerifier()),
+        error: "invalid_grant",
+        description: "invalid code verifier",
+      },
+      {
+        name: "no verifier",
+        change: (g) => delete g.code_verifier,
+        error: "invalid_grant",
+        description: "invalid code verifier",
+      },
+      {
+        name: "a wrong secret",
+        change: (g) => (g.client_secret = "not-the-secret"),
+        error: "invalid_client",
+        description: "invalid client credentials",
+      },
+      {
+        name: "an unknown client",
+        change: (g) => (g.client_id = "3MVG9unknown"),
+        error: "invalid_client_id",
+        description: "client identifier invalid",
+      },
+      {
+        name: "a redirect URI that differs",
+        change: (g) => (g.redirect_uri = "http://127.0.0.1:8000/callback"),
+        error: "redirect_uri_mismatch",
+        description: "redirect_uri must match configuration",
+      },
+      {
+        name: "an unknown code",
+        change: (g) => (g.code = "bm90IGEgY29kZQ=="),
+        error: "invalid_grant",
+        description: "invalid authorization code",
+      },
+      {
+        name: "an expired code",
+        change: () => {},
+        before: () => (clock.now += CODE_LIFETIME_MS + 1),
+        error: "invalid_grant",
+        description: "expired authorization code",
+      },
+      {
+        name: "a JSON body",
+        change: () => {},
+        contentType: "application/json",
+        error: "unsupported_grant_type",
+        description: "grant type not supported",
+      },
+      {
+        name: "an unknown grant type",
+        change: (g) => (g.grant_type = "password"),
+        error: "unsupported_grant_type",
+        description: "grant type not supported",
+      },
+    ];
+    for (const c of cases) {
+      const code = await getCode(org, verifier);
+      const grant = codeGrant(org, code, verifier);
+      c.change(grant);
+      c.before?.();
+      const { status, body } = await postToken(org, grant, c.contentType);
+      assertEquals(status, 400, c.name);
+      assertEquals(
+        body,
+        { error: c.error, error_description: c.description },
+        c.name,
+      );
+    }
+    assertEquals(org.issued, [], "no case got a token");
+  });
+});
+
+Deno.test("POST /services/oauth2/token takes a code once, and a replay ends what it bought", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const first = await postToken(org, codeGrant(org, code, verifier));
+    assertEquals(first.status, 200);
+    const second = await postToken(org, codeGrant(org, code, verifier));
+    assertEquals(second.body, {
+      error: "invalid_grant",
+      error_description: "expired authorization code",
+    });
+    const identity = await fetch(first.body.id, {
+      headers: { authorization: `Bearer ${first.body.access_token}` },
+    });
+    await identity.body?.cancel();
+    assertEquals(identity.status, 401);
+  });
+});
+
+Deno.test("POST /services/oauth2/token accepts a missing secret only when the app does not require one", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const grant = codeGrant(org, await getCode(org, verifier), verifier);
+    delete grant.client_secret;
+    assertEquals((await postToken(org, grant)).status, 200);
+  });
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const grant = codeGrant(org, await getCode(org, verifier), verifier);
+    delete grant.client_secret;
+    const { status, body } = await postToken(org, grant);
+    assertEquals(status, 400);
+    assertEquals(body.error, "invalid_client");
+  }, { clientSecret: "my-own-secret" });
+});
+
+Deno.test("a verifier longer than 128 characters is accepted, as Salesforce does for jsforce", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier(96) + "x".repeat(43); // 171 characters
+    const bytes = new TextEncoder().encode(verifier);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const challenge = digest.toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+    const location = await consent(org, {
+      ...(await authorizeParams(org, createCodeVerifier())),
+      code_challenge: challenge,
+    });
+    const code = location.searchParams.get("code")!;
+    const { status } = await postToken(org, codeGrant(org, code, verifier));
+    assertEquals(status, 200);
+  });
+});
+
+Deno.test("the refresh grant issues a new signed access token and keeps the refresh token", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const first = await postToken(
+      org,
+      codeGrant(org, await getCode(org, verifier), verifier),
+    );
+    const { status, body } = await postToken(org, {
+      grant_type: "refresh_token",
+      refresh_token: first.body.refresh_token,
+      client_id: org.client.client_id,
+      client_secret: org.client.client_secret,
+    });
+    assertEquals(status, 200);
+    assertFalse("refresh_token" in body);
+    assert(body.access_token !== first.body.access_token);
+    assert(await verifySignature(body, org.client.client_secret));
+    const bad = await postToken(org, {
+      grant_type: "refresh_token",
+      refresh_token: "5Aep861nope",
+      client_id: org.client.client_id,
+    });
+    assertEquals(bad.body, {
+      error: "invalid_grant",
+      error_description: "expired access/refresh token",
+    });
+  });
+});
+
+Deno.test("revoking a refresh token ends it and its access tokens; unknown tokens get 400 invalid_token", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const { body } = await postToken(
+      org,
+      codeGrant(org, await getCode(org, verifier), verifier),
+    );
+    const identity = (token: string) =>
+      fetch(body.id, { headers: { authorization: `Bearer ${token}` } });
+
+    const before = await identity(body.access_token);
+    const user = await before.json();
+    assertEquals(before.status, 200);
+    assertEquals(user.username, "learner@demo-org.example");
+    assertMatch(user.urls.rest, /\/services\/data\/v\{version\}\/$/);
+
+    const revoke = (token: string) =>
+      fetch(`${org.url}/services/oauth2/revoke`, {
+        method: "POST",
+        body: new URLSearchParams({ token }),
+      });
+    const revoked = await revoke(body.refresh_token);
+    await revoked.body?.cancel();
+    assertEquals(revoked.status, 200);
+
+    const after = await identity(body.access_token);
+    assertEquals(after.status, 401);
+    assertEquals(await after.text(), "Bad_OAuth_Token");
+
+    const again = await revoke(body.refresh_token);
+    assertEquals(again.status, 400);
+    assertEquals(
+      Object.fromEntries(new URLSearchParams(await again.text())).error,
+      "invalid_token",
+    );
+  });
+});
+
+Deno.test("userinfo and the identity URL need a live Bearer token", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const { body } = await postToken(
+      org,
+      codeGrant(org, await getCode(org, verifier), verifier),
+    );
+    const userinfo = await fetch(`${org.url}/services/oauth2/userinfo`, {
+      headers: { authorization: `Bearer ${body.access_token}` },
+    });
+    const claims = await userinfo.json();
+    assertEquals(claims.sub, body.id);
+    assertEquals(claims.preferred_username, "learner@demo-org.example");
+    for (const url of [body.id, `${org.url}/services/oauth2/userinfo`]) {
+      const anonymous = await fetch(url);
+      await anonymous.body?.cancel();
+      assertEquals(anonymous.status, 401, url);
+    }
+    const apiOnly = await postToken(
+      org,
+      codeGrant(
+        org,
+        await getCode(org, verifier, { scope: "refresh_token" }),
+        verifier,
+      ),
+    );
+    const forbidden = await fetch(body.id, {
+      headers: { authorization: `Bearer ${apiOnly.body.access_token}` },
+    });
+    await forbidden.body?.cancel();
+    assertEquals(forbidden.status, 403);
+  });
+});
+
+Deno.test("the discovery document mirrors Salesforce's, with the demo org as issuer", async () => {
+  await withOrg(async (org) => {
+    const response = await fetch(`${org.url}/.well-known/openid-configuration`);
+    const document = await response.json();
+    assertEquals(document.issuer, org.url);
+    assertEquals(document.token_endpoint, `${org.url}/services/oauth2/token`);
+    assertFalse("code_challenge_methods_supported" in document);
+  });
+});
