@@ -70,7 +70,6 @@ const ORG_ID = "00D5g000004DEMO";
 const USER_ID = "0055g00000DEMOU";
 const USERNAME = "learner@demo-org.example";
 const DISPLAY_NAME = "Demo Learner";
-const API_VERSION = "66.0";
 
 /** What each scope lets the app do, in Salesforce's own words. */
 const SCOPE_LABELS: Record<string, string> = {

@@ -205,7 +205,9 @@ function parseCommandLine(args: string[]) {
     }).values;
   } catch (error) {
     throw usageError(
-      `Cannot read the command line: ${(error as Error).message}`,
+      `Cannot read the command line: ${
+        (error as Error).message.replaceAll("\n", " ")
+      }`,
       "Run with --help to see every flag.",
     );
   }
@@ -506,7 +508,7 @@ export function readCallback(
   }
   for (const name of ["code", "state", "error"]) {
     if (params.getAll(name).length > 1) {
-      return { kind: "rejected", reason: `"${name}" appears more than once` };
+      return { kind: "rejected", reason: `${name} appears more than once` };
     }
   }
   const state = params.get("state");
