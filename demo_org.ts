@@ -203,7 +203,10 @@ export function startDemoOrg(options: DemoOrgOptions = {}): DemoOrg {
         <dt>Scopes</dt><dd>${escapeHtml(client.scopes.join(" "))}</dd>
         <dt>Signed-in user</dt><dd>${DISPLAY_NAME} (${USERNAME})</dd>
       </dl>
-      <p>Start the walkthrough with <code>deno run -A main.ts --instance-url ${url} --client-id &lt;consumer key&gt;</code>.</p>`,
+      <p>Start the walkthrough against it:</p>
+      <pre>deno run -A main.ts --instance-url ${url} --client-id ${
+        escapeHtml(client.client_id)
+      }</pre>`,
     );
   }
 
@@ -308,7 +311,7 @@ export function startDemoOrg(options: DemoOrgOptions = {}): DemoOrg {
     return htmlPage(
       200,
       `Allow access? · ${client.name}`,
-      `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> · ${USERNAME}</p>
+      `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> · <span class="nowrap">${USERNAME}</span></p>
       <h1>Allow access?</h1>
       <p><strong class="app">${
         escapeHtml(client.name)
@@ -700,6 +703,8 @@ function htmlPage(status: number, title: string, main: string): Response {
   .who, .small { font-size: 0.85rem; color: #54698d; }
   .scopes { padding-left: 1.2rem; line-height: 1.5; }
   code { font-size: 0.85em; overflow-wrap: anywhere; }
+  .nowrap { white-space: nowrap; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #0b5cab12; padding: 0.6rem 0.8rem; border-radius: 0.4rem; font-size: 0.8rem; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; font-size: 0.9rem; }
   dt { color: #54698d; } dd { margin: 0; overflow-wrap: anywhere; }
   form { display: flex; gap: 0.75rem; justify-content: flex-end; margin-top: 1.5rem; }

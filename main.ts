@@ -578,8 +578,8 @@ function startCallbackServer(config: Config, state: string): CallbackServer {
     return result.kind === "code"
       ? resultPage(
         200,
-        "Signed in",
-        "The authorization code has reached the terminal. You can close this tab and return to the terminal.",
+        "Authorization code received",
+        "The terminal now exchanges the code for tokens (steps 6 to 8). You can close this tab and return to the terminal.",
       )
       : resultPage(
         400,
