@@ -55,6 +55,7 @@ Options (flags win over environment variables, which win over .env):
   --refresh                                 step 10: use the refresh token
   --revoke                                  step 11: revoke the tokens, then show they are dead
   --save FILE                               write the tokens, unmasked, to a new FILE (mode 0600)
+  --pause                                   workshop mode: explain each step, wait for Enter (q quits)
   --json                                    one JSON object per line
   --show-secrets                            print tokens unmasked (never the client secret)
   --help                                    this text
@@ -84,7 +85,7 @@ function usageError(description: string, hint: string): FlowError {
 }
 
 /** How steps are printed; set once from the configuration. */
-const output = { json: false, color: false, showSecrets: false };
+const output = { json: false, color: false, showSecrets: false, pause: false };
 
 /** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
 function logStep(step: number, title: string, data: Record<string, unknown>) {
@@ -114,6 +115,8 @@ function logFailure(failure: FlowError) {
       title: "OAuth Flow Failed",
       data: { error, error_description, hint },
     }));
+  } else if (failure.exitCode === EXIT_INTERRUPTED) {
+    console.error(`${error}: ${error_description}. ${hint}`); // one line
   } else {
     console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
   }
@@ -160,6 +163,7 @@ export interface Config {
   refresh: boolean;
   revoke: boolean;
   save?: string;
+  pause: boolean;
 }
 
 /** The settings that come from flags, the environment or `.env`. */
@@ -200,6 +204,7 @@ function parseCommandLine(args: string[]) {
         revoke: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         "show-secrets": { type: "boolean", default: false },
+        pause: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -375,6 +380,7 @@ export function loadConfig(args: string[]): Config | null {
     refresh: flags.refresh,
     revoke: flags.revoke,
     save: flags.save,
+    pause: flags.pause,
   };
   if (config.save !== undefined) checkSavePath(config.save);
   if (config.demo) return config; // the demo org fills in the rest
@@ -720,10 +726,12 @@ async function launchBrowser(url: string): Promise<boolean> {
 
 async function waitForAuthorizationCode(
   callback: CallbackServer,
+  state: string,
   config: Config,
   signal: AbortSignal,
-  demoUser?: Promise<never>,
+  browser: { failure?: Promise<never>; human: boolean },
 ): Promise<string> {
+  const waiting = new AbortController();
   const { promise: expired, reject } = Promise.withResolvers<never>();
   const timer = setTimeout(
     () => reject(timeoutError(config)),
@@ -738,10 +746,12 @@ async function waitForAuthorizationCode(
       callback.outcome,
       expired,
       interrupted,
-      ...(demoUser ? [demoUser] : []),
+      ...(browser.failure ? [browser.failure] : []),
+      ...(browser.human ? [readPastedCallback(state, waiting.signal)] : []),
     ]);
   } finally {
     clearTimeout(timer);
+    waiting.abort(); // stop reading pasted lines
     await callback.close(); // one callback only (RFC 8252 §8.3)
   }
   if (outcome.kind === "error") {
@@ -756,6 +766,35 @@ async function waitForAuthorizationCode(
     state_verified: true,
   });
   return outcome.code;
+}
+
+const PASTE_TIP =
+  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
+
+/**
+ * The paste path: a URL the browser was redirected to, typed or piped on
+ * standard input, gets the same checks as a callback. Never settles once
+ * standard input ends or the wait is over.
+ */
+async function readPastedCallback(
+  state: string,
+  signal: AbortSignal,
+): Promise<Exclude<CallbackOutcome, { kind: "rejected" }>> {
+  while (true) {
+    const line = await stdinLines().next(signal);
+    if (line === null) return new Promise(() => {});
+    if (line.trim() === "") continue;
+    const url = URL.parse(line.trim());
+    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
+      warn(
+        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
+      );
+      continue;
+    }
+    const outcome = readCallback(url.searchParams, state);
+    if (outcome.kind !== "rejected") return outcome;
+    warn(`ignored the pasted URL because ${outcome.reason}; still waiting`);
+  }
 }
 
 function timeoutError(config: Config): FlowError {
@@ -1187,6 +1226,108 @@ async function revokeTokens(
 }
 
 // ---------------------------------------------------------------------------
+// Standard input: pasted callback URLs and --pause share one line reader
+// ---------------------------------------------------------------------------
+
+/** Lines from a stream, each handed to whoever asks first. */
+export interface LineReader {
+  /** The next line, or null at the end of input or once `signal` aborts. */
+  next(signal?: AbortSignal): Promise<string | null>;
+}
+
+/** Splits a byte stream into lines; reading starts at the first `next()`. */
+export function createLineReader(
+  readable: ReadableStream<Uint8Array>,
+): LineReader {
+  const lines: string[] = [];
+  const waiting: ((line: string | null) => void)[] = [];
+  let started = false;
+  let ended = false;
+  function deliver(line: string) {
+    const waiter = waiting.shift();
+    if (waiter) waiter(line);
+    else lines.push(line);
+  }
+  async function pump() {
+    let buffer = "";
+    try {
+      for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
+        buffer += chunk;
+        for (let end; (end = buffer.indexOf("\n")) >= 0;) {
+          deliver(buffer.slice(0, end).replace(/\r$/, ""));
+          buffer = buffer.slice(end + 1);
+        }
+      }
+      if (buffer) deliver(buffer);
+    } finally {
+      ended = true;
+      waiting.splice(0).forEach((waiter) => waiter(null));
+    }
+  }
+  return {
+    next(signal) {
+      if (!started) {
+        started = true;
+        pump().catch(() => {});
+      }
+      if (lines.length > 0) return Promise.resolve(lines.shift()!);
+      if (ended || signal?.aborted) return Promise.resolve(null);
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        signal?.addEventListener("abort", () => {
+          const index = waiting.indexOf(resolve);
+          if (index >= 0) waiting.splice(index, 1);
+          resolve(null);
+        }, { once: true });
+      });
+    },
+  };
+}
+
+let stdin: LineReader | undefined;
+
+/** Standard input, read only once something asks for a line. */
+function stdinLines(): LineReader {
+  return stdin ??= createLineReader(Deno.stdin.readable);
+}
+
+/** What each step is about to do, and why: the --pause introductions. */
+const STEP_INTRODUCTIONS: Record<number, string> = {
+  1: "First the settings: which org, which app (its consumer key), and where the org should send the browser back.",
+  2: "Next a one-time secret pair: the code_verifier stays here; only its SHA-256 hash, the code_challenge, goes to the org.",
+  3: "Now the authorization URL: it carries the challenge and a random state, so that only this run can use what comes back.",
+  4: "Before any browser opens, a small server starts on 127.0.0.1 to catch the org's redirect back to this machine.",
+  6: "The code alone is useless: the script swaps it for tokens in a direct POST, proving with the verifier that it started the flow.",
+  7: "The org answers with the tokens, and the script checks the signature over the identity URL with the client secret.",
+  8: "That is the whole flow: these are the tokens an app keeps (the refresh token somewhere safe).",
+  9: "Now the access token is used for the first time: who does the org say we are?",
+  10:
+    "Access tokens expire; the refresh token gets a new one without another sign-in.",
+  11:
+    "Last, revoke the refresh token, and watch the org refuse the access token that came from it.",
+};
+
+/** With --pause, introduces a step and waits for Enter; `q` quits. */
+async function pause(step: number, signal: AbortSignal) {
+  if (!output.pause) return;
+  console.error(
+    `\n${
+      STEP_INTRODUCTIONS[step]
+    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
+  );
+  const line = await stdinLines().next(signal);
+  if (signal.aborted) throw signal.reason;
+  if (line === null || line.trim().toLowerCase() === "q") {
+    throw new FlowError(
+      "quit",
+      `Cannot finish the flow: stopped before step ${step}`,
+      "Run the script again to start over.",
+      EXIT_INTERRUPTED,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Hints for the errors Salesforce (and the network) can give
 // ---------------------------------------------------------------------------
 
@@ -1262,6 +1403,8 @@ export async function main(args: string[]): Promise<number> {
   output.showSecrets = config.showSecrets;
   output.color = !config.json && Deno.stdout.isTerminal() &&
     !readEnv("NO_COLOR");
+  // Workshop mode needs someone at a terminal to press Enter.
+  output.pause = config.pause && !config.json && Deno.stdin.isTerminal();
 
   // Ctrl+C or SIGTERM closes the servers and ends with 130.
   const interrupt = new AbortController();
@@ -1269,7 +1412,7 @@ export async function main(args: string[]): Promise<number> {
     interrupt.abort(
       new FlowError(
         "interrupted",
-        "Cannot finish the flow: interrupted; the callback server is closed",
+        "Cannot finish the flow: interrupted, and the callback server is closed",
         "Run the script again to start over.",
         EXIT_INTERRUPTED,
       ),
@@ -1301,26 +1444,43 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-/** Steps 1 to 11, in the guide's order. */
+/** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
 async function runFlow(config: Config, signal: AbortSignal) {
-  startFlow(config); // Step 1
-  const pkce = await createPkce(); // Step 2
-  const { url, state } = createAuthorizationRequest(config, pkce); // Step 3
-  const callback = startCallbackServer(config, state); // Step 4
+  await pause(1, signal);
+  startFlow(config);
+  await pause(2, signal);
+  const pkce = await createPkce();
+  await pause(3, signal);
+  const { url, state } = createAuthorizationRequest(config, pkce);
+  await pause(4, signal);
+  const callback = startCallbackServer(config, state);
   const browser = await openBrowserOrPlayDemoUser(url, config);
   const code = await waitForAuthorizationCode(
     callback,
+    state,
     config,
     signal,
-    browser.failure,
-  ); // Step 5
-  const request = prepareTokenRequest(config, code, pkce); // Step 6
-  const response = await requestToken(request, config, signal); // Step 7
-  let tokens = completeFlow(response); // Step 8
+    browser,
+  );
+  await pause(6, signal);
+  const request = prepareTokenRequest(config, code, pkce);
+  await pause(7, signal);
+  const response = await requestToken(request, config, signal);
+  await pause(8, signal);
+  let tokens = completeFlow(response);
   if (config.save) await saveTokens(config.save, tokens);
-  if (config.identity) await getIdentity(tokens, signal); // Step 9
-  if (config.refresh) tokens = await refreshTokens(tokens, config, signal); // Step 10
-  if (config.revoke) await revokeTokens(tokens, config, signal); // Step 11
+  if (config.identity) {
+    await pause(9, signal);
+    await getIdentity(tokens, signal);
+  }
+  if (config.refresh) {
+    await pause(10, signal);
+    tokens = await refreshTokens(tokens, config, signal);
+  }
+  if (config.revoke) {
+    await pause(11, signal);
+    await revokeTokens(tokens, config, signal);
+  }
 }
 
 /**
@@ -1331,16 +1491,16 @@ async function runFlow(config: Config, signal: AbortSignal) {
 async function openBrowserOrPlayDemoUser(
   url: URL,
   config: Config,
-): Promise<{ failure?: Promise<never> }> {
+): Promise<{ failure?: Promise<never>; human: boolean }> {
   const opened = config.openBrowser && await launchBrowser(url.href);
   if (config.openBrowser && !opened) {
     note("could not open a browser on this machine");
   }
   if (opened) {
     note(
-      "opened the browser: sign in and click Allow; waiting for the callback…",
+      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
     );
-    return {};
+    return { human: true };
   }
   if (config.demo) {
     note(
@@ -1357,12 +1517,12 @@ async function openBrowserOrPlayDemoUser(
         );
       },
     );
-    return { failure };
+    return { failure, human: false };
   }
   note(
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${config.timeoutSeconds} seconds…`,
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${config.timeoutSeconds} seconds… ${PASTE_TIP}`,
   );
-  return {};
+  return { human: true };
 }
 
 function listenForSignals(handler: () => void) {

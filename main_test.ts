@@ -1401,6 +1401,265 @@ Deno.test("--show-secrets prints tokens whole, but never the client secret", asy
   });
 });
 
+// ---------------------------------------------------------------------------
+// Wherever the learner is: pasted URLs, launchers, terminals
+// ---------------------------------------------------------------------------
+
+/** Approves on the demo org's consent page but, like a browser that cannot reach this machine, stops at the redirect. */
+async function approveWithoutCallback(
+  authorizationUrl: string,
+): Promise<string> {
+  const page = await browse(authorizationUrl);
+  const consent = /name="consent" value="([^"]+)"/.exec(page.text)![1];
+  const decided = await browse(
+    new URL("/services/oauth2/authorize", authorizationUrl).href,
+    {
+      method: "POST",
+      body: new URLSearchParams({ consent, decision: "allow" }),
+    },
+  );
+  assertEquals(decided.status, 302);
+  return decided.headers.get("location")!;
+}
+
+Deno.test("a redirect URL pasted on standard input completes the flow with no callback request at all", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect), { stdin: "piped" });
+    const writer = script.child.stdin.getWriter();
+    try {
+      const step3 = await script.waitForStep(3);
+      await script.waitForStep(4);
+      const location = await approveWithoutCallback(
+        step3.data.authorization_url,
+      );
+      const forged = new URL(location);
+      forged.searchParams.set("state", "forged");
+      const type = (line: string) =>
+        writer.write(new TextEncoder().encode(line + "\n"));
+      await type("I clicked Allow");
+      await type(step3.data.authorization_url); // the wrong URL: no code in it
+      await type(forged.href);
+      await type("  " + location + "  ");
+      const step5 = await script.waitForStep(5);
+      assertEquals(
+        step5.data.authorization_code,
+        new URL(location).searchParams.get("code"),
+      );
+      // Standard input stays open: the script must not wait for it.
+      const result = await script.finish();
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps.at(-1)?.step, 9);
+      assertStringIncludes(result.stderr, "Paste the full URL");
+      assertEquals(
+        result.stderr.match(/not the URL the org redirected to/g)?.length,
+        2,
+      );
+      assertStringIncludes(
+        result.stderr,
+        "ignored the pasted URL because its state does not match ours",
+      );
+      assertFalse(
+        result.stderr.includes("ignored a callback"),
+        "nothing reached the callback server",
+      );
+    } finally {
+      await writer.close().catch(() => {});
+    }
+  });
+});
+
+Deno.test("an error pasted on standard input ends the flow as a callback error would", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect), { stdin: "piped" });
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const writer = script.child.stdin.getWriter();
+    await writer.write(
+      new TextEncoder().encode(
+        `${redirect}?error=access_denied&error_description=end-user+denied+authorization&state=${state}\n`,
+      ),
+    );
+    await writer.close();
+    const result = await script.finish();
+    assertEquals(result.code, 1);
+    assertEquals(result.steps.at(-1)?.data.error, "access_denied");
+  });
+});
+
+Deno.test("--pause is ignored when standard input is not a terminal", async () => {
+  const script = spawn([
+    "--demo",
+    "--no-browser",
+    "--pause",
+    "--redirect-uri",
+    redirectUri(),
+  ], { stdin: "piped" });
+  const result = await script.finish(); // nobody presses Enter
+  await script.child.stdin.close();
+  assertEquals(result.code, 0, result.stderr);
+  assertFalse(result.stderr.includes("Press Enter"));
+});
+
+/** Runs the script on a pseudo-terminal (util-linux `script`), typing `keys` once it has started. */
+async function runOnTerminal(
+  args: string[],
+  keys: string[],
+  env: Record<string, string> = {},
+) {
+  const command = [Deno.execPath(), "run", "-A", MAIN, ...args].map((a) =>
+    `'${a}'`
+  ).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qfec", `${command}; echo "EXIT=$?"`, "/dev/null"],
+    env: childEnv({ TERM: "xterm", ...env }),
+    clearEnv: true,
+    cwd: EMPTY_DIR,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const output = new Response(child.stdout).text();
+  const writer = child.stdin.getWriter();
+  for (const key of keys) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await writer.write(new TextEncoder().encode(key));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await writer.close();
+  await child.status;
+  const text = await output;
+  transcript.push(text);
+  return { text, code: Number(/EXIT=(\d+)/.exec(text)?.[1]) };
+}
+
+const hasScript = Deno.build.os === "linux" &&
+  (() => {
+    try {
+      return new Deno.Command("script", { args: ["--version"] }).outputSync()
+        .success;
+    } catch {
+      return false;
+    }
+  })();
+
+Deno.test({
+  name:
+    "--pause on a terminal introduces each step, waits for Enter, and q quits with 130",
+  ignore: !hasScript,
+  async fn() {
+    const { text, code } = await runOnTerminal(
+      ["--demo", "--no-browser", "--pause", "--redirect-uri", redirectUri()],
+      ["\n", "\n", "q\n"],
+    );
+    assertEquals(code, 130, text);
+    assertStringIncludes(text, "First the settings");
+    assertStringIncludes(text, "Press Enter for step 2");
+    assertStringIncludes(text, "## 2. PKCE Generated");
+    assertFalse(text.includes("## 3."), "stopped before step 3");
+    assertStringIncludes(
+      text,
+      "quit: Cannot finish the flow: stopped before step 3",
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "step headings are coloured on a terminal, and NO_COLOR turns colour off",
+  ignore: !hasScript,
+  async fn() {
+    const args = ["--demo", "--no-browser", "--no-identity", "--redirect-uri"];
+    const coloured = await runOnTerminal([...args, redirectUri()], [], {
+      NO_COLOR: "",
+    });
+    assertEquals(coloured.code, 0, coloured.text);
+    assertStringIncludes(
+      coloured.text,
+      "\x1b[1;36m## 1. OAuth Flow Started\x1b[0m",
+    );
+    const plain = await runOnTerminal([...args, redirectUri()], [], {
+      NO_COLOR: "1",
+    });
+    assertEquals(plain.code, 0, plain.text);
+    assertStringIncludes(plain.text, "## 1. OAuth Flow Started");
+    assertFalse(plain.text.includes("\x1b["));
+  },
+});
+
+/** A directory holding a fake `xdg-open` that runs `body`. */
+async function fakeLauncher(body: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/xdg-open`,
+    `#!/bin/sh\necho "$1" > "${dir}/opened"\n${body}\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+Deno.test({
+  name:
+    "when no launcher works the script says so once and, with --demo, plays the demo user",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    for (const launcher of ["exit 3", null]) {
+      const dir = launcher === null
+        ? await Deno.makeTempDir()
+        : await fakeLauncher(launcher);
+      try {
+        const result = await run([
+          "--demo",
+          "--json",
+          "--redirect-uri",
+          redirectUri(),
+        ], {
+          env: { PATH: dir }, // only the fake launcher, or none at all
+        });
+        assertEquals(result.code, 0, result.stderr);
+        assertEquals(
+          result.stderr.match(/could not open a browser/g)?.length,
+          1,
+        );
+        assertStringIncludes(result.stderr, "plays the demo user");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a launcher that stays in the foreground gets the URL whole and never keeps the script alive",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await fakeLauncher("sleep 30");
+    try {
+      await withDemoOrg(async (org, redirect) => {
+        const args = orgArgs(org, redirect).filter((a) => a !== "--no-browser");
+        const script = spawn(args, { env: { PATH: `${dir}:/usr/bin:/bin` } });
+        const step3 = await script.waitForStep(3);
+        await script.waitForStep(4);
+        await playDemoUser(step3.data.authorization_url);
+        const started = Date.now();
+        const result = await script.finish();
+        assertEquals(result.code, 0, result.stderr);
+        assert(
+          Date.now() - started < 10_000,
+          "the script did not wait for the launcher",
+        );
+        assertStringIncludes(result.stderr, "opened the browser");
+        assertEquals(
+          (await Deno.readTextFile(`${dir}/opened`)).trim(),
+          step3.data.authorization_url,
+        );
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 // Runs last: everything above was recorded.
 Deno.test("no client secret, access token or refresh token appears in any output or page", () => {
   const everything = transcript.join("\n");
