@@ -12,12 +12,21 @@ import {
   assertNotEquals,
   assertStringIncludes,
 } from "@std/assert";
+import { playDemoUser, signIdentity } from "./demo_org.ts";
 import {
-  type DemoOrg,
-  playDemoUser,
-  signIdentity,
-  startDemoOrg,
-} from "./demo_org.ts";
+  browse,
+  childEnv,
+  type Finished,
+  freePort,
+  MAIN,
+  orgArgs,
+  redirectUri,
+  run,
+  secrets,
+  spawn,
+  transcript,
+  withDemoOrg,
+} from "./_test_utils.ts";
 import {
   browserCommands,
   buildAuthorizeUrl,
@@ -26,174 +35,6 @@ import {
   readCallback,
 } from "./main.ts";
 import { createCodeChallenge } from "./pkce.ts";
-
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
-const EMPTY_DIR = Deno.makeTempDirSync({ prefix: "walkthrough_test_" });
-
-/** Every byte any spawned script printed and every page its callback served; the leak test reads it. */
-const transcript: string[] = [];
-/** Secrets that must never appear in the transcript. */
-const secrets = new Set<string>();
-
-interface Step {
-  step: number | null;
-  title: string;
-  // deno-lint-ignore no-explicit-any
-  data: Record<string, any>;
-}
-
-interface Finished {
-  code: number;
-  stdout: string;
-  stderr: string;
-  steps: Step[];
-}
-
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: Deno.env.get("PATH") ?? "",
-    HOME: Deno.env.get("HOME") ?? "",
-    NO_COLOR: "1",
-    DENO_NO_UPDATE_CHECK: "1",
-  };
-  const denoDir = Deno.env.get("DENO_DIR");
-  if (denoDir) env.DENO_DIR = denoDir;
-  return { ...env, ...extra };
-}
-
-function parseSteps(stdout: string): Step[] {
-  return stdout.split("\n").filter((line) => line.startsWith("{")).map((
-    line,
-  ) => JSON.parse(line));
-}
-
-/** Runs the script to the end. */
-async function run(
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string; record?: boolean } =
-    {},
-): Promise<Finished> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: options.cwd ?? EMPTY_DIR,
-    env: childEnv(options.env),
-    clearEnv: true,
-    stdin: "null",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  if (options.record !== false) transcript.push(stdout, stderr);
-  return { code: output.code, stdout, stderr, steps: parseSteps(stdout) };
-}
-
-/** A running script whose steps a test can wait for. */
-interface Running {
-  child: Deno.ChildProcess;
-  waitForStep(step: number): Promise<Step>;
-  finish(): Promise<Finished>;
-}
-
-function spawn(
-  args: string[],
-  options: { env?: Record<string, string>; stdin?: "piped" | "null" } = {},
-): Running {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: EMPTY_DIR,
-    env: childEnv(options.env),
-    clearEnv: true,
-    stdin: options.stdin ?? "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stdout = "";
-  let changed = Promise.withResolvers<void>();
-  const stdoutDone = (async () => {
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      stdout += chunk;
-      changed.resolve();
-      changed = Promise.withResolvers<void>();
-    }
-    changed.resolve();
-  })();
-  const stderrDone = new Response(child.stderr).text();
-  let ended = false;
-  stdoutDone.then(() => (ended = true));
-
-  return {
-    child,
-    async waitForStep(step) {
-      while (true) {
-        const found = parseSteps(stdout).find((s) => s.step === step);
-        if (found) return found;
-        const failed = parseSteps(stdout).find((s) => s.step === null);
-        if (failed || ended) {
-          throw new Error(
-            `step ${step} never came: ${stdout}${await stderrDone}`,
-          );
-        }
-        await changed.promise;
-      }
-    },
-    async finish() {
-      const status = await child.status;
-      await stdoutDone;
-      const stderr = await stderrDone;
-      transcript.push(stdout, stderr);
-      return { code: status.code, stdout, stderr, steps: parseSteps(stdout) };
-    },
-  };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-function redirectUri(): string {
-  return `http://localhost:${freePort()}/callback`;
-}
-
-/** GETs a URL the way a browser would, recording the page for the leak test. */
-async function browse(url: string, init?: RequestInit) {
-  const response = await fetch(url, { redirect: "manual", ...init });
-  const text = await response.text();
-  transcript.push(text);
-  return { status: response.status, text, headers: response.headers };
-}
-
-async function withDemoOrg(
-  fn: (org: DemoOrg, redirect: string) => Promise<void>,
-  options: { clientSecret?: string } = {},
-) {
-  const redirect = redirectUri();
-  const org = startDemoOrg({ redirectUri: redirect, ...options });
-  secrets.add(org.client.client_secret);
-  try {
-    await fn(org, redirect);
-  } finally {
-    org.issued.forEach((token) => secrets.add(token));
-    await org.close();
-  }
-}
-
-function orgArgs(org: DemoOrg, redirect: string, secret = true): string[] {
-  return [
-    "--instance-url",
-    org.url,
-    "--client-id",
-    org.client.client_id,
-    ...(secret ? ["--client-secret", org.client.client_secret] : []),
-    "--redirect-uri",
-    redirect,
-    "--no-browser",
-    "--json",
-  ];
-}
 
 const STEP_KEYS: [number, string, string[]][] = [
   [1, "OAuth Flow Started", ["instance", "client_id", "redirect_uri"]],
@@ -1509,11 +1350,12 @@ async function runOnTerminal(
   const command = [Deno.execPath(), "run", "-A", MAIN, ...args].map((a) =>
     `'${a}'`
   ).join(" ");
+  const cwd = await Deno.makeTempDir();
   const child = new Deno.Command("script", {
     args: ["-qfec", `${command}; echo "EXIT=$?"`, "/dev/null"],
     env: childEnv({ TERM: "xterm", ...env }),
     clearEnv: true,
-    cwd: EMPTY_DIR,
+    cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "null",
@@ -1527,6 +1369,7 @@ async function runOnTerminal(
   await new Promise((resolve) => setTimeout(resolve, 400));
   await writer.close();
   await child.status;
+  await Deno.remove(cwd, { recursive: true });
   const text = await output;
   transcript.push(text);
   return { text, code: Number(/EXIT=(\d+)/.exec(text)?.[1]) };
@@ -1673,5 +1516,4 @@ Deno.test("no client secret, access token or refresh token appears in any output
   }
   const raw = RAW_TOKEN.exec(everything);
   assertEquals(raw, null, `a raw token leaked: ${raw?.[0].slice(0, 12)}…`);
-  Deno.removeSync(EMPTY_DIR, { recursive: true });
 });

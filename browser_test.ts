@@ -1,0 +1,174 @@
+/**
+ * The walkthrough in a real browser: headless Chromium (Debian's `chromium`
+ * package) driven by playwright-core through the demo org's consent page and
+ * the callback's result pages, at phone and desktop widths.
+ *
+ * Without Chromium these tests are skipped and say how to install it.
+ * Set SCREENSHOT_DIR to keep the screenshots they take.
+ */
+
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { orgArgs, type Running, spawn, withDemoOrg } from "./_test_utils.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+if (!hasChromium) {
+  console.warn(
+    `browser_test.ts: skipped, no Chromium at ${CHROMIUM}. ` +
+      "Install it with `sudo apt-get install chromium` (Debian, Ubuntu) and run `deno test -A` again.",
+  );
+}
+
+/** Launch flags that work as root, offline, in containers. */
+const LAUNCH_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const VIEWPORTS = {
+  phone: { width: 390, height: 844 },
+  desktop: { width: 1280, height: 800 },
+};
+
+/** A headless Chromium with a new, empty profile (playwright makes one per launch). */
+async function withBrowser(fn: (browser: Browser) => Promise<void>) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: LAUNCH_ARGS,
+  });
+  try {
+    await fn(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function screenshot(page: Page, name: string) {
+  const dir = Deno.env.get("SCREENSHOT_DIR");
+  const image = await page.screenshot({ fullPage: true });
+  if (dir) {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(`${dir}/${name}.png`, image);
+  }
+}
+
+/** Starts the script against a demo org and opens its authorization URL in Chromium. */
+async function startInBrowser(
+  browser: Browser,
+  viewport: keyof typeof VIEWPORTS,
+  fn: (page: Page, script: Running) => Promise<void>,
+  extraArgs: string[] = [],
+) {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn([...orgArgs(org, redirect), ...extraArgs]);
+    const step3 = await script.waitForStep(3);
+    await script.waitForStep(4);
+    const context = await browser.newContext({
+      viewport: VIEWPORTS[viewport],
+    });
+    try {
+      const page = await context.newPage();
+      await page.goto(step3.data.authorization_url);
+      await fn(page, script);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+Deno.test({
+  name: "the consent page shows the app name and the requested scopes",
+  ignore: !hasChromium,
+  async fn() {
+    await withBrowser(async (browser) => {
+      for (const viewport of ["phone", "desktop"] as const) {
+        await startInBrowser(browser, viewport, async (page, script) => {
+          const text = await page.locator("main").innerText();
+          assertStringIncludes(text, "OAuth Walkthrough (demo)");
+          assertStringIncludes(text, "Manage user data via APIs (api)");
+          assertStringIncludes(text, "Access the identity URL service");
+          assertEquals(
+            text.includes("Perform requests at any time"),
+            false,
+            "refresh_token was not requested",
+          );
+          await screenshot(page, `consent-${viewport}`);
+          // The buttons fit on a phone screen without scrolling sideways.
+          const width = await page.evaluate<number>(
+            "document.documentElement.scrollWidth",
+          );
+          assertEquals(width <= VIEWPORTS[viewport].width, true);
+          await page.getByRole("button", { name: "Deny" }).click();
+          await script.finish();
+        }, ["--scope", "api id"]);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Allow in Chromium ends with the success page and exit 0",
+  ignore: !hasChromium,
+  async fn() {
+    await withBrowser(async (browser) => {
+      for (const viewport of ["phone", "desktop"] as const) {
+        await startInBrowser(browser, viewport, async (page, script) => {
+          await page.getByRole("button", { name: "Allow" }).click();
+          await page.waitForURL(/\/callback\?code=/);
+          const heading = await page.locator("h1").innerText();
+          assertStringIncludes(heading, "Authorization code received");
+          const text = await page.locator("main").innerText();
+          assertStringIncludes(text, "return to the terminal");
+          assertEquals(
+            text.includes(new URL(page.url()).searchParams.get("code")!),
+            false,
+          );
+          await screenshot(page, `success-${viewport}`);
+          const result = await script.finish();
+          assertEquals(result.code, 0, result.stderr);
+          assertEquals(result.steps.at(-1)?.title, "Identity Retrieved");
+        });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Deny in Chromium ends with the error page and exit 1 with access_denied",
+  ignore: !hasChromium,
+  async fn() {
+    await withBrowser(async (browser) => {
+      for (const viewport of ["phone", "desktop"] as const) {
+        await startInBrowser(browser, viewport, async (page, script) => {
+          await page.getByRole("button", { name: "Deny" }).click();
+          await page.waitForURL(/\/callback\?error=access_denied/);
+          const text = await page.locator("main").innerText();
+          assertStringIncludes(text, "Sign-in failed");
+          assertStringIncludes(
+            text,
+            "access_denied: end-user denied authorization",
+          );
+          assertStringIncludes(text, "clicked Deny");
+          await screenshot(page, `denied-${viewport}`);
+          const result = await script.finish();
+          assertEquals(result.code, 1);
+          assertEquals(result.steps.at(-1)?.data.error, "access_denied");
+        });
+      }
+    });
+  },
+});
