@@ -63,365 +63,46 @@ Options (flags win over environment variables, which win over .env):
 Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
 
 // ---------------------------------------------------------------------------
-// Errors and output
+// The walkthrough: steps 1 to 11, in the guide's order
 // ---------------------------------------------------------------------------
 
-/** A failure with the org's (or our) `error` code, its description and what to do about it. */
-export class FlowError extends Error {
-  constructor(
-    readonly error: string,
-    readonly error_description: string,
-    readonly hint: string,
-    readonly exitCode: number = EXIT_FAILED,
-    options?: ErrorOptions,
-  ) {
-    super(error_description, options);
-    this.name = "FlowError";
-  }
-}
-
-function usageError(description: string, hint: string): FlowError {
-  return new FlowError("invalid_configuration", description, hint, EXIT_USAGE);
-}
-
-/** How steps are printed; set once from the configuration. */
-const output = { json: false, color: false, showSecrets: false, pause: false };
-
-/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(step: number, title: string, data: Record<string, unknown>) {
-  if (output.json) {
-    console.log(JSON.stringify({ step, title, data }));
-    return;
-  }
-  const heading = `## ${step}. ${title}`;
-  console.log(output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(JSON.stringify(data, null, 2).replace(/^/gm, "  ") + "\n");
-}
-
-/** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
-function note(text: string) {
-  console.error(output.json ? `note: ${text}` : `→ ${text}`);
-}
-
-function warn(text: string) {
-  console.error(`warning: ${text}`);
-}
-
-function logFailure(failure: FlowError) {
-  const { error, error_description, hint } = failure;
-  if (output.json) {
-    console.log(JSON.stringify({
-      step: null,
-      title: "OAuth Flow Failed",
-      data: { error, error_description, hint },
-    }));
-  } else if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${error}: ${error_description}. ${hint}`); // one line
-  } else {
-    console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
-  }
-}
-
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
-export function mask(value: string, showSecrets = output.showSecrets): string {
-  if (showSecrets) return value;
-  return value.length < 20
-    ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
-}
-
-const TOKEN_FIELDS = ["access_token", "refresh_token", "id_token"];
-
-function maskTokens(body: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => [
-      key,
-      TOKEN_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value)
-        : value,
-    ]),
+/** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
+async function runFlow(config: Config, signal: AbortSignal) {
+  await pause(1, signal);
+  startFlow(config);
+  await pause(2, signal);
+  const pkce = await createPkce();
+  await pause(3, signal);
+  const { url, state } = createAuthorizationRequest(config, pkce);
+  await pause(4, signal);
+  const callback = startCallbackServer(config, state);
+  const browser = await openBrowserOrPlayDemoUser(url, config);
+  // Step 5 comes back from the browser, pasted, or from the demo user.
+  const code = await waitForAuthorizationCode(
+    callback,
+    state,
+    config,
+    signal,
+    browser,
   );
-}
-
-// ---------------------------------------------------------------------------
-// Configuration: flags, then environment variables, then .env
-// ---------------------------------------------------------------------------
-
-/** Everything the flow needs, validated. */
-export interface Config {
-  instanceUrl: string;
-  clientId: string;
-  clientSecret?: string;
-  redirectUri: string;
-  scope?: string;
-  timeoutSeconds: number;
-  demo: boolean;
-  openBrowser: boolean;
-  json: boolean;
-  showSecrets: boolean;
-  identity: boolean;
-  refresh: boolean;
-  revoke: boolean;
-  save?: string;
-  pause: boolean;
-}
-
-/** The settings that come from flags, the environment or `.env`. */
-const SETTINGS = {
-  instanceUrl: { flag: "instance-url", variable: "SF_INSTANCE_URL" },
-  clientId: { flag: "client-id", variable: "SF_CLIENT_ID" },
-  clientSecret: { flag: "client-secret", variable: "SF_CLIENT_SECRET" },
-  redirectUri: { flag: "redirect-uri", variable: "SF_REDIRECT_URI" },
-  scope: { flag: "scope", variable: "SF_SCOPE" },
-} as const;
-
-type SettingName = keyof typeof SETTINGS;
-
-/** A setting's value and where it came from, so errors can name the source. */
-interface Setting {
-  value: string;
-  source: string;
-}
-
-function parseCommandLine(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "instance-url": { type: "string" },
-        "client-id": { type: "string" },
-        "client-secret": { type: "string" },
-        "redirect-uri": { type: "string" },
-        scope: { type: "string" },
-        timeout: { type: "string" },
-        save: { type: "string" },
-        demo: { type: "boolean", default: false },
-        "no-browser": { type: "boolean", default: false },
-        "no-identity": { type: "boolean", default: false },
-        refresh: { type: "boolean", default: false },
-        revoke: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        "show-secrets": { type: "boolean", default: false },
-        pause: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (error) {
-    throw usageError(
-      `Cannot read the command line: ${
-        (error as Error).message.replaceAll("\n", " ")
-      }`,
-      "Run with --help to see every flag.",
-    );
+  await pause(6, signal);
+  const request = prepareTokenRequest(config, code, pkce);
+  await pause(7, signal);
+  const response = await requestToken(request, config, signal);
+  await pause(8, signal);
+  let tokens = completeFlow(response);
+  if (config.save) await saveTokens(config.save, tokens);
+  if (config.identity) {
+    await pause(9, signal);
+    await getIdentity(tokens, signal);
   }
-}
-
-/** Reads `.env` from the working directory; a missing file is fine, an unreadable one is not. */
-function readDotEnv(path = ".env"): Record<string, string> {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
-    throw usageError(
-      `Cannot read ${path}: ${(error as Error).message}`,
-      `Fix the file's permissions, or remove ${path} and use flags or environment variables.`,
-    );
+  if (config.refresh) {
+    await pause(10, signal);
+    tokens = await refreshTokens(tokens, config, signal);
   }
-  return parseEnv(text) as Record<string, string>;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // not permitted: treat as unset
-  }
-}
-
-/** Looks a setting up by precedence: flag, environment variable, then `.env`. */
-function lookUp(
-  name: SettingName,
-  flags: Record<string, unknown>,
-  dotEnv: () => Record<string, string>,
-): Setting | undefined {
-  const { flag, variable } = SETTINGS[name];
-  const fromFlag = flags[flag];
-  if (typeof fromFlag === "string") {
-    return { value: fromFlag, source: `--${flag}` };
-  }
-  const fromEnv = readEnv(variable);
-  if (fromEnv !== undefined && fromEnv !== "") {
-    return { value: fromEnv, source: variable };
-  }
-  const fromFile = dotEnv()[variable];
-  if (fromFile !== undefined && fromFile !== "") {
-    return { value: fromFile, source: `${variable} in .env` };
-  }
-  return undefined;
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}
-
-/** Checks the org URL and returns its origin. */
-export function validateInstanceUrl({ value, source }: Setting): string {
-  const example = "https://yourdomain.my.salesforce.com";
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(
-      `Cannot use ${source}: not a URL "${value}"`,
-      `Give the org's My Domain URL, such as ${example}.`,
-    );
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw usageError(
-      `Cannot use ${source}: the scheme must be https "${value}"`,
-      `Give the org's My Domain URL, such as ${example}.`,
-    );
-  }
-  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-    throw usageError(
-      `Cannot use ${source}: http is only allowed for loopback hosts "${value}"`,
-      `Salesforce's OAuth endpoints are https only: use https://${url.host}.`,
-    );
-  }
-  if (url.pathname !== "/" || url.search || url.hash || url.username) {
-    throw usageError(
-      `Cannot use ${source}: give the origin only, without a path, query or fragment "${value}"`,
-      `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/… itself.`,
-    );
-  }
-  if (url.hostname.endsWith(".lightning.force.com")) {
-    const myDomain = url.hostname.replace(
-      /\.lightning\.force\.com$/,
-      ".my.salesforce.com",
-    );
-    throw usageError(
-      `Cannot use ${source}: that is the Lightning UI domain, not the login domain "${value}"`,
-      `Use the org's My Domain URL instead, probably https://${myDomain} (Setup → My Domain).`,
-    );
-  }
-  return url.origin;
-}
-
-/** Checks the callback URL: http on localhost or 127.0.0.1, with a path. */
-export function validateRedirectUri({ value, source }: Setting): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(
-      `Cannot use ${source}: not a URL "${value}"`,
-      `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}.`,
-    );
-  }
-  const problem = url.protocol !== "http:"
-    ? "it must use http (the callback server is local and plain HTTP)"
-    : url.hostname !== "localhost" && url.hostname !== "127.0.0.1"
-    ? "its host must be localhost or 127.0.0.1"
-    : url.pathname === "/"
-    ? "it needs a path, such as /callback"
-    : url.hash
-    ? "it must not have a fragment"
-    : undefined;
-  if (problem) {
-    throw usageError(
-      `Cannot use ${source}: ${problem} "${value}"`,
-      `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}, registered exactly so in the app's Callback URL.`,
-    );
-  }
-  return url.href;
-}
-
-function validateTimeout(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
-  const seconds = Number(value);
-  if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
-    throw usageError(
-      `Cannot use --timeout: not a positive number of seconds "${value}"`,
-      `Give a number of seconds, such as --timeout 120 (default ${DEFAULT_TIMEOUT_SECONDS}).`,
-    );
-  }
-  return seconds;
-}
-
-/** Reads and validates the configuration; `null` means `--help` was asked for. */
-export function loadConfig(args: string[]): Config | null {
-  const flags = parseCommandLine(args);
-  if (flags.help) return null;
-  let dotEnvCache: Record<string, string> | undefined;
-  const dotEnv = () => (dotEnvCache ??= readDotEnv());
-  const get = (name: SettingName) =>
-    flags.demo && name !== "redirectUri" && name !== "scope"
-      ? undefined
-      : lookUp(name, flags, dotEnv);
-
-  const redirect = get("redirectUri");
-  const config: Config = {
-    instanceUrl: "",
-    clientId: "",
-    redirectUri: redirect
-      ? validateRedirectUri(redirect)
-      : DEFAULT_REDIRECT_URI,
-    scope: get("scope")?.value.trim().replace(/\s+/g, " ") || undefined,
-    timeoutSeconds: validateTimeout(flags.timeout),
-    demo: flags.demo,
-    openBrowser: !flags["no-browser"],
-    json: flags.json,
-    showSecrets: flags["show-secrets"],
-    identity: !flags["no-identity"],
-    refresh: flags.refresh,
-    revoke: flags.revoke,
-    save: flags.save,
-    pause: flags.pause,
-  };
-  if (config.save !== undefined) checkSavePath(config.save);
-  if (config.demo) return config; // the demo org fills in the rest
-
-  const instance = get("instanceUrl");
-  const clientId = get("clientId");
-  const missing = [
-    instance ? "" : "--instance-url (or SF_INSTANCE_URL)",
-    clientId ? "" : "--client-id (or SF_CLIENT_ID)",
-  ].filter(Boolean);
-  if (missing.length > 0) {
-    throw usageError(
-      `Cannot start the flow: missing ${missing.join(" and ")}`,
-      "Set them as flags, environment variables or in .env (see .env.example), " +
-        "or run with --demo, which needs no configuration.",
-    );
-  }
-  config.instanceUrl = validateInstanceUrl(instance!);
-  config.clientId = clientId!.value.trim();
-  config.clientSecret = get("clientSecret")?.value;
-  return config;
-}
-
-function checkSavePath(path: string) {
-  let exists = false;
-  try {
-    Deno.lstatSync(path);
-    exists = true;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw usageError(
-        `Cannot use --save: ${(error as Error).message} "${path}"`,
-        "Choose a file name in a directory you can write to.",
-      );
-    }
-  }
-  if (exists) {
-    throw usageError(
-      `Cannot use --save: the file already exists "${path}"`,
-      "Choose a new file name, or move the old file away; tokens are never overwritten.",
-    );
+  if (config.revoke) {
+    await pause(11, signal);
+    await revokeTokens(tokens, config, signal);
   }
 }
 
@@ -720,6 +401,48 @@ async function launchBrowser(url: string): Promise<boolean> {
   return false;
 }
 
+/**
+ * Opens the system browser at the authorization URL, once the callback
+ * server listens. With --demo and no browser, plays the demo user instead;
+ * `failure` rejects if that goes wrong, and never settles otherwise.
+ */
+async function openBrowserOrPlayDemoUser(
+  url: URL,
+  config: Config,
+): Promise<{ failure?: Promise<never>; human: boolean }> {
+  const opened = config.openBrowser && await launchBrowser(url.href);
+  if (config.openBrowser && !opened) {
+    note("could not open a browser on this machine");
+  }
+  if (opened) {
+    note(
+      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
+    );
+    return { human: true };
+  }
+  if (config.demo) {
+    note(
+      "no browser: the script plays the demo user (loads the consent page and clicks Allow)",
+    );
+    const { playDemoUser } = await import("./demo_org.ts");
+    const failure = playDemoUser(url.href).then(
+      () => new Promise<never>(() => {}),
+      (error) => {
+        throw new FlowError(
+          "demo_user_failed",
+          (error as Error).message,
+          "The demo org did not behave as expected: run again, or open the URL in a browser.",
+        );
+      },
+    );
+    return { failure, human: false };
+  }
+  note(
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${config.timeoutSeconds} seconds… ${PASTE_TIP}`,
+  );
+  return { human: true };
+}
+
 // ---------------------------------------------------------------------------
 // Step 5: Authorization Code Received
 // ---------------------------------------------------------------------------
@@ -851,105 +574,41 @@ export interface TokenResponse {
   [field: string]: unknown;
 }
 
-/** POSTs a form to the org, with a time limit and no redirects followed. */
-async function postForm(
-  endpoint: string,
-  body: URLSearchParams,
+/** POSTs the token request, then validates the answer and its signature. */
+async function requestToken(
+  request: { endpoint: string; body: URLSearchParams },
+  config: Config,
   signal: AbortSignal,
-): Promise<Response> {
-  return await send(endpoint, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      accept: "application/json",
-    },
-    body,
-  }, signal);
+): Promise<TokenResponse> {
+  const response = await postForm(request.endpoint, request.body, signal);
+  const tokens = validateTokenResponse(
+    await readJson(response, "token response"),
+  );
+  const signature = await checkSignature(tokens, config);
+  logStep(7, "Token Response Received", {
+    status: response.status,
+    body: maskTokens(tokens),
+    signature,
+  });
+  return tokens;
 }
 
-/** `fetch` with the flow's signal, a 30-second limit, and network failures explained. */
-async function send(
-  url: string,
-  init: RequestInit,
-  signal: AbortSignal,
-): Promise<Response> {
-  try {
-    return await fetch(url, {
-      ...init,
-      redirect: "manual",
-      signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]),
-    });
-  } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    const timedOut = error instanceof DOMException &&
-      error.name === "TimeoutError";
-    throw new FlowError(
-      timedOut ? "timeout" : "network_error",
-      timedOut
-        ? `Cannot reach ${url}: no answer within ${
-          FETCH_TIMEOUT_MS / 1000
-        } seconds`
-        : `Cannot reach ${url}: ${(error as Error).message}`,
-      "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN; " +
-        "for a sandbox use https://test.salesforce.com or its My Domain URL.",
-      EXIT_FAILED,
-      { cause: error },
-    );
-  }
-}
-
-/** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
-async function readJson(
-  response: Response,
-  what: string,
-): Promise<Record<string, unknown>> {
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const fields =
-    typeof body === "object" && body !== null && !Array.isArray(body)
-      ? body as Record<string, unknown>
-      : undefined;
-  if (fields && typeof fields.error === "string" && !response.ok) {
-    const description = String(fields.error_description ?? "");
-    throw new FlowError(
-      fields.error,
-      description,
-      hintFor(fields.error, description),
-    );
-  }
-  if (!response.ok || !fields) {
-    const type = response.headers.get("content-type") ?? "no content type";
-    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
-    throw new FlowError(
-      "unexpected_response",
-      `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
-      response.status >= 500
-        ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
-        : response.status >= 300 && response.status < 400
-        ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
-        : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
-    );
-  }
-  return fields;
-}
+/** The fields the rest of the flow relies on; Salesforce sends no `expires_in`. */
+const REQUIRED_TOKEN_FIELDS = [
+  "access_token",
+  "instance_url",
+  "id",
+  "token_type",
+  "issued_at",
+];
 
 /** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
 export function validateTokenResponse(
   body: Record<string, unknown>,
 ): TokenResponse {
-  const missing = [
-    "access_token",
-    "instance_url",
-    "id",
-    "token_type",
-    "issued_at",
-  ]
-    .filter((key) => typeof body[key] !== "string" || body[key] === "");
+  const missing = REQUIRED_TOKEN_FIELDS.filter((key) =>
+    typeof body[key] !== "string" || body[key] === ""
+  );
   if (missing.length > 0) {
     throw new FlowError(
       "invalid_token_response",
@@ -1021,24 +680,6 @@ async function checkSignature(
     );
   }
   return "valid";
-}
-
-async function requestToken(
-  request: { endpoint: string; body: URLSearchParams },
-  config: Config,
-  signal: AbortSignal,
-): Promise<TokenResponse> {
-  const response = await postForm(request.endpoint, request.body, signal);
-  const tokens = validateTokenResponse(
-    await readJson(response, "token response"),
-  );
-  const signature = await checkSignature(tokens, config);
-  logStep(7, "Token Response Received", {
-    status: response.status,
-    body: maskTokens(tokens),
-    signature,
-  });
-  return tokens;
 }
 
 // ---------------------------------------------------------------------------
@@ -1226,6 +867,97 @@ async function revokeTokens(
 }
 
 // ---------------------------------------------------------------------------
+// Talking to the org: fetch with a time limit, and its failures explained
+// ---------------------------------------------------------------------------
+
+/** POSTs a form to the org, with a time limit and no redirects followed. */
+async function postForm(
+  endpoint: string,
+  body: URLSearchParams,
+  signal: AbortSignal,
+): Promise<Response> {
+  return await send(endpoint, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+    },
+    body,
+  }, signal);
+}
+
+/** `fetch` with the flow's signal, a 30-second limit, and network failures explained. */
+async function send(
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal,
+): Promise<Response> {
+  try {
+    return await fetch(url, {
+      ...init,
+      redirect: "manual",
+      signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]),
+    });
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    const timedOut = error instanceof DOMException &&
+      error.name === "TimeoutError";
+    throw new FlowError(
+      timedOut ? "timeout" : "network_error",
+      timedOut
+        ? `Cannot reach ${url}: no answer within ${
+          FETCH_TIMEOUT_MS / 1000
+        } seconds`
+        : `Cannot reach ${url}: ${(error as Error).message}`,
+      "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN; " +
+        "for a sandbox use https://test.salesforce.com or its My Domain URL.",
+      EXIT_FAILED,
+      { cause: error },
+    );
+  }
+}
+
+/** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
+async function readJson(
+  response: Response,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const fields =
+    typeof body === "object" && body !== null && !Array.isArray(body)
+      ? body as Record<string, unknown>
+      : undefined;
+  if (fields && typeof fields.error === "string" && !response.ok) {
+    const description = String(fields.error_description ?? "");
+    throw new FlowError(
+      fields.error,
+      description,
+      hintFor(fields.error, description),
+    );
+  }
+  if (!response.ok || !fields) {
+    const type = response.headers.get("content-type") ?? "no content type";
+    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
+    throw new FlowError(
+      "unexpected_response",
+      `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
+      response.status >= 500
+        ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
+        : response.status >= 300 && response.status < 400
+        ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
+        : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
+    );
+  }
+  return fields;
+}
+
+// ---------------------------------------------------------------------------
 // Standard input: pasted callback URLs and --pause share one line reader
 // ---------------------------------------------------------------------------
 
@@ -1328,6 +1060,87 @@ async function pause(step: number, signal: AbortSignal) {
 }
 
 // ---------------------------------------------------------------------------
+// Errors and output
+// ---------------------------------------------------------------------------
+
+/** A failure with the org's (or our) `error` code, its description and what to do about it. */
+export class FlowError extends Error {
+  constructor(
+    readonly error: string,
+    readonly error_description: string,
+    readonly hint: string,
+    readonly exitCode: number = EXIT_FAILED,
+    options?: ErrorOptions,
+  ) {
+    super(error_description, options);
+    this.name = "FlowError";
+  }
+}
+
+function usageError(description: string, hint: string): FlowError {
+  return new FlowError("invalid_configuration", description, hint, EXIT_USAGE);
+}
+
+/** How steps are printed; set once from the configuration. */
+const output = { json: false, color: false, showSecrets: false, pause: false };
+
+/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
+function logStep(step: number, title: string, data: Record<string, unknown>) {
+  if (output.json) {
+    console.log(JSON.stringify({ step, title, data }));
+    return;
+  }
+  const heading = `## ${step}. ${title}`;
+  console.log(output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
+  console.log(JSON.stringify(data, null, 2).replace(/^/gm, "  ") + "\n");
+}
+
+/** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
+function note(text: string) {
+  console.error(output.json ? `note: ${text}` : `→ ${text}`);
+}
+
+function warn(text: string) {
+  console.error(`warning: ${text}`);
+}
+
+function logFailure(failure: FlowError) {
+  const { error, error_description, hint } = failure;
+  if (output.json) {
+    console.log(JSON.stringify({
+      step: null,
+      title: "OAuth Flow Failed",
+      data: { error, error_description, hint },
+    }));
+  } else if (failure.exitCode === EXIT_INTERRUPTED) {
+    console.error(`${error}: ${error_description}. ${hint}`); // one line
+  } else {
+    console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
+  }
+}
+
+/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+export function mask(value: string, showSecrets = output.showSecrets): string {
+  if (showSecrets) return value;
+  return value.length < 20
+    ? "********"
+    : `${value.slice(0, 6)}…${value.slice(-4)}`;
+}
+
+const TOKEN_FIELDS = ["access_token", "refresh_token", "id_token"];
+
+function maskTokens(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(body).map(([key, value]) => [
+      key,
+      TOKEN_FIELDS.includes(key) && typeof value === "string"
+        ? mask(value)
+        : value,
+    ]),
+  );
+}
+
+// ---------------------------------------------------------------------------
 // Hints for the errors Salesforce (and the network) can give
 // ---------------------------------------------------------------------------
 
@@ -1383,7 +1196,289 @@ export function hintFor(error: string, description = ""): string {
 }
 
 // ---------------------------------------------------------------------------
-// The walkthrough
+// Configuration: flags, then environment variables, then .env
+// ---------------------------------------------------------------------------
+
+/** Everything the flow needs, validated. */
+export interface Config {
+  instanceUrl: string;
+  clientId: string;
+  clientSecret?: string;
+  redirectUri: string;
+  scope?: string;
+  timeoutSeconds: number;
+  demo: boolean;
+  openBrowser: boolean;
+  json: boolean;
+  showSecrets: boolean;
+  identity: boolean;
+  refresh: boolean;
+  revoke: boolean;
+  save?: string;
+  pause: boolean;
+}
+
+/** The settings that come from flags, the environment or `.env`. */
+const SETTINGS = {
+  instanceUrl: { flag: "instance-url", variable: "SF_INSTANCE_URL" },
+  clientId: { flag: "client-id", variable: "SF_CLIENT_ID" },
+  clientSecret: { flag: "client-secret", variable: "SF_CLIENT_SECRET" },
+  redirectUri: { flag: "redirect-uri", variable: "SF_REDIRECT_URI" },
+  scope: { flag: "scope", variable: "SF_SCOPE" },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+/** A setting's value and where it came from, so errors can name the source. */
+interface Setting {
+  value: string;
+  source: string;
+}
+
+function parseCommandLine(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "instance-url": { type: "string" },
+        "client-id": { type: "string" },
+        "client-secret": { type: "string" },
+        "redirect-uri": { type: "string" },
+        scope: { type: "string" },
+        timeout: { type: "string" },
+        save: { type: "string" },
+        demo: { type: "boolean", default: false },
+        "no-browser": { type: "boolean", default: false },
+        "no-identity": { type: "boolean", default: false },
+        refresh: { type: "boolean", default: false },
+        revoke: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        "show-secrets": { type: "boolean", default: false },
+        pause: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (error) {
+    throw usageError(
+      `Cannot read the command line: ${
+        (error as Error).message.replaceAll("\n", " ")
+      }`,
+      "Run with --help to see every flag.",
+    );
+  }
+}
+
+/** Reads `.env` from the working directory; a missing file is fine, an unreadable one is not. */
+function readDotEnv(path = ".env"): Record<string, string> {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw usageError(
+      `Cannot read ${path}: ${(error as Error).message}`,
+      `Fix the file's permissions, or remove ${path} and use flags or environment variables.`,
+    );
+  }
+  return parseEnv(text) as Record<string, string>;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // not permitted: treat as unset
+  }
+}
+
+/** Looks a setting up by precedence: flag, environment variable, then `.env`. */
+function lookUp(
+  name: SettingName,
+  flags: Record<string, unknown>,
+  dotEnv: () => Record<string, string>,
+): Setting | undefined {
+  const { flag, variable } = SETTINGS[name];
+  const fromFlag = flags[flag];
+  if (typeof fromFlag === "string") {
+    return { value: fromFlag, source: `--${flag}` };
+  }
+  const fromEnv = readEnv(variable);
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return { value: fromEnv, source: variable };
+  }
+  const fromFile = dotEnv()[variable];
+  if (fromFile !== undefined && fromFile !== "") {
+    return { value: fromFile, source: `${variable} in .env` };
+  }
+  return undefined;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/** Checks the org URL and returns its origin. */
+export function validateInstanceUrl({ value, source }: Setting): string {
+  const example = "https://yourdomain.my.salesforce.com";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(
+      `Cannot use ${source}: not a URL "${value}"`,
+      `Give the org's My Domain URL, such as ${example}.`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw usageError(
+      `Cannot use ${source}: the scheme must be https "${value}"`,
+      `Give the org's My Domain URL, such as ${example}.`,
+    );
+  }
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    throw usageError(
+      `Cannot use ${source}: http is only allowed for loopback hosts "${value}"`,
+      `Salesforce's OAuth endpoints are https only: use https://${url.host}.`,
+    );
+  }
+  if (url.pathname !== "/" || url.search || url.hash || url.username) {
+    throw usageError(
+      `Cannot use ${source}: give the origin only, without a path, query or fragment "${value}"`,
+      `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/… itself.`,
+    );
+  }
+  if (url.hostname.endsWith(".lightning.force.com")) {
+    const myDomain = url.hostname.replace(
+      /\.lightning\.force\.com$/,
+      ".my.salesforce.com",
+    );
+    throw usageError(
+      `Cannot use ${source}: that is the Lightning UI domain, not the login domain "${value}"`,
+      `Use the org's My Domain URL instead, probably https://${myDomain} (Setup → My Domain).`,
+    );
+  }
+  return url.origin;
+}
+
+/** Checks the callback URL: http on localhost or 127.0.0.1, with a path. */
+export function validateRedirectUri({ value, source }: Setting): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(
+      `Cannot use ${source}: not a URL "${value}"`,
+      `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}.`,
+    );
+  }
+  const problem = url.protocol !== "http:"
+    ? "it must use http (the callback server is local and plain HTTP)"
+    : url.hostname !== "localhost" && url.hostname !== "127.0.0.1"
+    ? "its host must be localhost or 127.0.0.1"
+    : url.pathname === "/"
+    ? "it needs a path, such as /callback"
+    : url.hash
+    ? "it must not have a fragment"
+    : undefined;
+  if (problem) {
+    throw usageError(
+      `Cannot use ${source}: ${problem} "${value}"`,
+      `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}, registered exactly so in the app's Callback URL.`,
+    );
+  }
+  return url.href;
+}
+
+function validateTimeout(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
+    throw usageError(
+      `Cannot use --timeout: not a positive number of seconds "${value}"`,
+      `Give a number of seconds, such as --timeout 120 (default ${DEFAULT_TIMEOUT_SECONDS}).`,
+    );
+  }
+  return seconds;
+}
+
+/** Reads and validates the configuration; `null` means `--help` was asked for. */
+export function loadConfig(args: string[]): Config | null {
+  const flags = parseCommandLine(args);
+  if (flags.help) return null;
+  let dotEnvCache: Record<string, string> | undefined;
+  const dotEnv = () => (dotEnvCache ??= readDotEnv());
+  const get = (name: SettingName) =>
+    flags.demo && name !== "redirectUri" && name !== "scope"
+      ? undefined
+      : lookUp(name, flags, dotEnv);
+
+  const redirect = get("redirectUri");
+  const config: Config = {
+    instanceUrl: "",
+    clientId: "",
+    redirectUri: redirect
+      ? validateRedirectUri(redirect)
+      : DEFAULT_REDIRECT_URI,
+    scope: get("scope")?.value.trim().replace(/\s+/g, " ") || undefined,
+    timeoutSeconds: validateTimeout(flags.timeout),
+    demo: flags.demo,
+    openBrowser: !flags["no-browser"],
+    json: flags.json,
+    showSecrets: flags["show-secrets"],
+    identity: !flags["no-identity"],
+    refresh: flags.refresh,
+    revoke: flags.revoke,
+    save: flags.save,
+    pause: flags.pause,
+  };
+  if (config.save !== undefined) checkSavePath(config.save);
+  if (config.demo) return config; // the demo org fills in the rest
+
+  const instance = get("instanceUrl");
+  const clientId = get("clientId");
+  const missing = [
+    instance ? "" : "--instance-url (or SF_INSTANCE_URL)",
+    clientId ? "" : "--client-id (or SF_CLIENT_ID)",
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw usageError(
+      `Cannot start the flow: missing ${missing.join(" and ")}`,
+      "Set them as flags, environment variables or in .env (see .env.example), " +
+        "or run with --demo, which needs no configuration.",
+    );
+  }
+  config.instanceUrl = validateInstanceUrl(instance!);
+  config.clientId = clientId!.value.trim();
+  config.clientSecret = get("clientSecret")?.value;
+  return config;
+}
+
+function checkSavePath(path: string) {
+  let exists = false;
+  try {
+    Deno.lstatSync(path);
+    exists = true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw usageError(
+        `Cannot use --save: ${(error as Error).message} "${path}"`,
+        "Choose a file name in a directory you can write to.",
+      );
+    }
+  }
+  if (exists) {
+    throw usageError(
+      `Cannot use --save: the file already exists "${path}"`,
+      "Choose a new file name, or move the old file away; tokens are never overwritten.",
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Running it: configuration, signals, exit codes
 // ---------------------------------------------------------------------------
 
 /** Runs the flow; resolves with the exit code. */
@@ -1442,87 +1537,6 @@ export async function main(args: string[]): Promise<number> {
     signals.remove();
     await demoOrg?.close();
   }
-}
-
-/** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
-async function runFlow(config: Config, signal: AbortSignal) {
-  await pause(1, signal);
-  startFlow(config);
-  await pause(2, signal);
-  const pkce = await createPkce();
-  await pause(3, signal);
-  const { url, state } = createAuthorizationRequest(config, pkce);
-  await pause(4, signal);
-  const callback = startCallbackServer(config, state);
-  const browser = await openBrowserOrPlayDemoUser(url, config);
-  const code = await waitForAuthorizationCode(
-    callback,
-    state,
-    config,
-    signal,
-    browser,
-  );
-  await pause(6, signal);
-  const request = prepareTokenRequest(config, code, pkce);
-  await pause(7, signal);
-  const response = await requestToken(request, config, signal);
-  await pause(8, signal);
-  let tokens = completeFlow(response);
-  if (config.save) await saveTokens(config.save, tokens);
-  if (config.identity) {
-    await pause(9, signal);
-    await getIdentity(tokens, signal);
-  }
-  if (config.refresh) {
-    await pause(10, signal);
-    tokens = await refreshTokens(tokens, config, signal);
-  }
-  if (config.revoke) {
-    await pause(11, signal);
-    await revokeTokens(tokens, config, signal);
-  }
-}
-
-/**
- * Opens the system browser at the authorization URL, once the callback
- * server listens. With --demo and no browser, plays the demo user instead;
- * `failure` rejects if that goes wrong, and never settles otherwise.
- */
-async function openBrowserOrPlayDemoUser(
-  url: URL,
-  config: Config,
-): Promise<{ failure?: Promise<never>; human: boolean }> {
-  const opened = config.openBrowser && await launchBrowser(url.href);
-  if (config.openBrowser && !opened) {
-    note("could not open a browser on this machine");
-  }
-  if (opened) {
-    note(
-      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
-    );
-    return { human: true };
-  }
-  if (config.demo) {
-    note(
-      "no browser: the script plays the demo user (loads the consent page and clicks Allow)",
-    );
-    const { playDemoUser } = await import("./demo_org.ts");
-    const failure = playDemoUser(url.href).then(
-      () => new Promise<never>(() => {}),
-      (error) => {
-        throw new FlowError(
-          "demo_user_failed",
-          (error as Error).message,
-          "The demo org did not behave as expected: run again, or open the URL in a browser.",
-        );
-      },
-    );
-    return { failure, human: false };
-  }
-  note(
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${config.timeoutSeconds} seconds… ${PASTE_TIP}`,
-  );
-  return { human: true };
 }
 
 function listenForSignals(handler: () => void) {
