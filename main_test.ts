@@ -1503,6 +1503,38 @@ Deno.test({
   },
 });
 
+Deno.test("deno task start and deno task demo complete the flow with their narrow permissions", async () => {
+  const root = new URL(".", import.meta.url).pathname;
+  for (const task of ["start", "demo"]) {
+    const extra = task === "start"
+      ? ["--demo", "--refresh", "--revoke"]
+      : ["--refresh"];
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "-q",
+        task,
+        "--no-browser",
+        "--json",
+        ...extra,
+        "--redirect-uri",
+        redirectUri(),
+      ],
+      cwd: root,
+      env: childEnv(),
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    transcript.push(stdout, stderr);
+    assertEquals(output.code, 0, `${task}: ${stderr}`);
+    assertFalse(stderr.includes("NotCapable"), stderr);
+    const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    assertEquals(last.step, task === "start" ? 11 : 10, task);
+  }
+});
+
 // Runs last: everything above was recorded.
 Deno.test("no client secret, access token or refresh token appears in any output or page", () => {
   const everything = transcript.join("\n");
