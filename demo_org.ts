@@ -774,15 +774,24 @@ export async function playDemoUser(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "8080" },
-      "redirect-uri": { type: "string" },
-      "client-id": { type: "string" },
-      "client-secret": { type: "string" },
-    },
-  });
+  let values;
+  try {
+    values = parseArgs({
+      args: Deno.args,
+      options: {
+        port: { type: "string", default: "8080" },
+        "redirect-uri": { type: "string" },
+        "client-id": { type: "string" },
+        "client-secret": { type: "string" },
+      },
+    }).values;
+  } catch (error) {
+    console.error(
+      `error: Cannot read the command line: ${(error as Error).message}\n` +
+        "usage: deno run -A demo_org.ts [--port N] [--redirect-uri URI] [--client-id ID] [--client-secret S]",
+    );
+    Deno.exit(2);
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(

@@ -900,21 +900,39 @@ async function send(
     });
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    const timedOut = error instanceof DOMException &&
-      error.name === "TimeoutError";
-    throw new FlowError(
-      timedOut ? "timeout" : "network_error",
-      timedOut
-        ? `Cannot reach ${url}: no answer within ${
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new FlowError(
+        "timeout",
+        `Cannot reach ${url}: no answer within ${
           FETCH_TIMEOUT_MS / 1000
-        } seconds`
-        : `Cannot reach ${url}: ${(error as Error).message}`,
-      "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN; " +
-        "for a sandbox use https://test.salesforce.com or its My Domain URL.",
+        } seconds`,
+        "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
+        EXIT_FAILED,
+        { cause: error },
+      );
+    }
+    const detail = networkDetail(error);
+    throw new FlowError(
+      "network_error",
+      `Cannot reach ${url}: ${detail}`,
+      /dns error|lookup/i.test(detail)
+        ? "The host name does not resolve: check the spelling of the instance URL (--instance-url or SF_INSTANCE_URL), and your network or VPN."
+        : /refused/i.test(detail)
+        ? "Nothing answers at that address: check the instance URL and its port."
+        : /certificate|tls|handshake|corrupt message|alert/i.test(detail)
+        ? "The TLS connection failed: check the URL is https on a Salesforce host, and any proxy that intercepts TLS."
+        : "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN.",
       EXIT_FAILED,
       { cause: error },
     );
   }
+}
+
+/** The most specific message in a fetch error's cause chain, without the URL repeated. */
+function networkDetail(error: unknown): string {
+  let detail = String(error);
+  for (let e = error; e instanceof Error; e = e.cause) detail = e.message;
+  return detail.replace(/^error sending request for url \([^)]*\): /, "");
 }
 
 /** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */

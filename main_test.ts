@@ -769,6 +769,64 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+/** The local addresses listening on a TCP port, read from the kernel (Linux). */
+function listeningAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const lines = [
+    Deno.readTextFileSync("/proc/net/tcp"),
+    Deno.readTextFileSync("/proc/net/tcp6"),
+  ].join("\n").split("\n");
+  return lines
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === "0A") // 0A: LISTEN
+    .map((f) => f[1].split(":")[0]);
+}
+
+Deno.test({
+  name:
+    "the callback server and the demo org listen on 127.0.0.1 and nowhere else",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await withDemoOrg(async (org, redirect) => {
+      const script = spawn(orgArgs(org, redirect));
+      const step3 = await script.waitForStep(3);
+      await script.waitForStep(4);
+      // 0100007F is 127.0.0.1 in the kernel's byte order; 0.0.0.0 or :: would be 00000000…
+      assertEquals(listeningAddresses(Number(new URL(redirect).port)), [
+        "0100007F",
+      ]);
+      assertEquals(listeningAddresses(Number(new URL(org.url).port)), [
+        "0100007F",
+      ]);
+      await playDemoUser(step3.data.authorization_url);
+      assertEquals((await script.finish()).code, 0);
+    });
+  },
+});
+
+Deno.test("without --json an interrupt prints one line", async () => {
+  const redirect = redirectUri();
+  const human = spawn([
+    "--instance-url",
+    "https://acme.my.salesforce.com",
+    "--client-id",
+    "3MVG9x",
+    "--no-browser",
+    "--redirect-uri",
+    redirect,
+  ]);
+  await waitUntilListening(Number(new URL(redirect).port));
+  human.child.kill("SIGINT");
+  const result = await human.finish();
+  assertEquals(result.code, 130);
+  const lines = result.stderr.trim().split("\n").filter((line) =>
+    !line.startsWith("→")
+  );
+  assertEquals(lines, [
+    "interrupted: Cannot finish the flow: interrupted, and the callback server is closed. Run the script again to start over.",
+  ]);
+});
+
 async function waitUntilListening(port: number) {
   for (let i = 0; i < 100; i++) {
     try {
@@ -1003,20 +1061,30 @@ Deno.test("token endpoint errors end with exit 1, the org's error, and a hint fo
   });
 });
 
-Deno.test("network failures end with exit 1 and say what could not be reached", async () => {
+Deno.test("network failures end with exit 1, say what could not be reached, and hint at the cause", async () => {
   const closed = freePort();
   const refused = await runAgainst(`http://127.0.0.1:${closed}`);
   assertEquals(refused.code, 1);
-  assertEquals(refused.steps.at(-1)?.data.error, "network_error");
+  const refusal = refused.steps.at(-1)!.data;
+  assertEquals(refusal.error, "network_error");
   assertStringIncludes(
-    refused.steps.at(-1)?.data.error_description,
-    `Cannot reach http://127.0.0.1:${closed}/services/oauth2/token`,
+    refusal.error_description,
+    `Cannot reach http://127.0.0.1:${closed}/services/oauth2/token: `,
   );
+  assertStringIncludes(refusal.error_description, "refused");
+  assertStringIncludes(refusal.hint, "Nothing answers at that address");
+
+  // .invalid never resolves (RFC 6761).
+  const unresolved = await runAgainst("https://no-such-org.invalid");
+  assertEquals(unresolved.code, 1);
+  assertStringIncludes(unresolved.steps.at(-1)!.data.hint, "does not resolve");
+
   // TLS spoken to a plain HTTP server fails the handshake.
   await withFakeOrg(() => new Response("plain http"), async (url) => {
     const tls = await runAgainst(url.replace("http:", "https:"));
     assertEquals(tls.code, 1);
     assertEquals(tls.steps.at(-1)?.data.error, "network_error");
+    assertStringIncludes(tls.steps.at(-1)?.data.hint, "TLS");
   });
 });
 
@@ -1150,6 +1218,33 @@ Deno.test("--refresh without the refresh_token scope says so and skips step 10",
     );
     assertEquals(result.steps[7].data.refresh_token, null);
   });
+});
+
+Deno.test("a refused refresh gets the same treatment as a token error", async () => {
+  let tokenRequests = 0;
+  await withFakeOrg(
+    async (path, url) =>
+      path === "/services/oauth2/token" && tokenRequests++ === 0
+        ? Response.json(await signedTokens(url))
+        : Response.json({
+          error: "invalid_grant",
+          error_description: "expired access/refresh token",
+        }, { status: 400 }),
+    async (url, received) => {
+      const result = await runAgainst(url, ["--no-identity", "--refresh"]);
+      assertEquals(result.code, 1);
+      assertEquals(result.steps.at(-1)?.data, {
+        error: "invalid_grant",
+        error_description: "expired access/refresh token",
+        hint: hintFor("invalid_grant", "expired access/refresh token"),
+      });
+      assertStringIncludes(
+        received[1],
+        "grant_type=refresh_token&refresh_token=5Aep861fakeRefreshTokenValue",
+      );
+      assertStringIncludes(received[1], `client_secret=${FAKE_SECRET}`);
+    },
+  );
 });
 
 Deno.test("a token without the id scope is refused at step 9 with a hint", async () => {
@@ -1533,6 +1628,75 @@ Deno.test("deno task start and deno task demo complete the flow with their narro
     const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
     assertEquals(last.step, task === "start" ? 11 : 10, task);
   }
+});
+
+Deno.test("demo_org.ts runs alone, prints its URL, client id and secret, and serves the walkthrough", async () => {
+  const redirect = redirectUri();
+  const org = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./demo_org.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      "--redirect-uri",
+      redirect,
+    ],
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(org.stderr).text();
+  const reader = org.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let banner = "";
+  while (!banner.includes("scopes:")) {
+    banner += (await reader.read()).value ?? "";
+  }
+  try {
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(banner)![1];
+    const clientId = /client_id:\s+(\S+)/.exec(banner)![1];
+    const secret = /client_secret:\s+(\S+)/.exec(banner)![1];
+    secrets.add(secret);
+    const script = spawn([
+      "--instance-url",
+      url,
+      "--client-id",
+      clientId,
+      "--client-secret",
+      secret,
+      "--redirect-uri",
+      redirect,
+      "--no-browser",
+      "--json",
+    ]);
+    const step3 = await script.waitForStep(3);
+    await script.waitForStep(4);
+    await playDemoUser(step3.data.authorization_url);
+    const result = await script.finish();
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps[6].data.signature, "valid");
+  } finally {
+    org.kill("SIGTERM");
+    await org.status;
+    await reader.cancel();
+    await stderr;
+  }
+  const bad = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./demo_org.ts", import.meta.url).pathname,
+      "--bogus",
+    ],
+    stdin: "null",
+  }).output();
+  assertEquals(bad.code, 2);
+  assertStringIncludes(
+    new TextDecoder().decode(bad.stderr),
+    "Unknown option '--bogus'",
+  );
 });
 
 // Runs last: everything above was recorded.
