@@ -1045,9 +1045,21 @@ Deno.test("token endpoint errors end with exit 1, the org's error, and a hint fo
         1,
         `${name}: only the token request, no redirect followed`,
       );
+      // The form the org received: the code decoded once and re-encoded once, and every field.
+      const form = new URLSearchParams(
+        received[0].split(" ").slice(2).join(" "),
+      );
       assertStringIncludes(
         received[0],
         "POST /services/oauth2/token grant_type=authorization_code&code=fake-code%3D%3D&",
+      );
+      assertEquals(form.get("code"), "fake-code==");
+      assertEquals(form.get("client_id"), "3MVG9fake");
+      assertEquals(form.get("client_secret"), FAKE_SECRET);
+      assertMatch(form.get("code_verifier")!, /^[A-Za-z0-9_-]{43}$/);
+      assertMatch(
+        form.get("redirect_uri")!,
+        /^http:\/\/localhost:\d+\/callback$/,
       );
     });
   }
