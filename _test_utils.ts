@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type DemoOrg, startDemoOrg } from "./demo_org.ts";
+import { type DemoOrg, playDemoUser, startDemoOrg } from "./demo_org.ts";
 
 export const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
@@ -43,10 +43,12 @@ export function childEnv(
   return { ...env, ...extra };
 }
 
+/** The JSON lines printed so far; a last line still being written is left for later. */
 export function parseSteps(stdout: string): Step[] {
-  return stdout.split("\n").filter((line) => line.startsWith("{")).map((
-    line,
-  ) => JSON.parse(line));
+  const complete = stdout.slice(0, stdout.lastIndexOf("\n") + 1);
+  return complete.split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line));
 }
 
 /** Runs the script to the end. */
@@ -182,4 +184,16 @@ export function orgArgs(
     "--no-browser",
     "--json",
   ];
+}
+
+/** Runs the script, and approves on the demo org's consent page once the callback server listens, as a browser would. */
+export async function runApproved(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<Finished> {
+  const script = spawn(args, options);
+  const step3 = await script.waitForStep(3);
+  await script.waitForStep(4);
+  await playDemoUser(step3.data.authorization_url);
+  return await script.finish();
 }

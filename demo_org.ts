@@ -147,7 +147,7 @@ export function startDemoOrg(options: DemoOrgOptions = {}): DemoOrg {
   const client: DemoClient = {
     name: "OAuth Walkthrough (demo)",
     client_id: options.clientId ?? DEMO_CLIENT_ID,
-    client_secret: options.clientSecret ?? randomSecret(),
+    client_secret: options.clientSecret ?? randomConsumerSecret(),
     secret_required: options.clientSecret !== undefined,
     redirect_uris: [options.redirectUri ?? DEFAULT_REDIRECT_URI],
     scopes: DEMO_SCOPES,
@@ -623,6 +623,11 @@ function timingSafeEqual(a: string, b: string): boolean {
   let difference = x.length ^ y.length;
   for (let i = 0; i < x.length; i++) difference |= x[i] ^ (y[i] ?? 0);
   return difference === 0;
+}
+
+/** A consumer secret in Salesforce's shape: 64 upper-case hex characters. */
+function randomConsumerSecret(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toHex().toUpperCase();
 }
 
 function randomSecret(): string {

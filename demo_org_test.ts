@@ -160,9 +160,11 @@ Deno.test("toId18() adds Salesforce's case-safe suffix", () => {
   assertEquals(toId18("ABCDEABCDEABCDE"), "ABCDEABCDEABCDE555");
 });
 
-Deno.test("startDemoOrg() listens on 127.0.0.1 only", async () => {
+Deno.test("startDemoOrg() listens on 127.0.0.1 and issues a Salesforce-shaped secret", async () => {
   await withOrg(async (org) => {
     assertMatch(org.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    // Like Salesforce's: never starts with "-", so it works as a flag value.
+    assertMatch(org.client.client_secret, /^[0-9A-F]{64}$/);
     const home = await fetch(org.url);
     assertStringIncludes(await home.text(), org.client.client_id);
   });

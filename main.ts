@@ -1338,18 +1338,22 @@ function isLoopbackHost(hostname: string): boolean {
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
-/** Checks the org URL and returns its origin. */
-export function validateInstanceUrl({ value, source }: Setting): string {
-  const example = "https://yourdomain.my.salesforce.com";
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(
-      `Cannot use ${source}: not a URL "${value}"`,
-      `Give the org's My Domain URL, such as ${example}.`,
-    );
+function parseSettingUrl({ value, source }: Setting, hint: string): URL {
+  const url = URL.parse(value);
+  if (!url) {
+    throw usageError(`Cannot use ${source}: not a URL "${value}"`, hint);
   }
+  return url;
+}
+
+/** Checks the org URL and returns its origin. */
+export function validateInstanceUrl(setting: Setting): string {
+  const { value, source } = setting;
+  const example = "https://yourdomain.my.salesforce.com";
+  const url = parseSettingUrl(
+    setting,
+    `Give the org's My Domain URL, such as ${example}.`,
+  );
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw usageError(
       `Cannot use ${source}: the scheme must be https "${value}"`,
@@ -1382,16 +1386,12 @@ export function validateInstanceUrl({ value, source }: Setting): string {
 }
 
 /** Checks the callback URL: http on localhost or 127.0.0.1, with a path. */
-export function validateRedirectUri({ value, source }: Setting): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(
-      `Cannot use ${source}: not a URL "${value}"`,
-      `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}.`,
-    );
-  }
+export function validateRedirectUri(setting: Setting): string {
+  const { value, source } = setting;
+  const url = parseSettingUrl(
+    setting,
+    `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}.`,
+  );
   const problem = url.protocol !== "http:"
     ? "it must use http (the callback server is local and plain HTTP)"
     : url.hostname !== "localhost" && url.hostname !== "127.0.0.1"

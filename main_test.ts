@@ -22,6 +22,7 @@ import {
   orgArgs,
   redirectUri,
   run,
+  runApproved,
   secrets,
   spawn,
   transcript,
@@ -1195,11 +1196,7 @@ Deno.test("a tampered signature ends the flow: the identity URL may have been al
 
 Deno.test("without a client secret the signature is not checked and none is sent", async () => {
   await withDemoOrg(async (org, redirect) => {
-    const script = spawn(orgArgs(org, redirect, false));
-    const step3 = await script.waitForStep(3);
-    await script.waitForStep(4);
-    await playDemoUser(step3.data.authorization_url);
-    const result = await script.finish();
+    const result = await runApproved(orgArgs(org, redirect, false));
     assertEquals(result.code, 0, result.stderr);
     assertFalse("client_secret" in result.steps[5].data.payload);
     assertEquals(
@@ -1211,16 +1208,12 @@ Deno.test("without a client secret the signature is not checked and none is sent
 
 Deno.test("--refresh without the refresh_token scope says so and skips step 10", async () => {
   await withDemoOrg(async (org, redirect) => {
-    const script = spawn([
+    const result = await runApproved([
       ...orgArgs(org, redirect),
       "--scope",
       "api id",
       "--refresh",
     ]);
-    const step3 = await script.waitForStep(3);
-    await script.waitForStep(4);
-    await playDemoUser(step3.data.authorization_url);
-    const result = await script.finish();
     assertEquals(result.code, 0, result.stderr);
     const step10 = result.steps.at(-1)!;
     assertEquals([step10.step, step10.data.skipped], [10, true]);
@@ -1261,15 +1254,11 @@ Deno.test("a refused refresh gets the same treatment as a token error", async ()
 
 Deno.test("a token without the id scope is refused at step 9 with a hint", async () => {
   await withDemoOrg(async (org, redirect) => {
-    const script = spawn([
+    const result = await runApproved([
       ...orgArgs(org, redirect),
       "--scope",
       "refresh_token",
     ]);
-    const step3 = await script.waitForStep(3);
-    await script.waitForStep(4);
-    await playDemoUser(step3.data.authorization_url);
-    const result = await script.finish();
     assertEquals(result.code, 1);
     assertEquals(result.steps.at(-1)?.data.error, "identity_refused");
     assertStringIncludes(result.steps.at(-1)?.data.hint, "id (or api) scope");
@@ -1302,11 +1291,11 @@ Deno.test("--save writes the unmasked tokens to a new 0600 file and never overwr
   try {
     await withDemoOrg(async (org, redirect) => {
       const file = `${dir}/sf-tokens.json`;
-      const script = spawn([...orgArgs(org, redirect), "--save", file]);
-      const step3 = await script.waitForStep(3);
-      await script.waitForStep(4);
-      await playDemoUser(step3.data.authorization_url);
-      const result = await script.finish();
+      const result = await runApproved([
+        ...orgArgs(org, redirect),
+        "--save",
+        file,
+      ]);
       assertEquals(result.code, 0, result.stderr);
       assertStringIncludes(result.stderr, "keep it out of version control");
       const saved = JSON.parse(await Deno.readTextFile(file));
@@ -1330,15 +1319,11 @@ Deno.test("--save writes the unmasked tokens to a new 0600 file and never overwr
 
 Deno.test("--show-secrets prints tokens whole, but never the client secret", async () => {
   await withDemoOrg(async (org, redirect) => {
-    const script = spawn([
+    const result = await runApproved([
       ...orgArgs(org, redirect),
       "--show-secrets",
       "--no-identity",
     ]);
-    const step3 = await script.waitForStep(3);
-    await script.waitForStep(4);
-    await playDemoUser(step3.data.authorization_url);
-    const result = await script.finish();
     transcript.pop(); // this run prints tokens on purpose: keep it out of the leak scan
     transcript.pop();
     assertEquals(result.code, 0, result.stderr);
@@ -1671,7 +1656,7 @@ Deno.test("demo_org.ts runs alone, prints its URL, client id and secret, and ser
     const clientId = /client_id:\s+(\S+)/.exec(banner)![1];
     const secret = /client_secret:\s+(\S+)/.exec(banner)![1];
     secrets.add(secret);
-    const script = spawn([
+    const result = await runApproved([
       "--instance-url",
       url,
       "--client-id",
@@ -1683,10 +1668,6 @@ Deno.test("demo_org.ts runs alone, prints its URL, client id and secret, and ser
       "--no-browser",
       "--json",
     ]);
-    const step3 = await script.waitForStep(3);
-    await script.waitForStep(4);
-    await playDemoUser(step3.data.authorization_url);
-    const result = await script.finish();
     assertEquals(result.code, 0, result.stderr);
     assertEquals(result.steps[6].data.signature, "valid");
   } finally {
