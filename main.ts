@@ -12,6 +12,10 @@
  * deno run -A main.ts --help          # every flag
  * ```
  *
+ * Read it top to bottom: `runFlow` lists the steps, and each `// Step N`
+ * section below is one step of the guide, in order; the machinery the steps
+ * share (output, errors, configuration) comes after them.
+ *
  * Specs: RFC 6749 (OAuth 2.0), RFC 7636 (PKCE), RFC 8252 (native apps and
  * loopback redirects), RFC 9700 (security best practice).
  *
@@ -276,7 +280,7 @@ function startCallbackServer(config: Config, state: string): CallbackServer {
       );
   }
 
-  let server: Deno.HttpServer;
+  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve(
       { hostname: "127.0.0.1", port, onListen() {} },
@@ -300,7 +304,7 @@ function startCallbackServer(config: Config, state: string): CallbackServer {
     port,
     path: redirectUri.pathname,
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
-    bound_address: "127.0.0.1",
+    bound_address: server.addr.hostname, // what the socket really bound
   });
   return { outcome, close: () => server.shutdown() };
 }
@@ -315,19 +319,18 @@ function resultPage(
   const escape = (text: string) =>
     text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const ok = status === 200;
+  const [background, accent] = ok
+    ? ["#eaf7ee", "#2e844a"]
+    : ["#fdf0ef", "#ba0517"];
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)}</title>
 <style>
   :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
-  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${
-    ok ? "#eaf7ee" : "#fdf0ef"
-  }; color: #1d2733; }
+  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${background}; color: #1d2733; }
   main { box-sizing: border-box; width: min(30rem, 100% - 2rem); padding: 1.75rem; background: #fff; border-radius: 0.75rem;
-         border-top: 0.4rem solid ${
-    ok ? "#2e844a" : "#ba0517"
-  }; box-shadow: 0 2px 12px #0002; }
+         border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
   h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
   p { line-height: 1.5; overflow-wrap: anywhere; }
   .hint { font-size: 0.9rem; color: #444; }

@@ -69,6 +69,15 @@ const STEP_KEYS: [number, string, string[]][] = [
   ]],
 ];
 
+/** A real-looking org that these tests never reach: they end before step 6. */
+const UNREACHED_ORG = [
+  "--instance-url",
+  "https://acme.my.salesforce.com",
+  "--client-id",
+  "3MVG9x",
+  "--no-browser",
+];
+
 /** Raw Salesforce-shaped tokens: an org id and "!", or a 5Aep861 refresh token. */
 const RAW_TOKEN =
   /00D[A-Za-z0-9]{12}![A-Za-z0-9._]{8,}|5Aep861[A-Za-z0-9._]{8,}/;
@@ -712,11 +721,7 @@ Deno.test("the callback pages say what happened without showing the code", async
 
 Deno.test("--timeout with no valid callback exits 1 naming the usual causes", async () => {
   const result = await run([
-    "--instance-url",
-    "https://acme.my.salesforce.com",
-    "--client-id",
-    "3MVG9x",
-    "--no-browser",
+    ...UNREACHED_ORG,
     "--timeout",
     "0.3",
     "--redirect-uri",
@@ -742,11 +747,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} closes the callback server and exits 130 with one line`, async () => {
     const redirect = redirectUri();
     const script = spawn([
-      "--instance-url",
-      "https://acme.my.salesforce.com",
-      "--client-id",
-      "3MVG9x",
-      "--no-browser",
+      ...UNREACHED_ORG,
       "--json",
       "--redirect-uri",
       redirect,
@@ -808,11 +809,7 @@ Deno.test({
 Deno.test("without --json an interrupt prints one line", async () => {
   const redirect = redirectUri();
   const human = spawn([
-    "--instance-url",
-    "https://acme.my.salesforce.com",
-    "--client-id",
-    "3MVG9x",
-    "--no-browser",
+    ...UNREACHED_ORG,
     "--redirect-uri",
     redirect,
   ]);
@@ -846,11 +843,7 @@ Deno.test("a busy callback port exits 1 naming the port and the Callback URL to 
   try {
     const { port } = listener.addr;
     const result = await run([
-      "--instance-url",
-      "https://acme.my.salesforce.com",
-      "--client-id",
-      "3MVG9x",
-      "--no-browser",
+      ...UNREACHED_ORG,
       "--redirect-uri",
       `http://localhost:${port}/callback`,
     ]);
