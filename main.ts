@@ -95,7 +95,7 @@ async function runFlow(config: Config, signal: AbortSignal) {
   const response = await requestToken(request, config, signal);
   await pause(8, signal);
   let tokens = completeFlow(response);
-  if (config.save) await saveTokens(config.save, tokens);
+  if (config.save) await saveTokens(config.save, tokens, config.revoke);
   if (config.identity) {
     await pause(9, signal);
     await getIdentity(tokens, signal);
@@ -723,7 +723,7 @@ function completeFlow(tokens: TokenResponse): TokenSet {
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
-async function saveTokens(path: string, tokens: TokenSet) {
+async function saveTokens(path: string, tokens: TokenSet, revoking: boolean) {
   try {
     await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
       createNew: true,
@@ -739,7 +739,8 @@ async function saveTokens(path: string, tokens: TokenSet) {
     );
   }
   note(
-    `saved the tokens to ${path} (mode 0600): keep it out of version control`,
+    `saved the tokens to ${path} (mode 0600): keep it out of version control` +
+      (revoking ? "; step 11 will revoke them, so they will not work" : ""),
   );
 }
 

@@ -1297,6 +1297,14 @@ Deno.test("--save writes the unmasked tokens to a new 0600 file and never overwr
       if (Deno.build.os !== "windows") {
         assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
       }
+      assertFalse(result.stderr.includes("will revoke them"));
+      const revoked = await runApproved([
+        ...orgArgs(org, redirect),
+        "--save",
+        `${file}.2`,
+        "--revoke",
+      ]);
+      assertStringIncludes(revoked.stderr, "step 11 will revoke them");
       const again = await run([...orgArgs(org, redirect), "--save", file]);
       assertEquals(again.code, 2);
       assertStringIncludes(
