@@ -2,8 +2,9 @@
  * # OAuth 2.0 Web Server Flow with PKCE, against a Salesforce org
  *
  * Walks through the whole authorization-code flow and prints each step as
- * labelled JSON: the PKCE pair, the authorization URL, the browser, the local
- * callback server, the code, the token request and response, and the tokens.
+ * labelled JSON: the PKCE pair, the authorization URL, the local callback
+ * server, the browser and the code, the token request and response, and the
+ * tokens. Then, optionally, what an app does with them.
  *
  * ```sh
  * deno run -A main.ts --demo          # offline, against a local demo org
@@ -12,9 +13,11 @@
  * deno run -A main.ts --help          # every flag
  * ```
  *
- * Read it top to bottom: `runFlow` lists the steps, and each `// Step N`
- * section below is one step of the guide, in order; the machinery the steps
- * share (output, errors, configuration) comes after them.
+ * Read it top to bottom. `STEPS` is the table of contents, `runFlow` runs
+ * them, and each `// Step N` section is one step of the guide, in order.
+ * The machinery the steps share follows them, in this order: talking to the
+ * org, the browser and the callback page, the terminal and standard input,
+ * errors and hints, configuration, and `main`.
  *
  * Specs: RFC 6749 (OAuth 2.0), RFC 7636 (PKCE), RFC 8252 (native apps and
  * loopback redirects), RFC 9700 (security best practice).
@@ -33,80 +36,112 @@ export const EXIT_INTERRUPTED = 130;
 
 /** The redirect URI Salesforce apps register for this walkthrough. */
 export const DEFAULT_REDIRECT_URI = "http://localhost:8000/callback";
-const DEFAULT_TIMEOUT_SECONDS = 300;
-/** How long the org may take to answer one request. */
-const FETCH_TIMEOUT_MS = 30_000;
-/** A callback query longer than this is refused. */
-const MAX_CALLBACK_QUERY = 4096;
-/** How long a browser launcher may run before we stop waiting for it. */
-const LAUNCHER_GRACE_MS = 3_000;
-
-const USAGE = `Usage: deno run -A main.ts [options]
-
-Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
-
-Options (flags win over environment variables, which win over .env):
-  --instance-url URL     SF_INSTANCE_URL    the org: My Domain URL, https://login.salesforce.com
-                                            or https://test.salesforce.com
-  --client-id ID         SF_CLIENT_ID       the app's consumer key
-  --client-secret S      SF_CLIENT_SECRET   the consumer secret, if the app requires one
-  --redirect-uri URI     SF_REDIRECT_URI    default ${DEFAULT_REDIRECT_URI}
-  --scope "A B"          SF_SCOPE           scopes to ask for (default: the app's own)
-  --timeout SECONDS                         how long to wait for the callback (default ${DEFAULT_TIMEOUT_SECONDS})
-  --demo                                    use a local demo org: no account, no network
-  --no-browser                              print the URL and open nothing
-  --no-identity                             skip step 9 (the identity URL)
-  --refresh                                 step 10: use the refresh token
-  --revoke                                  step 11: revoke the tokens, then show they are dead
-  --save FILE                               write the tokens, unmasked, to a new FILE (mode 0600)
-  --pause                                   workshop mode: explain each step, wait for Enter (q quits)
-  --json                                    one JSON object per line
-  --show-secrets                            print tokens unmasked (never the client secret)
-  --help                                    this text
-
-Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
 
 // ---------------------------------------------------------------------------
-// The walkthrough: steps 1 to 11, in the guide's order
+// The guide: what each step does, and why
 // ---------------------------------------------------------------------------
+
+/** The steps, in order: titles for the output, and the why that `--pause` reads out. */
+export const STEPS = {
+  1: {
+    title: "OAuth Flow Started",
+    why:
+      "First the settings: which org, which app (its consumer key), and where the org should send the browser back.",
+  },
+  2: {
+    title: "PKCE Generated",
+    why:
+      "Next a one-time secret pair: the code_verifier stays here; only its SHA-256 hash, the code_challenge, goes to the org.",
+  },
+  3: {
+    title: "Authorization URL Built",
+    why:
+      "Now the authorization URL: it carries the challenge and a random state, so that only this run can use what comes back.",
+  },
+  4: {
+    title: "Callback Server Started",
+    why:
+      "Before any browser opens, a small server starts on 127.0.0.1 to catch the org's redirect back to this machine.",
+  },
+  5: {
+    title: "Authorization Code Received",
+    why:
+      "The browser signs in at the org and is sent back to the callback with a one-time code and our state.",
+  },
+  6: {
+    title: "Token Request Prepared",
+    why:
+      "The code alone is useless: the script swaps it for tokens in a direct POST, proving with the verifier that it started the flow.",
+  },
+  7: {
+    title: "Token Response Received",
+    why:
+      "The org answers with the tokens, and the script checks the signature over the identity URL with the client secret.",
+  },
+  8: {
+    title: "OAuth Flow Complete",
+    why:
+      "That is the whole flow: these are the tokens an app keeps (the refresh token somewhere safe).",
+  },
+  9: {
+    title: "Identity Retrieved",
+    why:
+      "Now the access token is used for the first time: who does the org say we are?",
+  },
+  10: {
+    title: "Token Refreshed",
+    why:
+      "Access tokens expire; the refresh token gets a new one without another sign-in.",
+  },
+  11: {
+    title: "Token Revoked",
+    why:
+      "Last, revoke the refresh token, and watch the org refuse the access token that came from it.",
+  },
+} as const;
+
+export type StepNumber = keyof typeof STEPS;
+
+/** Everything a step needs: the settings, how to print, standard input, and the signal that ends the run. */
+export interface Run {
+  config: Config;
+  output: Output;
+  lines: LineReader;
+  /** Aborts on Ctrl+C or SIGTERM. */
+  signal: AbortSignal;
+  /** Who signs in when no browser opens (with --demo, the demo user); it settles only if that fails. */
+  withoutBrowser?: (authorizationUrl: string) => Promise<never>;
+}
 
 /** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
-async function runFlow(config: Config, signal: AbortSignal) {
-  await pause(1, signal);
-  startFlow(config);
-  await pause(2, signal);
-  const pkce = await createPkce();
-  await pause(3, signal);
-  const { url, state } = createAuthorizationRequest(config, pkce);
-  await pause(4, signal);
-  const callback = startCallbackServer(config, state);
-  const browser = await openBrowserOrPlayDemoUser(url, config);
-  // Step 5 comes back from the browser, pasted, or from the demo user.
-  const code = await waitForAuthorizationCode(
-    callback,
-    state,
-    config,
-    signal,
-    browser,
-  );
-  await pause(6, signal);
-  const request = prepareTokenRequest(config, code, pkce);
-  await pause(7, signal);
-  const response = await requestToken(request, config, signal);
-  await pause(8, signal);
-  let tokens = completeFlow(response);
-  if (config.save) await saveTokens(config.save, tokens, config.revoke);
-  if (config.identity) {
-    await pause(9, signal);
-    await getIdentity(tokens, signal);
+async function runFlow(run: Run) {
+  await pause(run, 1);
+  startFlow(run);
+  await pause(run, 2);
+  const pkce = await createPkce(run);
+  await pause(run, 3);
+  const { url, state } = createAuthorizationRequest(run, pkce);
+  await pause(run, 4);
+  const callback = startCallbackServer(run, state);
+  const code = await waitForAuthorizationCode(run, callback, url, state);
+  await pause(run, 6);
+  const request = prepareTokenRequest(run, code, pkce);
+  await pause(run, 7);
+  const response = await receiveTokens(run, request);
+  await pause(run, 8);
+  let tokens = completeFlow(run, response);
+  if (run.config.save) await saveTokens(run, tokens);
+  if (run.config.identity) {
+    await pause(run, 9);
+    await getIdentity(run, tokens);
   }
-  if (config.refresh) {
-    await pause(10, signal);
-    tokens = await refreshTokens(tokens, config, signal);
+  if (run.config.refresh) {
+    await pause(run, 10);
+    tokens = await refreshTokens(run, tokens);
   }
-  if (config.revoke) {
-    await pause(11, signal);
-    await revokeTokens(tokens, config, signal);
+  if (run.config.revoke) {
+    await pause(run, 11);
+    await revokeTokens(run, tokens);
   }
 }
 
@@ -114,11 +149,11 @@ async function runFlow(config: Config, signal: AbortSignal) {
 // Step 1: OAuth Flow Started
 // ---------------------------------------------------------------------------
 
-function startFlow(config: Config) {
-  logStep(1, "OAuth Flow Started", {
-    instance: config.instanceUrl,
-    client_id: config.clientId,
-    redirect_uri: config.redirectUri,
+function startFlow(run: Run) {
+  logStep(run, 1, {
+    instance: run.config.instanceUrl,
+    client_id: run.config.clientId,
+    redirect_uri: run.config.redirectUri,
   });
 }
 
@@ -126,9 +161,13 @@ function startFlow(config: Config) {
 // Step 2: PKCE Generated
 // ---------------------------------------------------------------------------
 
-async function createPkce(): Promise<Pkce> {
+async function createPkce(run: Run): Promise<Pkce> {
   const pkce = await generatePkce();
-  logStep(2, "PKCE Generated", { ...pkce });
+  logStep(run, 2, {
+    code_verifier: pkce.code_verifier,
+    code_challenge: pkce.code_challenge,
+    challenge_method: pkce.code_challenge_method, // the guide's name
+  });
   return pkce;
 }
 
@@ -159,19 +198,20 @@ export function buildAuthorizeUrl(
   return url;
 }
 
-function createAuthorizationRequest(config: Config, pkce: Pkce) {
+function createAuthorizationRequest(run: Run, pkce: Pkce) {
+  const { config } = run;
   const query: AuthorizeQuery = {
     client_id: config.clientId,
     redirect_uri: config.redirectUri,
     response_type: "code",
     code_challenge: pkce.code_challenge,
-    code_challenge_method: pkce.challenge_method,
+    code_challenge_method: pkce.code_challenge_method,
     // 32 random bytes, checked on the way back: CSRF protection (RFC 9700 §2.1).
     state: randomBase64url(32),
     ...(config.scope ? { scope: config.scope } : {}),
   };
   const url = buildAuthorizeUrl(config.instanceUrl, query);
-  logStep(3, "Authorization URL Built", {
+  logStep(run, 3, {
     authorization_endpoint: `${url.origin}${url.pathname}`,
     query,
     authorization_url: url.href,
@@ -183,11 +223,17 @@ function createAuthorizationRequest(config: Config, pkce: Pkce) {
 // Step 4: Callback Server Started
 // ---------------------------------------------------------------------------
 
-/** What came back on the redirect URI. */
+/** What came back on the redirect URI: a code, the org's error, or something we refuse. */
 export type CallbackOutcome =
   | { kind: "code"; code: string }
   | { kind: "error"; error: string; error_description: string }
   | { kind: "rejected"; reason: string };
+
+/** A callback the flow accepts: a code or the org's error. */
+type CallbackResult = Exclude<CallbackOutcome, { kind: "rejected" }>;
+
+/** A callback query longer than this is refused. */
+const MAX_CALLBACK_QUERY = 4096;
 
 /** Validates a callback's query: one `code` or `error`, and the `state` we sent. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 */
 export function readCallback(
@@ -223,17 +269,17 @@ export function readCallback(
 }
 
 interface CallbackServer {
-  /** Settles with the first valid callback. */
-  outcome: Promise<Exclude<CallbackOutcome, { kind: "rejected" }>>;
+  /** Settles with the first accepted callback. */
+  outcome: Promise<CallbackResult>;
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 at the redirect URI's port. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
-function startCallbackServer(config: Config, state: string): CallbackServer {
-  const redirectUri = new URL(config.redirectUri);
+/** Listens on 127.0.0.1 at the redirect URI's port, for one callback. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
+function startCallbackServer(run: Run, state: string): CallbackServer {
+  const redirectUri = new URL(run.config.redirectUri);
   const port = Number(redirectUri.port || 80);
   const { promise: outcome, resolve } = Promise.withResolvers<
-    Exclude<CallbackOutcome, { kind: "rejected" }>
+    CallbackResult
   >();
   let settled = false;
 
@@ -248,58 +294,35 @@ function startCallbackServer(config: Config, state: string): CallbackServer {
         headers: { allow: "GET, HEAD" },
       });
     }
-    if (settled) {
-      return resultPage(
-        410,
-        "Already done",
-        "This sign-in is already complete. Return to the terminal.",
-      );
-    }
+    if (settled) return CALLBACK_PAGES.done();
     const result = readCallback(url.searchParams, state);
     if (result.kind === "rejected") {
-      warn(`ignored a callback because ${result.reason}; still waiting`);
-      return resultPage(
-        400,
-        "Callback not accepted",
-        `This callback was not accepted: ${result.reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
-      );
+      warn(run, `ignored a callback because ${result.reason}; still waiting`);
+      return CALLBACK_PAGES.rejected(result.reason);
     }
     settled = true;
     resolve(result);
     return result.kind === "code"
-      ? resultPage(
-        200,
-        "Authorization code received",
-        "The terminal now exchanges the code for tokens (steps 6 to 8). You can close this tab and return to the terminal.",
-      )
-      : resultPage(
-        400,
-        "Sign-in failed",
-        `${result.error}: ${result.error_description}`,
-        hintFor(result.error, result.error_description),
-      );
+      ? CALLBACK_PAGES.code()
+      : CALLBACK_PAGES.error(result.error, result.error_description);
   }
 
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve(
-      { hostname: "127.0.0.1", port, onListen() {} },
-      handle,
-    );
+    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handle);
   } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new FlowError(
-        "port_in_use",
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    throw new FlowError({
+      error: "port_in_use",
+      error_description:
         `Cannot start the callback server: port ${port} on 127.0.0.1 is in use`,
+      hint:
         `Stop whatever uses port ${port}, or pick another port with --redirect-uri http://localhost:PORT${redirectUri.pathname}; ` +
-          "the app's Callback URL must then change to the same URL.",
-        EXIT_FAILED,
-        { cause: error },
-      );
-    }
-    throw error;
+        "the app's Callback URL must then change to the same URL.",
+      cause: error,
+    });
   }
-  logStep(4, "Callback Server Started", {
+  logStep(run, 4, {
     hostname: redirectUri.hostname,
     port,
     path: redirectUri.pathname,
@@ -309,54 +332,644 @@ function startCallbackServer(config: Config, state: string): CallbackServer {
   return { outcome, close: () => server.shutdown() };
 }
 
-/** The small page the browser shows after the callback: no code, no token. */
-function resultPage(
-  status: number,
-  title: string,
-  message: string,
-  hint?: string,
-): Response {
-  const escape = (text: string) =>
-    text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const ok = status === 200;
-  const [background, accent] = ok
-    ? ["#eaf7ee", "#2e844a"]
-    : ["#fdf0ef", "#ba0517"];
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(title)}</title>
-<style>
-  :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
-  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${background}; color: #1d2733; }
-  main { box-sizing: border-box; width: min(30rem, 100% - 2rem); padding: 1.75rem; background: #fff; border-radius: 0.75rem;
-         border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
-  h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
-  p { line-height: 1.5; overflow-wrap: anywhere; }
-  .hint { font-size: 0.9rem; color: #444; }
-  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint { color: #b8c4d0; } }
-</style></head>
-<body><main><h1>${ok ? "✓ " : ""}${escape(title)}</h1><p>${
-    escape(message)
-  }</p>${
-    hint ? `<p class="hint">${escape(hint)}</p>` : ""
-  }</main></body></html>`;
-  return new Response(html, {
-    status,
-    headers: {
-      "content-type": "text/html;charset=UTF-8",
-      "content-security-policy":
-        "default-src 'none'; style-src 'unsafe-inline'",
-      "cache-control": "no-store",
-      "referrer-policy": "no-referrer",
-      connection: "close",
-    },
+// ---------------------------------------------------------------------------
+// Step 5: Authorization Code Received
+// ---------------------------------------------------------------------------
+
+/**
+ * Sends the user to the org and waits for the one callback: from the
+ * browser, pasted on standard input, or (with --demo) from the demo user.
+ */
+async function waitForAuthorizationCode(
+  run: Run,
+  callback: CallbackServer,
+  url: URL,
+  state: string,
+): Promise<string> {
+  const ms = run.config.timeoutSeconds * 1000;
+  const over = new AbortController(); // the paste reader stops once the wait ends
+  const signal = AbortSignal.any([
+    run.signal,
+    AbortSignal.timeout(ms),
+    over.signal,
+  ]);
+  let outcome: CallbackResult;
+  try {
+    const otherWay = await sendUserToOrg(run, url, state, signal);
+    outcome = await Promise.race([
+      callback.outcome,
+      otherWay.result,
+      ended(signal),
+    ]);
+  } catch (error) {
+    throw isTimeout(error) ? timeoutError(run) : error;
+  } finally {
+    over.abort();
+    await callback.close(); // one callback only (RFC 8252 §8.3)
+  }
+  if (outcome.kind === "error") {
+    throw new FlowError({
+      error: outcome.error,
+      error_description: outcome.error_description,
+    });
+  }
+  logStep(run, 5, {
+    authorization_code: outcome.code,
+    state_verified: true,
+  });
+  return outcome.code;
+}
+
+const PASTE_TIP =
+  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
+
+/**
+ * Opens the browser at the authorization URL, once the callback server
+ * listens; or, with no browser, hands it to `run.withoutBrowser`. Its
+ * `result` is what else may end the wait: a pasted callback, or the
+ * stand-in failing.
+ */
+async function sendUserToOrg(
+  run: Run,
+  url: URL,
+  state: string,
+  signal: AbortSignal,
+): Promise<{ result: Promise<CallbackResult> }> {
+  const { openBrowser, timeoutSeconds } = run.config;
+  if (openBrowser && await launchBrowser(url.href)) {
+    note(
+      run,
+      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
+    );
+    return { result: readPastedCallback(run, state, signal) };
+  }
+  if (openBrowser) note(run, "could not open a browser on this machine");
+  if (run.withoutBrowser) return { result: run.withoutBrowser(url.href) };
+  note(
+    run,
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
+  );
+  return { result: readPastedCallback(run, state, signal) };
+}
+
+/**
+ * The paste path: a URL the browser was redirected to, typed or piped on
+ * standard input, gets the same checks as a callback. Never settles once
+ * standard input ends or the wait is over.
+ */
+async function readPastedCallback(
+  run: Run,
+  state: string,
+  signal: AbortSignal,
+): Promise<CallbackResult> {
+  while (true) {
+    const line = await run.lines.next(signal);
+    if (line === null) return new Promise(() => {});
+    if (line.trim() === "") continue;
+    const url = URL.parse(line.trim());
+    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
+      warn(
+        run,
+        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
+      );
+      continue;
+    }
+    const outcome = readCallback(url.searchParams, state);
+    if (outcome.kind !== "rejected") return outcome;
+    warn(
+      run,
+      `ignored the pasted URL because ${outcome.reason}; still waiting`,
+    );
+  }
+}
+
+function timeoutError(run: Run): FlowError {
+  const { timeoutSeconds, redirectUri } = run.config;
+  return new FlowError({
+    error: "timeout",
+    error_description:
+      `Cannot complete sign-in: no valid callback arrived within ${timeoutSeconds} seconds`,
+    hint:
+      `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
+      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
+      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
+      "Check what the browser shows, then run again; --timeout sets the wait.",
   });
 }
 
 // ---------------------------------------------------------------------------
-// The browser: open the URL, or play the demo user
+// Step 6: Token Request Prepared
 // ---------------------------------------------------------------------------
+
+/** The authorization code grant request. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3 */
+function prepareTokenRequest(run: Run, code: string, pkce: Pkce) {
+  const { config } = run;
+  const body = withClientAuthentication(
+    run,
+    new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      client_id: config.clientId,
+      redirect_uri: config.redirectUri,
+      code_verifier: pkce.code_verifier,
+    }),
+  );
+  logStep(run, 6, {
+    token_endpoint: orgEndpoint(run, "token"),
+    payload: maskClientSecret(body),
+  });
+  return body;
+}
+
+/** Adds the client secret, as `client_secret_post` (what Salesforce's own tools send); public clients send none. */
+function withClientAuthentication(run: Run, body: URLSearchParams) {
+  if (run.config.clientSecret) {
+    body.set("client_secret", run.config.clientSecret);
+  }
+  return body;
+}
+
+/** A request body as printed: the client secret is always `********`. */
+function maskClientSecret(body: URLSearchParams): Record<string, string> {
+  const payload = Object.fromEntries(body);
+  if ("client_secret" in payload) payload.client_secret = "********";
+  return payload;
+}
+
+// ---------------------------------------------------------------------------
+// Step 7: Token Response Received
+// ---------------------------------------------------------------------------
+
+/** Salesforce's token response. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
+export interface TokenResponse {
+  access_token: string;
+  refresh_token?: string;
+  signature?: string;
+  scope?: string;
+  instance_url: string;
+  id: string;
+  token_type: string;
+  issued_at: string;
+  [field: string]: unknown;
+}
+
+async function receiveTokens(
+  run: Run,
+  body: URLSearchParams,
+): Promise<TokenResponse> {
+  const response = await tokenRequest(run, body);
+  const { tokens, signature } = await processTokenResponse(run, response);
+  logStep(run, 7, {
+    status: response.status,
+    body: maskTokens(run, tokens),
+    signature,
+  });
+  return tokens;
+}
+
+/** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
+async function tokenRequest(
+  run: Run,
+  body: URLSearchParams,
+): Promise<Response> {
+  return await postForm(run, orgEndpoint(run, "token"), body);
+}
+
+/** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
+async function processTokenResponse(run: Run, response: Response) {
+  const tokens = validateTokenResponse(
+    await readJson(response, "token response"),
+  );
+  const signature = await checkSignature(tokens, run.config.clientSecret);
+  return { tokens, signature };
+}
+
+/** The fields the rest of the flow relies on; Salesforce sends no `expires_in`. */
+const REQUIRED_TOKEN_FIELDS = [
+  "access_token",
+  "instance_url",
+  "id",
+  "token_type",
+  "issued_at",
+];
+
+/** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
+export function validateTokenResponse(
+  body: Record<string, unknown>,
+): TokenResponse {
+  const missing = REQUIRED_TOKEN_FIELDS.filter((key) =>
+    typeof body[key] !== "string" || body[key] === ""
+  );
+  if (missing.length > 0) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description: `Cannot use the token response: missing ${
+        missing.join(", ")
+      }`,
+      hint:
+        "The org answered 200 without the fields of a token response: check the instance URL points at a Salesforce org.",
+    });
+  }
+  if (String(body.token_type).toLowerCase() !== "bearer") {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: token_type is not Bearer "${body.token_type}"`,
+      hint:
+        "Salesforce always issues Bearer tokens: check the instance URL points at a Salesforce org.",
+    });
+  }
+  for (const key of ["instance_url", "id"]) {
+    const value = String(body[key]);
+    const url = URL.parse(value);
+    if (!url || (url.protocol !== "https:" && !isLoopbackHost(url.hostname))) {
+      throw new FlowError({
+        error: "invalid_token_response",
+        error_description:
+          `Cannot use the token response: ${key} is not an https URL "${value}"`,
+        hint:
+          "The tokens would be sent there: refusing. Check the instance URL.",
+      });
+    }
+  }
+  return body as TokenResponse;
+}
+
+/** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
+export async function importSignatureKey(
+  clientSecret: string,
+  usage: "sign" | "verify",
+): Promise<CryptoKey> {
+  return await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(clientSecret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [usage],
+  );
+}
+
+/** Verifies Salesforce's `signature`: Base64 HMAC-SHA256 of `id + issued_at`, keyed with the client secret. */
+export async function verifySignature(
+  tokens: Pick<TokenResponse, "id" | "issued_at" | "signature">,
+  clientSecret: string,
+): Promise<boolean> {
+  const signature = Uint8Array.fromBase64(tokens.signature ?? "");
+  // crypto.subtle.verify compares in constant time.
+  return await crypto.subtle.verify(
+    "HMAC",
+    await importSignatureKey(clientSecret, "verify"),
+    signature,
+    new TextEncoder().encode(tokens.id + tokens.issued_at),
+  );
+}
+
+async function checkSignature(
+  tokens: TokenResponse,
+  clientSecret: string | undefined,
+): Promise<string> {
+  if (!clientSecret) return "not checked (no client secret)";
+  const valid = await verifySignature(tokens, clientSecret)
+    .catch(() => false); // not Base64 at all
+  if (!valid) {
+    throw new FlowError({
+      error: "invalid_signature",
+      error_description:
+        `Cannot trust the token response: its signature does not match id + issued_at "${tokens.id}"`,
+      hint:
+        "The identity URL may have been altered on the way, or the client secret is not this app's: " +
+        "check SF_CLIENT_SECRET, and do not use these tokens.",
+    });
+  }
+  return "valid";
+}
+
+// ---------------------------------------------------------------------------
+// Step 8: OAuth Flow Complete
+// ---------------------------------------------------------------------------
+
+/** The token object the flow hands on. */
+export interface TokenSet {
+  access_token: string;
+  refresh_token: string | null;
+  instance_url: string;
+  id_url: string;
+  scope: string | null;
+  issued_at: string;
+  token_type: string;
+}
+
+function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
+  const result: TokenSet = {
+    access_token: tokens.access_token,
+    refresh_token: tokens.refresh_token ?? null,
+    instance_url: tokens.instance_url,
+    id_url: tokens.id,
+    scope: tokens.scope ?? null,
+    issued_at: tokens.issued_at,
+    token_type: tokens.token_type,
+  };
+  logStep(run, 8, {
+    access_token: mask(result.access_token, run.output.showSecrets),
+    refresh_token: result.refresh_token &&
+      mask(result.refresh_token, run.output.showSecrets),
+    instance_url: result.instance_url,
+    id_url: result.id_url,
+    scope: result.scope,
+    issued_at: result.issued_at,
+    issued_at_iso: new Date(Number(result.issued_at)).toISOString(),
+  });
+  return result;
+}
+
+/** Writes the tokens, unmasked, to a new file only its owner can read. */
+async function saveTokens(run: Run, tokens: TokenSet) {
+  const path = run.config.save!;
+  try {
+    await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
+      createNew: true,
+      mode: 0o600,
+    });
+  } catch (error) {
+    throw new FlowError({
+      error: "save_failed",
+      error_description: `Cannot save the tokens: ${
+        (error as Error).message
+      } "${path}"`,
+      hint:
+        "Choose a new file name in a directory you can write to (--save FILE).",
+      cause: error,
+    });
+  }
+  note(
+    run,
+    `saved the tokens to ${path} (mode 0600): keep it out of version control` +
+      (run.config.revoke
+        ? "; step 11 will revoke them, so they will not work"
+        : ""),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Step 9: Identity Retrieved (the access token's first use)
+// ---------------------------------------------------------------------------
+
+/** GETs the identity URL with the access token. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
+async function identityRequest(run: Run, tokens: TokenSet): Promise<Response> {
+  return await send(run, tokens.id_url, {
+    headers: {
+      authorization: `Bearer ${tokens.access_token}`,
+      accept: "application/json",
+    },
+  });
+}
+
+async function getIdentity(run: Run, tokens: TokenSet) {
+  const response = await identityRequest(run, tokens);
+  if (response.status === 401 || response.status === 403) {
+    const text = (await response.text()).trim().slice(0, 80);
+    throw new FlowError({
+      error: "identity_refused",
+      error_description:
+        `Cannot read the identity URL: HTTP ${response.status} "${text}"`,
+      hint:
+        "The token lacks the id (or api) scope, or it was revoked: add id to the app's scopes " +
+        '(or --scope "api id refresh_token"), then run again.',
+    });
+  }
+  const identity = await readJson(response, "identity response");
+  const urls = (identity.urls ?? {}) as Record<string, unknown>;
+  logStep(run, 9, {
+    user_id: identity.user_id,
+    organization_id: identity.organization_id,
+    username: identity.username,
+    display_name: identity.display_name,
+    rest_url: urls.rest ?? null,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Step 10: Token Refreshed
+// ---------------------------------------------------------------------------
+
+/** The refresh token grant, through the same request and checks as step 7. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
+async function refreshTokens(run: Run, tokens: TokenSet): Promise<TokenSet> {
+  if (!tokens.refresh_token) {
+    logStep(run, 10, {
+      skipped: true,
+      reason:
+        "no refresh token: the refresh_token scope was not granted (add it to the app's scopes or --scope)",
+    });
+    return tokens;
+  }
+  const body = withClientAuthentication(
+    run,
+    new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: tokens.refresh_token,
+      client_id: run.config.clientId,
+    }),
+  );
+  const response = await tokenRequest(run, body);
+  const { tokens: refreshed, signature } = await processTokenResponse(
+    run,
+    response,
+  );
+  logStep(run, 10, {
+    token_endpoint: orgEndpoint(run, "token"),
+    status: response.status,
+    access_token: mask(refreshed.access_token, run.output.showSecrets),
+    issued_at: refreshed.issued_at,
+    signature,
+  });
+  return {
+    ...tokens,
+    access_token: refreshed.access_token,
+    refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
+    issued_at: refreshed.issued_at,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Step 11: Token Revoked
+// ---------------------------------------------------------------------------
+
+/** Revokes the refresh token (and with it its access tokens), then shows the access token refused. @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1 */
+async function revokeTokens(run: Run, tokens: TokenSet) {
+  const kind = tokens.refresh_token ? "refresh_token" : "access_token";
+  const token = tokens.refresh_token ?? tokens.access_token;
+  const endpoint = orgEndpoint(run, "revoke");
+  const response = await postForm(
+    run,
+    endpoint,
+    new URLSearchParams({ token }),
+  );
+  await processRevocationResponse(response);
+  const after = await identityRequest(run, tokens);
+  await after.body?.cancel();
+  logStep(run, 11, {
+    revocation_endpoint: endpoint,
+    revoked: kind,
+    token: mask(token, run.output.showSecrets),
+    status: response.status,
+    identity_status_after: after.status,
+  });
+  if (after.ok) {
+    warn(
+      run,
+      "the identity URL still accepts the access token after revocation",
+    );
+  }
+}
+
+/** A revocation succeeded with 200; Salesforce answers 400 with a form- or JSON-encoded error. */
+async function processRevocationResponse(response: Response) {
+  const text = await response.text();
+  if (response.ok) return;
+  let fields = Object.fromEntries(new URLSearchParams(text));
+  try {
+    fields = JSON.parse(text);
+  } catch { /* form-encoded */ }
+  const error = fields.error ?? `http_${response.status}`;
+  const description = fields.error_description ?? text.slice(0, 160);
+  throw new FlowError({ error, error_description: description });
+}
+
+// ===========================================================================
+// The machinery the steps share
+// ===========================================================================
+
+// ---------------------------------------------------------------------------
+// Talking to the org: fetch with a time limit, and its failures explained
+// ---------------------------------------------------------------------------
+
+/** How long the org may take to answer one request. */
+const FETCH_TIMEOUT_MS = 30_000;
+
+/** An endpoint on the configured org: `/services/oauth2/{token,revoke}`. */
+function orgEndpoint(run: Run, name: "token" | "revoke"): string {
+  return new URL(`/services/oauth2/${name}`, run.config.instanceUrl).href;
+}
+
+/** POSTs a form to the org, with a time limit and no redirects followed. */
+async function postForm(
+  run: Run,
+  endpoint: string,
+  body: URLSearchParams,
+): Promise<Response> {
+  return await send(run, endpoint, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+    },
+    body,
+  });
+}
+
+/** `fetch` with the run's signal, a 30-second limit, no redirects followed, and network failures explained. */
+async function send(
+  run: Run,
+  url: string,
+  init: RequestInit,
+): Promise<Response> {
+  try {
+    return await fetch(url, {
+      ...init,
+      redirect: "manual",
+      signal: AbortSignal.any([
+        run.signal,
+        AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      ]),
+    });
+  } catch (error) {
+    if (run.signal.aborted) throw run.signal.reason;
+    if (isTimeout(error)) {
+      throw new FlowError({
+        error: "timeout",
+        error_description: `Cannot reach ${url}: no answer within ${
+          FETCH_TIMEOUT_MS / 1000
+        } seconds`,
+        hint:
+          "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
+        cause: error,
+      });
+    }
+    const detail = networkDetail(error);
+    throw new FlowError({
+      error: "network_error",
+      error_description: `Cannot reach ${url}: ${detail}`,
+      hint: networkHint(detail),
+      cause: error,
+    });
+  }
+}
+
+/** The most specific message in a fetch error's cause chain, without the URL repeated. */
+function networkDetail(error: unknown): string {
+  let detail = String(error);
+  for (let e = error; e instanceof Error; e = e.cause) detail = e.message;
+  return detail.replace(/^error sending request for url \([^)]*\): /, "");
+}
+
+function networkHint(detail: string): string {
+  if (/dns error|lookup/i.test(detail)) {
+    return "The host name does not resolve: check the spelling of the instance URL (--instance-url or SF_INSTANCE_URL), and your network or VPN.";
+  }
+  if (/refused/i.test(detail)) {
+    return "Nothing answers at that address: check the instance URL and its port.";
+  }
+  if (/certificate|tls|handshake|corrupt message|alert/i.test(detail)) {
+    return "The TLS connection failed: check the URL is https on a Salesforce host, and any proxy that intercepts TLS.";
+  }
+  return "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN.";
+}
+
+/** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
+async function readJson(
+  response: Response,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const fields =
+    typeof body === "object" && body !== null && !Array.isArray(body)
+      ? body as Record<string, unknown>
+      : undefined;
+  if (fields && typeof fields.error === "string" && !response.ok) {
+    throw new FlowError({
+      error: fields.error,
+      error_description: String(fields.error_description ?? ""),
+    });
+  }
+  if (!response.ok || !fields) {
+    const type = response.headers.get("content-type") ?? "no content type";
+    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
+    throw new FlowError({
+      error: "unexpected_response",
+      error_description:
+        `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
+      hint: response.status >= 500
+        ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
+        : response.status >= 300 && response.status < 400
+        ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
+        : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
+    });
+  }
+  return fields;
+}
+
+// ---------------------------------------------------------------------------
+// The browser: launchers, and the page the callback shows
+// ---------------------------------------------------------------------------
+
+/** How long a browser launcher may run before we stop waiting for it. */
+const LAUNCHER_GRACE_MS = 3_000;
 
 /** The launcher commands to try, in order, for an OS. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.12 */
 export function browserCommands(
@@ -404,584 +1017,176 @@ async function launchBrowser(url: string): Promise<boolean> {
   return false;
 }
 
-/**
- * Opens the system browser at the authorization URL, once the callback
- * server listens. With --demo and no browser, plays the demo user instead;
- * `failure` rejects if that goes wrong, and never settles otherwise.
- */
-async function openBrowserOrPlayDemoUser(
-  url: URL,
-  config: Config,
-): Promise<{ failure?: Promise<never>; human: boolean }> {
-  const opened = config.openBrowser && await launchBrowser(url.href);
-  if (config.openBrowser && !opened) {
-    note("could not open a browser on this machine");
-  }
-  if (opened) {
-    note(
-      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
-    );
-    return { human: true };
-  }
-  if (config.demo) {
-    note(
-      "no browser: the script plays the demo user (loads the consent page and clicks Allow)",
-    );
-    const { playDemoUser } = await import("./demo_org.ts");
-    const failure = playDemoUser(url.href).then(
-      () => new Promise<never>(() => {}),
-      (error) => {
-        throw new FlowError(
-          "demo_user_failed",
-          (error as Error).message,
-          "The demo org did not behave as expected: run again, or open the URL in a browser.",
-        );
-      },
-    );
-    return { failure, human: false };
-  }
-  note(
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${config.timeoutSeconds} seconds… ${PASTE_TIP}`,
-  );
-  return { human: true };
+/** The pages the callback server shows: what happened, and never the code. */
+const CALLBACK_PAGES = {
+  code: () =>
+    resultPage(
+      200,
+      "Authorization code received",
+      "The terminal now exchanges the code for tokens (steps 6 to 8). You can close this tab and return to the terminal.",
+    ),
+  error: (error: string, description: string) =>
+    resultPage(
+      400,
+      "Sign-in failed",
+      `${error}: ${description}`,
+      hintFor(error, description),
+    ),
+  rejected: (reason: string) =>
+    resultPage(
+      400,
+      "Callback not accepted",
+      `This callback was not accepted: ${reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
+    ),
+  done: () =>
+    resultPage(
+      410,
+      "Already done",
+      "This sign-in is already complete. Return to the terminal.",
+    ),
+};
+
+/** Escapes text for HTML element content and quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-// ---------------------------------------------------------------------------
-// Step 5: Authorization Code Received
-// ---------------------------------------------------------------------------
+/** Headers for a local page: nothing external, not framed, not cached, no referrer. */
+export const PAGE_HEADERS = {
+  "content-type": "text/html;charset=UTF-8",
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+};
 
-async function waitForAuthorizationCode(
-  callback: CallbackServer,
-  state: string,
-  config: Config,
-  signal: AbortSignal,
-  browser: { failure?: Promise<never>; human: boolean },
-): Promise<string> {
-  const waiting = new AbortController();
-  const { promise: expired, reject } = Promise.withResolvers<never>();
-  const timer = setTimeout(
-    () => reject(timeoutError(config)),
-    config.timeoutSeconds * 1000,
-  );
-  const interrupted = new Promise<never>((_, fail) => {
-    signal.addEventListener("abort", () => fail(signal.reason), { once: true });
+/** The small page the browser shows after the callback: no code, no token. */
+function resultPage(
+  status: number,
+  title: string,
+  message: string,
+  hint?: string,
+): Response {
+  const ok = status === 200;
+  const [background, accent] = ok
+    ? ["#eaf7ee", "#2e844a"]
+    : ["#fdf0ef", "#ba0517"];
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${background}; color: #1d2733; }
+  main { box-sizing: border-box; width: min(30rem, 100% - 2rem); padding: 1.75rem; background: #fff; border-radius: 0.75rem;
+         border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
+  h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
+  p { line-height: 1.5; overflow-wrap: anywhere; }
+  .hint { font-size: 0.9rem; color: #444; }
+  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint { color: #b8c4d0; } }
+</style></head>
+<body><main><h1>${ok ? "✓ " : ""}${escapeHtml(title)}</h1><p>${
+    escapeHtml(message)
+  }</p>${
+    hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""
+  }</main></body></html>`;
+  return new Response(html, {
+    status,
+    headers: { ...PAGE_HEADERS, connection: "close" },
   });
-  let outcome;
-  try {
-    outcome = await Promise.race([
-      callback.outcome,
-      expired,
-      interrupted,
-      ...(browser.failure ? [browser.failure] : []),
-      ...(browser.human ? [readPastedCallback(state, waiting.signal)] : []),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    waiting.abort(); // stop reading pasted lines
-    await callback.close(); // one callback only (RFC 8252 §8.3)
-  }
-  if (outcome.kind === "error") {
-    throw new FlowError(
-      outcome.error,
-      outcome.error_description,
-      hintFor(outcome.error, outcome.error_description),
-    );
-  }
-  logStep(5, "Authorization Code Received", {
-    authorization_code: outcome.code,
-    state_verified: true,
-  });
-  return outcome.code;
 }
 
-const PASTE_TIP =
-  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
+// ---------------------------------------------------------------------------
+// The terminal: steps on stdout, remarks on stderr, --pause, standard input
+// ---------------------------------------------------------------------------
 
-/**
- * The paste path: a URL the browser was redirected to, typed or piped on
- * standard input, gets the same checks as a callback. Never settles once
- * standard input ends or the wait is over.
- */
-async function readPastedCallback(
-  state: string,
-  signal: AbortSignal,
-): Promise<Exclude<CallbackOutcome, { kind: "rejected" }>> {
-  while (true) {
-    const line = await stdinLines().next(signal);
-    if (line === null) return new Promise(() => {});
-    if (line.trim() === "") continue;
-    const url = URL.parse(line.trim());
-    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
-      warn(
-        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
-      );
-      continue;
-    }
-    const outcome = readCallback(url.searchParams, state);
-    if (outcome.kind !== "rejected") return outcome;
-    warn(`ignored the pasted URL because ${outcome.reason}; still waiting`);
+/** How a run prints; `main` sets it once from the configuration and the terminal. */
+export interface Output {
+  json: boolean;
+  color: boolean;
+  showSecrets: boolean;
+  pause: boolean;
+}
+
+/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
+function logStep(run: Run, step: StepNumber, data: Record<string, unknown>) {
+  const { title } = STEPS[step];
+  if (run.output.json) {
+    console.log(JSON.stringify({ step, title, data }));
+    return;
+  }
+  const heading = `## ${step}. ${title}`;
+  console.log(run.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
+  console.log(JSON.stringify(data, null, 2).replace(/^/gm, "  ") + "\n");
+}
+
+/** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
+function note(run: Pick<Run, "output">, text: string) {
+  console.error(run.output.json ? `note: ${text}` : `→ ${text}`);
+}
+
+function warn(_run: Run, text: string) {
+  console.error(`warning: ${text}`);
+}
+
+function logFailure(output: Output, failure: FlowError) {
+  const { error, error_description, hint } = failure;
+  if (output.json) {
+    console.log(JSON.stringify({
+      step: null,
+      title: "OAuth Flow Failed",
+      data: { error, error_description, hint },
+    }));
+  } else if (failure.exitCode === EXIT_INTERRUPTED) {
+    console.error(`${error}: ${error_description}. ${hint}`); // one line
+  } else {
+    console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
   }
 }
 
-function timeoutError(config: Config): FlowError {
-  return new FlowError(
-    "timeout",
-    `Cannot complete sign-in: no valid callback arrived within ${config.timeoutSeconds} seconds`,
-    `Usual causes: the app's Callback URL is not exactly ${config.redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
-      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
-      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
-      "Check what the browser shows, then run again; --timeout sets the wait.",
-  );
+/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+export function mask(value: string, showSecrets: boolean): string {
+  if (showSecrets) return value;
+  return value.length < 20
+    ? "********"
+    : `${value.slice(0, 6)}…${value.slice(-4)}`;
 }
 
-// ---------------------------------------------------------------------------
-// Step 6: Token Request Prepared
-// ---------------------------------------------------------------------------
+const TOKEN_FIELDS = ["access_token", "refresh_token", "id_token"];
 
-/** The authorization code grant request. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3 */
-function prepareTokenRequest(config: Config, code: string, pkce: Pkce) {
-  const endpoint = new URL("/services/oauth2/token", config.instanceUrl).href;
-  const body = new URLSearchParams({
-    grant_type: "authorization_code",
-    code,
-    client_id: config.clientId,
-    redirect_uri: config.redirectUri,
-    code_verifier: pkce.code_verifier,
-  });
-  // client_secret_post, as Salesforce's own tools do; public clients send none.
-  if (config.clientSecret) body.set("client_secret", config.clientSecret);
-  logStep(6, "Token Request Prepared", {
-    token_endpoint: endpoint,
-    payload: {
-      ...Object.fromEntries(body),
-      ...(config.clientSecret ? { client_secret: "********" } : {}),
-    },
-  });
-  return { endpoint, body };
-}
-
-// ---------------------------------------------------------------------------
-// Step 7: Token Response Received
-// ---------------------------------------------------------------------------
-
-/** Salesforce's token response. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
-export interface TokenResponse {
-  access_token: string;
-  refresh_token?: string;
-  signature?: string;
-  scope?: string;
-  instance_url: string;
-  id: string;
-  token_type: string;
-  issued_at: string;
-  [field: string]: unknown;
-}
-
-/** POSTs the token request, then validates the answer and its signature. */
-async function requestToken(
-  request: { endpoint: string; body: URLSearchParams },
-  config: Config,
-  signal: AbortSignal,
-): Promise<TokenResponse> {
-  const response = await postForm(request.endpoint, request.body, signal);
-  const tokens = validateTokenResponse(
-    await readJson(response, "token response"),
-  );
-  const signature = await checkSignature(tokens, config);
-  logStep(7, "Token Response Received", {
-    status: response.status,
-    body: maskTokens(tokens),
-    signature,
-  });
-  return tokens;
-}
-
-/** The fields the rest of the flow relies on; Salesforce sends no `expires_in`. */
-const REQUIRED_TOKEN_FIELDS = [
-  "access_token",
-  "instance_url",
-  "id",
-  "token_type",
-  "issued_at",
-];
-
-/** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
-export function validateTokenResponse(
+function maskTokens(
+  run: Run,
   body: Record<string, unknown>,
-): TokenResponse {
-  const missing = REQUIRED_TOKEN_FIELDS.filter((key) =>
-    typeof body[key] !== "string" || body[key] === ""
-  );
-  if (missing.length > 0) {
-    throw new FlowError(
-      "invalid_token_response",
-      `Cannot use the token response: missing ${missing.join(", ")}`,
-      "The org answered 200 without the fields of a token response: check the instance URL points at a Salesforce org.",
-    );
-  }
-  if (String(body.token_type).toLowerCase() !== "bearer") {
-    throw new FlowError(
-      "invalid_token_response",
-      `Cannot use the token response: token_type is not Bearer "${body.token_type}"`,
-      "Salesforce always issues Bearer tokens: check the instance URL points at a Salesforce org.",
-    );
-  }
-  for (const key of ["instance_url", "id"]) {
-    const value = String(body[key]);
-    const url = URL.parse(value);
-    if (!url || (url.protocol !== "https:" && !isLoopbackHost(url.hostname))) {
-      throw new FlowError(
-        "invalid_token_response",
-        `Cannot use the token response: ${key} is not an https URL "${value}"`,
-        "The tokens would be sent there: refusing. Check the instance URL.",
-      );
-    }
-  }
-  return body as TokenResponse;
-}
-
-/** Verifies Salesforce's `signature`: Base64 HMAC-SHA256 of `id + issued_at`, keyed with the client secret. */
-export async function verifySignature(
-  tokens: Pick<TokenResponse, "id" | "issued_at" | "signature">,
-  clientSecret: string,
-): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const signature = Uint8Array.fromBase64(tokens.signature ?? "");
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(clientSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["verify"],
-  );
-  // crypto.subtle.verify compares in constant time.
-  return await crypto.subtle.verify(
-    "HMAC",
-    key,
-    signature,
-    encoder.encode(tokens.id + tokens.issued_at),
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(body).map(([key, value]) => [
+      key,
+      TOKEN_FIELDS.includes(key) && typeof value === "string"
+        ? mask(value, run.output.showSecrets)
+        : value,
+    ]),
   );
 }
 
-async function checkSignature(
-  tokens: TokenResponse,
-  config: Config,
-): Promise<string> {
-  if (!config.clientSecret) return "not checked (no client secret)";
-  let valid = false;
-  try {
-    valid = await verifySignature(tokens, config.clientSecret);
-  } catch {
-    valid = false; // not Base64 at all
-  }
-  if (!valid) {
-    throw new FlowError(
-      "invalid_signature",
-      `Cannot trust the token response: its signature does not match id + issued_at "${tokens.id}"`,
-      "The identity URL may have been altered on the way, or the client secret is not this app's: " +
-        "check SF_CLIENT_SECRET, and do not use these tokens.",
-    );
-  }
-  return "valid";
-}
-
-// ---------------------------------------------------------------------------
-// Step 8: OAuth Flow Complete
-// ---------------------------------------------------------------------------
-
-/** The token object the flow hands on. */
-export interface TokenSet {
-  access_token: string;
-  refresh_token: string | null;
-  instance_url: string;
-  id_url: string;
-  scope: string | null;
-  issued_at: string;
-  token_type: string;
-}
-
-function completeFlow(tokens: TokenResponse): TokenSet {
-  const result: TokenSet = {
-    access_token: tokens.access_token,
-    refresh_token: tokens.refresh_token ?? null,
-    instance_url: tokens.instance_url,
-    id_url: tokens.id,
-    scope: tokens.scope ?? null,
-    issued_at: tokens.issued_at,
-    token_type: tokens.token_type,
-  };
-  logStep(8, "OAuth Flow Complete", {
-    access_token: mask(result.access_token),
-    refresh_token: result.refresh_token && mask(result.refresh_token),
-    instance_url: result.instance_url,
-    id_url: result.id_url,
-    scope: result.scope,
-    issued_at: result.issued_at,
-    issued_at_iso: new Date(Number(result.issued_at)).toISOString(),
-  });
-  return result;
-}
-
-/** Writes the tokens, unmasked, to a new file only its owner can read. */
-async function saveTokens(path: string, tokens: TokenSet, revoking: boolean) {
-  try {
-    await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
-      createNew: true,
-      mode: 0o600,
+/** With --pause, reads out why a step matters and waits for Enter; `q` quits. */
+async function pause(run: Run, step: StepNumber) {
+  if (!run.output.pause) return;
+  console.error(
+    `\n${
+      STEPS[step].why
+    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
+  );
+  const line = await run.lines.next(run.signal);
+  if (run.signal.aborted) throw run.signal.reason;
+  if (line === null || line.trim().toLowerCase() === "q") {
+    throw new FlowError({
+      error: "quit",
+      error_description: `Cannot finish the flow: stopped before step ${step}`,
+      hint: "Run the script again to start over.",
+      exitCode: EXIT_INTERRUPTED,
     });
-  } catch (error) {
-    throw new FlowError(
-      "save_failed",
-      `Cannot save the tokens: ${(error as Error).message} "${path}"`,
-      "Choose a new file name in a directory you can write to (--save FILE).",
-      EXIT_FAILED,
-      { cause: error },
-    );
-  }
-  note(
-    `saved the tokens to ${path} (mode 0600): keep it out of version control` +
-      (revoking ? "; step 11 will revoke them, so they will not work" : ""),
-  );
-}
-
-// ---------------------------------------------------------------------------
-// Step 9: Identity Retrieved — using the access token
-// ---------------------------------------------------------------------------
-
-async function fetchIdentity(
-  tokens: TokenSet,
-  signal: AbortSignal,
-): Promise<Response> {
-  return await send(tokens.id_url, {
-    headers: {
-      authorization: `Bearer ${tokens.access_token}`,
-      accept: "application/json",
-    },
-  }, signal);
-}
-
-async function getIdentity(tokens: TokenSet, signal: AbortSignal) {
-  const response = await fetchIdentity(tokens, signal);
-  if (response.status === 401 || response.status === 403) {
-    const text = (await response.text()).trim().slice(0, 80);
-    throw new FlowError(
-      "identity_refused",
-      `Cannot read the identity URL: HTTP ${response.status} "${text}"`,
-      "The token lacks the id (or api) scope, or it was revoked: add id to the app's scopes " +
-        '(or --scope "api id refresh_token"), then run again.',
-    );
-  }
-  const identity = await readJson(response, "identity response");
-  const urls = (identity.urls ?? {}) as Record<string, unknown>;
-  logStep(9, "Identity Retrieved", {
-    user_id: identity.user_id,
-    organization_id: identity.organization_id,
-    username: identity.username,
-    display_name: identity.display_name,
-    rest_url: urls.rest ?? null,
-  });
-}
-
-// ---------------------------------------------------------------------------
-// Step 10: Token Refreshed
-// ---------------------------------------------------------------------------
-
-/** The refresh token grant. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
-async function refreshTokens(
-  tokens: TokenSet,
-  config: Config,
-  signal: AbortSignal,
-): Promise<TokenSet> {
-  if (!tokens.refresh_token) {
-    logStep(10, "Token Refreshed", {
-      skipped: true,
-      reason:
-        "no refresh token: the refresh_token scope was not granted (add it to the app's scopes or --scope)",
-    });
-    return tokens;
-  }
-  const body = new URLSearchParams({
-    grant_type: "refresh_token",
-    refresh_token: tokens.refresh_token,
-    client_id: config.clientId,
-  });
-  if (config.clientSecret) body.set("client_secret", config.clientSecret);
-  const endpoint = new URL("/services/oauth2/token", config.instanceUrl).href;
-  const response = await postForm(endpoint, body, signal);
-  const refreshed = validateTokenResponse(
-    await readJson(response, "refresh response"),
-  );
-  const signature = await checkSignature(refreshed, config);
-  logStep(10, "Token Refreshed", {
-    token_endpoint: endpoint,
-    status: response.status,
-    access_token: mask(refreshed.access_token),
-    issued_at: refreshed.issued_at,
-    signature,
-  });
-  return {
-    ...tokens,
-    access_token: refreshed.access_token,
-    refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
-    issued_at: refreshed.issued_at,
-  };
-}
-
-// ---------------------------------------------------------------------------
-// Step 11: Token Revoked
-// ---------------------------------------------------------------------------
-
-/** Revokes the refresh token (and with it its access tokens), then proves it. */
-async function revokeTokens(
-  tokens: TokenSet,
-  config: Config,
-  signal: AbortSignal,
-) {
-  const kind = tokens.refresh_token ? "refresh_token" : "access_token";
-  const token = tokens.refresh_token ?? tokens.access_token;
-  const endpoint = new URL("/services/oauth2/revoke", config.instanceUrl).href;
-  const response = await postForm(
-    endpoint,
-    new URLSearchParams({ token }),
-    signal,
-  );
-  const text = await response.text();
-  if (!response.ok) {
-    // Salesforce answers 400 with a form- or JSON-encoded error.
-    let fields = Object.fromEntries(new URLSearchParams(text));
-    try {
-      fields = JSON.parse(text);
-    } catch { /* form-encoded */ }
-    const error = fields.error ?? `http_${response.status}`;
-    const description = fields.error_description ?? text.slice(0, 160);
-    throw new FlowError(error, description, hintFor(error, description));
-  }
-  const after = await fetchIdentity(tokens, signal);
-  await after.body?.cancel();
-  logStep(11, "Token Revoked", {
-    revocation_endpoint: endpoint,
-    revoked: kind,
-    token: mask(token),
-    status: response.status,
-    identity_status_after: after.status,
-  });
-  if (after.ok) {
-    warn("the identity URL still accepts the access token after revocation");
   }
 }
-
-// ---------------------------------------------------------------------------
-// Talking to the org: fetch with a time limit, and its failures explained
-// ---------------------------------------------------------------------------
-
-/** POSTs a form to the org, with a time limit and no redirects followed. */
-async function postForm(
-  endpoint: string,
-  body: URLSearchParams,
-  signal: AbortSignal,
-): Promise<Response> {
-  return await send(endpoint, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      accept: "application/json",
-    },
-    body,
-  }, signal);
-}
-
-/** `fetch` with the flow's signal, a 30-second limit, and network failures explained. */
-async function send(
-  url: string,
-  init: RequestInit,
-  signal: AbortSignal,
-): Promise<Response> {
-  try {
-    return await fetch(url, {
-      ...init,
-      redirect: "manual",
-      signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]),
-    });
-  } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new FlowError(
-        "timeout",
-        `Cannot reach ${url}: no answer within ${
-          FETCH_TIMEOUT_MS / 1000
-        } seconds`,
-        "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
-        EXIT_FAILED,
-        { cause: error },
-      );
-    }
-    const detail = networkDetail(error);
-    throw new FlowError(
-      "network_error",
-      `Cannot reach ${url}: ${detail}`,
-      /dns error|lookup/i.test(detail)
-        ? "The host name does not resolve: check the spelling of the instance URL (--instance-url or SF_INSTANCE_URL), and your network or VPN."
-        : /refused/i.test(detail)
-        ? "Nothing answers at that address: check the instance URL and its port."
-        : /certificate|tls|handshake|corrupt message|alert/i.test(detail)
-        ? "The TLS connection failed: check the URL is https on a Salesforce host, and any proxy that intercepts TLS."
-        : "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN.",
-      EXIT_FAILED,
-      { cause: error },
-    );
-  }
-}
-
-/** The most specific message in a fetch error's cause chain, without the URL repeated. */
-function networkDetail(error: unknown): string {
-  let detail = String(error);
-  for (let e = error; e instanceof Error; e = e.cause) detail = e.message;
-  return detail.replace(/^error sending request for url \([^)]*\): /, "");
-}
-
-/** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
-async function readJson(
-  response: Response,
-  what: string,
-): Promise<Record<string, unknown>> {
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const fields =
-    typeof body === "object" && body !== null && !Array.isArray(body)
-      ? body as Record<string, unknown>
-      : undefined;
-  if (fields && typeof fields.error === "string" && !response.ok) {
-    const description = String(fields.error_description ?? "");
-    throw new FlowError(
-      fields.error,
-      description,
-      hintFor(fields.error, description),
-    );
-  }
-  if (!response.ok || !fields) {
-    const type = response.headers.get("content-type") ?? "no content type";
-    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
-    throw new FlowError(
-      "unexpected_response",
-      `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
-      response.status >= 500
-        ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
-        : response.status >= 300 && response.status < 400
-        ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
-        : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
-    );
-  }
-  return fields;
-}
-
-// ---------------------------------------------------------------------------
-// Standard input: pasted callback URLs and --pause share one line reader
-// ---------------------------------------------------------------------------
 
 /** Lines from a stream, each handed to whoever asks first. */
 export interface LineReader {
@@ -1038,133 +1243,61 @@ export function createLineReader(
   };
 }
 
-let stdin: LineReader | undefined;
-
-/** Standard input, read only once something asks for a line. */
-function stdinLines(): LineReader {
-  return stdin ??= createLineReader(Deno.stdin.readable);
+/** A promise that rejects with the signal's reason once it aborts; a rejection nobody awaits any more is ignored. */
+function ended(signal: AbortSignal): Promise<never> {
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), {
+      once: true,
+    });
+  });
+  promise.catch(() => {});
+  return promise;
 }
 
-/** What each step is about to do, and why: the --pause introductions. */
-const STEP_INTRODUCTIONS: Record<number, string> = {
-  1: "First the settings: which org, which app (its consumer key), and where the org should send the browser back.",
-  2: "Next a one-time secret pair: the code_verifier stays here; only its SHA-256 hash, the code_challenge, goes to the org.",
-  3: "Now the authorization URL: it carries the challenge and a random state, so that only this run can use what comes back.",
-  4: "Before any browser opens, a small server starts on 127.0.0.1 to catch the org's redirect back to this machine.",
-  6: "The code alone is useless: the script swaps it for tokens in a direct POST, proving with the verifier that it started the flow.",
-  7: "The org answers with the tokens, and the script checks the signature over the identity URL with the client secret.",
-  8: "That is the whole flow: these are the tokens an app keeps (the refresh token somewhere safe).",
-  9: "Now the access token is used for the first time: who does the org say we are?",
-  10:
-    "Access tokens expire; the refresh token gets a new one without another sign-in.",
-  11:
-    "Last, revoke the refresh token, and watch the org refuse the access token that came from it.",
-};
-
-/** With --pause, introduces a step and waits for Enter; `q` quits. */
-async function pause(step: number, signal: AbortSignal) {
-  if (!output.pause) return;
-  console.error(
-    `\n${
-      STEP_INTRODUCTIONS[step]
-    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
-  );
-  const line = await stdinLines().next(signal);
-  if (signal.aborted) throw signal.reason;
-  if (line === null || line.trim().toLowerCase() === "q") {
-    throw new FlowError(
-      "quit",
-      `Cannot finish the flow: stopped before step ${step}`,
-      "Run the script again to start over.",
-      EXIT_INTERRUPTED,
-    );
-  }
+function isTimeout(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "TimeoutError";
 }
 
 // ---------------------------------------------------------------------------
-// Errors and output
+// Errors, and hints for the errors Salesforce (and the network) can give
 // ---------------------------------------------------------------------------
+
+/** What a FlowError says: the `error` code, its description, and what to do about it. */
+export interface FlowErrorOptions {
+  error: string;
+  error_description: string;
+  /** What to do; looked up from the error code when left out. */
+  hint?: string;
+  exitCode?: number;
+  cause?: unknown;
+}
 
 /** A failure with the org's (or our) `error` code, its description and what to do about it. */
 export class FlowError extends Error {
-  constructor(
-    readonly error: string,
-    readonly error_description: string,
-    readonly hint: string,
-    readonly exitCode: number = EXIT_FAILED,
-    options?: ErrorOptions,
-  ) {
-    super(error_description, options);
+  readonly error: string;
+  readonly error_description: string;
+  readonly hint: string;
+  readonly exitCode: number;
+  constructor(options: FlowErrorOptions) {
+    super(options.error_description, { cause: options.cause });
     this.name = "FlowError";
+    this.error = options.error;
+    this.error_description = options.error_description;
+    this.hint = options.hint ??
+      hintFor(options.error, options.error_description);
+    this.exitCode = options.exitCode ?? EXIT_FAILED;
   }
 }
 
-function usageError(description: string, hint: string): FlowError {
-  return new FlowError("invalid_configuration", description, hint, EXIT_USAGE);
+function usageError(error_description: string, hint: string): FlowError {
+  return new FlowError({
+    error: "invalid_configuration",
+    error_description,
+    hint,
+    exitCode: EXIT_USAGE,
+  });
 }
-
-/** How steps are printed; set once from the configuration. */
-const output = { json: false, color: false, showSecrets: false, pause: false };
-
-/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(step: number, title: string, data: Record<string, unknown>) {
-  if (output.json) {
-    console.log(JSON.stringify({ step, title, data }));
-    return;
-  }
-  const heading = `## ${step}. ${title}`;
-  console.log(output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(JSON.stringify(data, null, 2).replace(/^/gm, "  ") + "\n");
-}
-
-/** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
-function note(text: string) {
-  console.error(output.json ? `note: ${text}` : `→ ${text}`);
-}
-
-function warn(text: string) {
-  console.error(`warning: ${text}`);
-}
-
-function logFailure(failure: FlowError) {
-  const { error, error_description, hint } = failure;
-  if (output.json) {
-    console.log(JSON.stringify({
-      step: null,
-      title: "OAuth Flow Failed",
-      data: { error, error_description, hint },
-    }));
-  } else if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${error}: ${error_description}. ${hint}`); // one line
-  } else {
-    console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
-  }
-}
-
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
-export function mask(value: string, showSecrets = output.showSecrets): string {
-  if (showSecrets) return value;
-  return value.length < 20
-    ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
-}
-
-const TOKEN_FIELDS = ["access_token", "refresh_token", "id_token"];
-
-function maskTokens(body: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => [
-      key,
-      TOKEN_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value)
-        : value,
-    ]),
-  );
-}
-
-// ---------------------------------------------------------------------------
-// Hints for the errors Salesforce (and the network) can give
-// ---------------------------------------------------------------------------
 
 const HINTS: Record<string, string> = {
   access_denied:
@@ -1221,6 +1354,102 @@ export function hintFor(error: string, description = ""): string {
 // Configuration: flags, then environment variables, then .env
 // ---------------------------------------------------------------------------
 
+const DEFAULT_TIMEOUT_SECONDS = 300;
+
+/**
+ * Every flag, once: its type, the variable that can stand in for it, and its
+ * line in --help. `parseArgs`, the precedence lookup and USAGE all read it.
+ */
+const FLAGS = {
+  "instance-url": {
+    type: "string",
+    value: "URL",
+    variable: "SF_INSTANCE_URL",
+    help:
+      "the org: My Domain URL, https://login.salesforce.com\nor https://test.salesforce.com",
+  },
+  "client-id": {
+    type: "string",
+    value: "ID",
+    variable: "SF_CLIENT_ID",
+    help: "the app's consumer key",
+  },
+  "client-secret": {
+    type: "string",
+    value: "S",
+    variable: "SF_CLIENT_SECRET",
+    help: "the consumer secret, if the app requires one",
+  },
+  "redirect-uri": {
+    type: "string",
+    value: "URI",
+    variable: "SF_REDIRECT_URI",
+    help: `default ${DEFAULT_REDIRECT_URI}`,
+  },
+  scope: {
+    type: "string",
+    value: '"A B"',
+    variable: "SF_SCOPE",
+    help: "scopes to ask for (default: the app's own)",
+  },
+  timeout: {
+    type: "string",
+    value: "SECONDS",
+    help:
+      `how long to wait for the callback (default ${DEFAULT_TIMEOUT_SECONDS})`,
+  },
+  demo: {
+    type: "boolean",
+    help: "use a local demo org: no account, no network",
+  },
+  "no-browser": { type: "boolean", help: "print the URL and open nothing" },
+  "no-identity": {
+    type: "boolean",
+    help: "skip step 9 (the identity URL)",
+  },
+  refresh: { type: "boolean", help: "step 10: use the refresh token" },
+  revoke: {
+    type: "boolean",
+    help: "step 11: revoke the tokens, then show they are dead",
+  },
+  save: {
+    type: "string",
+    value: "FILE",
+    help: "write the tokens, unmasked, to a new FILE (mode 0600)",
+  },
+  pause: {
+    type: "boolean",
+    help: "workshop mode: explain each step, wait for Enter (q quits)",
+  },
+  json: { type: "boolean", help: "one JSON object per line" },
+  "show-secrets": {
+    type: "boolean",
+    help: "print tokens unmasked (never the client secret)",
+  },
+  help: { type: "boolean", help: "this text" },
+} as const;
+
+type FlagName = keyof typeof FLAGS;
+/** The flags that a variable can stand in for. */
+type SettingFlag = {
+  [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
+}[FlagName];
+
+const USAGE = `Usage: deno run -A main.ts [options]
+
+Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
+
+Options (flags win over environment variables, which win over .env):
+${
+  Object.entries(FLAGS).map(([name, flag]) => {
+    const left = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`
+      .padEnd(25) + ("variable" in flag ? flag.variable : "").padEnd(19);
+    return left + flag.help.replaceAll("\n", "\n" + " ".repeat(left.length));
+  }).join("\n")
+}
+
+Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
+
 /** Everything the flow needs, validated. */
 export interface Config {
   instanceUrl: string;
@@ -1240,60 +1469,34 @@ export interface Config {
   pause: boolean;
 }
 
-/** The settings that come from flags, the environment or `.env`. */
-const SETTINGS = {
-  instanceUrl: { flag: "instance-url", variable: "SF_INSTANCE_URL" },
-  clientId: { flag: "client-id", variable: "SF_CLIENT_ID" },
-  clientSecret: { flag: "client-secret", variable: "SF_CLIENT_SECRET" },
-  redirectUri: { flag: "redirect-uri", variable: "SF_REDIRECT_URI" },
-  scope: { flag: "scope", variable: "SF_SCOPE" },
-} as const;
-
-type SettingName = keyof typeof SETTINGS;
+/** Where settings come from besides flags; tests pass their own. */
+export interface SettingSources {
+  env(name: string): string | undefined;
+  dotEnv(): Record<string, string>;
+}
 
 /** A setting's value and where it came from, so errors can name the source. */
-interface Setting {
+export interface Setting {
   value: string;
   source: string;
 }
 
-function parseCommandLine(args: string[]) {
+/** The process environment, and `.env` in the working directory, read once when first asked. */
+function runtimeSources(): SettingSources {
+  let dotEnv: Record<string, string> | undefined;
+  return { env: readEnv, dotEnv: () => (dotEnv ??= readDotEnv()) };
+}
+
+function readEnv(name: string): string | undefined {
   try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "instance-url": { type: "string" },
-        "client-id": { type: "string" },
-        "client-secret": { type: "string" },
-        "redirect-uri": { type: "string" },
-        scope: { type: "string" },
-        timeout: { type: "string" },
-        save: { type: "string" },
-        demo: { type: "boolean", default: false },
-        "no-browser": { type: "boolean", default: false },
-        "no-identity": { type: "boolean", default: false },
-        refresh: { type: "boolean", default: false },
-        revoke: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        "show-secrets": { type: "boolean", default: false },
-        pause: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (error) {
-    throw usageError(
-      `Cannot read the command line: ${
-        (error as Error).message.replaceAll("\n", " ")
-      }`,
-      "Run with --help to see every flag.",
-    );
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // not permitted: treat as unset
   }
 }
 
-/** Reads `.env` from the working directory; a missing file is fine, an unreadable one is not. */
-function readDotEnv(path = ".env"): Record<string, string> {
+/** Reads `.env`; a missing file is fine, an unreadable one is not. */
+export function readDotEnv(path = ".env"): Record<string, string> {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -1307,30 +1510,39 @@ function readDotEnv(path = ".env"): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
-function readEnv(name: string): string | undefined {
+function parseCommandLine(args: string[]) {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([name, { type }]) => [name, { type }]),
+  ) as { [F in FlagName]: { type: typeof FLAGS[F]["type"] } };
   try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // not permitted: treat as unset
+    return parseArgs({ args, strict: true, allowPositionals: false, options })
+      .values;
+  } catch (error) {
+    throw usageError(
+      `Cannot read the command line: ${
+        (error as Error).message.replaceAll("\n", " ")
+      }`,
+      "Run with --help to see every flag.",
+    );
   }
 }
 
 /** Looks a setting up by precedence: flag, environment variable, then `.env`. */
 function lookUp(
-  name: SettingName,
+  flag: SettingFlag,
   flags: Record<string, unknown>,
-  dotEnv: () => Record<string, string>,
+  sources: SettingSources,
 ): Setting | undefined {
-  const { flag, variable } = SETTINGS[name];
+  const { variable } = FLAGS[flag];
   const fromFlag = flags[flag];
   if (typeof fromFlag === "string") {
     return { value: fromFlag, source: `--${flag}` };
   }
-  const fromEnv = readEnv(variable);
+  const fromEnv = sources.env(variable);
   if (fromEnv !== undefined && fromEnv !== "") {
     return { value: fromEnv, source: variable };
   }
-  const fromFile = dotEnv()[variable];
+  const fromFile = sources.dotEnv()[variable];
   if (fromFile !== undefined && fromFile !== "") {
     return { value: fromFile, source: `${variable} in .env` };
   }
@@ -1389,7 +1601,7 @@ export function validateInstanceUrl(setting: Setting): string {
   return url.origin;
 }
 
-/** Checks the callback URL: http on localhost or 127.0.0.1, with a path. */
+/** Checks the callback URL: http on localhost or 127.0.0.1, with a path. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
 export function validateRedirectUri(setting: Setting): string {
   const { value, source } = setting;
   const url = parseSettingUrl(
@@ -1426,18 +1638,35 @@ function validateTimeout(value: string | undefined): number {
   return seconds;
 }
 
+function checkSavePath(path: string) {
+  try {
+    Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw usageError(
+      `Cannot use --save: ${(error as Error).message} "${path}"`,
+      "Choose a file name in a directory you can write to.",
+    );
+  }
+  throw usageError(
+    `Cannot use --save: the file already exists "${path}"`,
+    "Choose a new file name, or move the old file away; tokens are never overwritten.",
+  );
+}
+
 /** Reads and validates the configuration; `null` means `--help` was asked for. */
-export function loadConfig(args: string[]): Config | null {
+export function loadConfig(
+  args: string[],
+  sources: SettingSources = runtimeSources(),
+): Config | null {
   const flags = parseCommandLine(args);
   if (flags.help) return null;
-  let dotEnvCache: Record<string, string> | undefined;
-  const dotEnv = () => (dotEnvCache ??= readDotEnv());
-  const get = (name: SettingName) =>
-    flags.demo && name !== "redirectUri" && name !== "scope"
+  const get = (flag: SettingFlag) =>
+    flags.demo && flag !== "redirect-uri" && flag !== "scope"
       ? undefined
-      : lookUp(name, flags, dotEnv);
+      : lookUp(flag, flags, sources);
 
-  const redirect = get("redirectUri");
+  const redirect = get("redirect-uri");
   const config: Config = {
     instanceUrl: "",
     clientId: "",
@@ -1446,119 +1675,147 @@ export function loadConfig(args: string[]): Config | null {
       : DEFAULT_REDIRECT_URI,
     scope: get("scope")?.value.trim().replace(/\s+/g, " ") || undefined,
     timeoutSeconds: validateTimeout(flags.timeout),
-    demo: flags.demo,
+    demo: flags.demo ?? false,
     openBrowser: !flags["no-browser"],
-    json: flags.json,
-    showSecrets: flags["show-secrets"],
+    json: flags.json ?? false,
+    showSecrets: flags["show-secrets"] ?? false,
     identity: !flags["no-identity"],
-    refresh: flags.refresh,
-    revoke: flags.revoke,
+    refresh: flags.refresh ?? false,
+    revoke: flags.revoke ?? false,
     save: flags.save,
-    pause: flags.pause,
+    pause: flags.pause ?? false,
   };
   if (config.save !== undefined) checkSavePath(config.save);
   if (config.demo) return config; // the demo org fills in the rest
 
-  const instance = get("instanceUrl");
-  const clientId = get("clientId");
+  const instance = get("instance-url");
+  const clientId = get("client-id");
   const missing = [
     instance ? "" : "--instance-url (or SF_INSTANCE_URL)",
     clientId ? "" : "--client-id (or SF_CLIENT_ID)",
   ].filter(Boolean);
-  if (missing.length > 0) {
+  if (!instance || !clientId) {
     throw usageError(
       `Cannot start the flow: missing ${missing.join(" and ")}`,
       "Set them as flags, environment variables or in .env (see .env.example), " +
         "or run with --demo, which needs no configuration.",
     );
   }
-  config.instanceUrl = validateInstanceUrl(instance!);
-  config.clientId = clientId!.value.trim();
-  config.clientSecret = get("clientSecret")?.value;
+  config.instanceUrl = validateInstanceUrl(instance);
+  config.clientId = clientId.value.trim();
+  config.clientSecret = get("client-secret")?.value;
   return config;
 }
 
-function checkSavePath(path: string) {
-  let exists = false;
-  try {
-    Deno.lstatSync(path);
-    exists = true;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw usageError(
-        `Cannot use --save: ${(error as Error).message} "${path}"`,
-        "Choose a file name in a directory you can write to.",
-      );
-    }
-  }
-  if (exists) {
-    throw usageError(
-      `Cannot use --save: the file already exists "${path}"`,
-      "Choose a new file name, or move the old file away; tokens are never overwritten.",
-    );
-  }
-}
-
 // ---------------------------------------------------------------------------
-// Running it: configuration, signals, exit codes
+// Running it: configuration, the demo org, signals, exit codes
 // ---------------------------------------------------------------------------
 
 /** Runs the flow; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
+  let output: Output = {
+    json: args.includes("--json"),
+    color: false,
+    showSecrets: false,
+    pause: false,
+  };
   let config: Config | null;
   try {
     config = loadConfig(args);
   } catch (error) {
-    output.json = args.includes("--json");
-    return fail(error);
+    return fail(output, error);
   }
   if (config === null) {
     console.log(USAGE);
     return EXIT_OK;
   }
-  output.json = config.json;
-  output.showSecrets = config.showSecrets;
-  output.color = !config.json && Deno.stdout.isTerminal() &&
-    !readEnv("NO_COLOR");
-  // Workshop mode needs someone at a terminal to press Enter.
-  output.pause = config.pause && !config.json && Deno.stdin.isTerminal();
+  output = {
+    json: config.json,
+    showSecrets: config.showSecrets,
+    color: !config.json && Deno.stdout.isTerminal() && !readEnv("NO_COLOR"),
+    // Workshop mode needs someone at a terminal to press Enter.
+    pause: config.pause && !config.json && Deno.stdin.isTerminal(),
+  };
 
   // Ctrl+C or SIGTERM closes the servers and ends with 130.
   const interrupt = new AbortController();
-  const onSignal = () =>
+  const signals = listenForSignals(() =>
     interrupt.abort(
-      new FlowError(
-        "interrupted",
-        "Cannot finish the flow: interrupted, and the callback server is closed",
-        "Run the script again to start over.",
-        EXIT_INTERRUPTED,
-      ),
-    );
-  const signals = listenForSignals(onSignal);
+      new FlowError({
+        error: "interrupted",
+        error_description:
+          "Cannot finish the flow: interrupted, and the callback server is closed",
+        hint: "Run the script again to start over.",
+        exitCode: EXIT_INTERRUPTED,
+      }),
+    )
+  );
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
+    const run: Run = {
+      config,
+      output,
+      lines: createLineReader(Deno.stdin.readable),
+      signal: interrupt.signal,
+    };
     if (config.demo) {
-      const { startDemoOrg } = await import("./demo_org.ts");
-      const org = startDemoOrg({ redirectUri: config.redirectUri });
-      demoOrg = org;
-      config = {
-        ...config,
-        instanceUrl: org.url,
-        clientId: org.client.client_id,
-        clientSecret: org.client.client_secret,
-      };
-      note(
-        `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored`,
-      );
+      demoOrg = await startDemo(run);
     }
-    await runFlow(config, interrupt.signal);
+    await runFlow(run);
     return EXIT_OK;
   } catch (error) {
-    return fail(error);
+    return fail(output, error);
   } finally {
     signals.remove();
     await demoOrg?.close();
   }
+}
+
+/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
+async function startDemo(run: Run) {
+  let demo: typeof import("./demo_org.ts");
+  try {
+    demo = await import("./demo_org.ts");
+  } catch (error) {
+    throw new FlowError({
+      error: "invalid_configuration",
+      error_description:
+        "Cannot use --demo: demo_org.ts is not next to main.ts",
+      hint:
+        "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+      exitCode: EXIT_USAGE,
+      cause: error,
+    });
+  }
+  const org = demo.startDemoOrg({ redirectUri: run.config.redirectUri });
+  run.config = {
+    ...run.config,
+    instanceUrl: org.url,
+    clientId: org.client.client_id,
+    clientSecret: org.client.client_secret,
+  };
+  run.withoutBrowser = async (url) => {
+    note(
+      run,
+      "no browser: the script plays the demo user (loads the consent page and clicks Allow)",
+    );
+    try {
+      await demo.playDemoUser(url);
+    } catch (error) {
+      throw new FlowError({
+        error: "demo_user_failed",
+        error_description: (error as Error).message,
+        hint:
+          "The demo org did not behave as expected: run again, or open the URL in a browser.",
+      });
+    }
+    return await new Promise<never>(() => {}); // the callback carries on
+  };
+  note(
+    run,
+    `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored`,
+  );
+  return org;
 }
 
 function listenForSignals(handler: () => void) {
@@ -1572,16 +1829,17 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(error: unknown): number {
-  const failure = error instanceof FlowError ? error : new FlowError(
-    "unexpected_error",
-    String((error as Error)?.message ?? error),
-    "This looks like a bug in the walkthrough: please report it with the output above.",
-  );
-  logFailure(failure);
+function fail(output: Output, error: unknown): number {
+  const failure = error instanceof FlowError ? error : new FlowError({
+    error: "unexpected_error",
+    error_description: String((error as Error)?.message ?? error),
+    hint:
+      "This looks like a bug in the walkthrough: please report it with the output above.",
+  });
+  logFailure(output, failure);
   return failure.exitCode;
 }
 
-if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
-}
+// Not a top-level await: the demo org imports this module, and a module that
+// is still awaiting would make that import wait for itself.
+if (import.meta.main) main(Deno.args).then((code) => Deno.exit(code));

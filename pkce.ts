@@ -21,7 +21,7 @@ const VERIFIER_PATTERN = /^[A-Za-z0-9\-._~]{43,128}$/;
 export interface Pkce {
   code_verifier: string;
   code_challenge: string;
-  challenge_method: "S256";
+  code_challenge_method: "S256";
 }
 
 /** Encodes bytes as base64url without padding. @see https://www.rfc-editor.org/rfc/rfc4648#section-5 */
@@ -58,9 +58,14 @@ export async function createCodeChallenge(verifier: string): Promise<string> {
       }${verifier.length > 12 ? "…" : ""}"`,
     );
   }
+  return await s256(verifier);
+}
+
+/** base64url(SHA-256(ASCII(text))), the S256 transform without the length check (servers meet longer verifiers). @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6 */
+export async function s256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest(
     "SHA-256",
-    new TextEncoder().encode(verifier),
+    new TextEncoder().encode(text),
   );
   return base64url(new Uint8Array(digest));
 }
@@ -69,5 +74,5 @@ export async function createCodeChallenge(verifier: string): Promise<string> {
 export async function generatePkce(): Promise<Pkce> {
   const code_verifier = createCodeVerifier();
   const code_challenge = await createCodeChallenge(code_verifier);
-  return { code_verifier, code_challenge, challenge_method: "S256" };
+  return { code_verifier, code_challenge, code_challenge_method: "S256" };
 }

@@ -107,7 +107,7 @@ Deno.test("createCodeChallenge() rejects verifiers outside RFC 7636 §4.1", asyn
 Deno.test("generatePkce() pairs a fresh verifier with its S256 challenge", async () => {
   const first = await generatePkce();
   const second = await generatePkce();
-  assertEquals(first.challenge_method, "S256");
+  assertEquals(first.code_challenge_method, "S256");
   assertEquals(
     first.code_challenge,
     await createCodeChallenge(first.code_verifier),

@@ -1,0 +1,172 @@
+/**
+ * What the demo org sends back: JSON, text, redirects, Salesforce's bare
+ * error bodies, and its HTML pages (home and consent).
+ *
+ * @module
+ */
+
+import { escapeHtml, PAGE_HEADERS } from "../main.ts";
+import { type DemoOrgState, DISPLAY_NAME, USERNAME } from "./state.ts";
+
+const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
+
+export function jsonResponse(status: number, body: unknown): Response {
+  return Response.json(body, { status, headers: NO_STORE });
+}
+
+export function textResponse(status: number, body: string): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain;charset=UTF-8" },
+  });
+}
+
+export function tokenError(error: string, description: string): Response {
+  return jsonResponse(400, { error, error_description: description });
+}
+
+/** The bare `error=…&error_description=…` body Salesforce shows instead of redirecting. */
+export function authorizeErrorBody(
+  error: string,
+  description: string,
+): Response {
+  const body = `error=${encodeURIComponent(error)}&error_description=${
+    encodeURIComponent(description)
+  }`;
+  return textResponse(400, body);
+}
+
+export function redirect(location: URL): Response {
+  return new Response(null, {
+    status: 302,
+    headers: { location: location.href, ...NO_STORE },
+  });
+}
+
+/** Sends an OAuth error back to the client's redirect URI, with its state. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1 */
+export function redirectWithError(
+  redirectUri: string,
+  state: string | null,
+  error: string,
+  description: string,
+): Response {
+  const location = new URL(redirectUri);
+  location.searchParams.set("error", error);
+  location.searchParams.set("error_description", description);
+  if (state !== null) location.searchParams.set("state", state);
+  return redirect(location);
+}
+
+/** What each scope lets the app do, in Salesforce's own words. */
+const SCOPE_LABELS: Record<string, string> = {
+  api: "Manage user data via APIs (api)",
+  id: "Access the identity URL service (id, profile, email, address, phone)",
+  refresh_token: "Perform requests at any time (refresh_token, offline_access)",
+};
+
+/** GET /: what this org is, and how to point the walkthrough at it. */
+export function homePage(org: DemoOrgState): Response {
+  const { client } = org;
+  return htmlPage(
+    200,
+    "Demo org",
+    `<h1>Demo org</h1>
+      <p>A local stand-in for a Salesforce org's OAuth endpoints. Nothing here is real and nothing leaves this machine.</p>
+      <dl>
+        <dt>App</dt><dd>${escapeHtml(client.name)}</dd>
+        <dt>Consumer key</dt><dd><code>${
+      escapeHtml(client.client_id)
+    }</code></dd>
+        <dt>Callback URL</dt><dd><code>${
+      escapeHtml(client.redirect_uris.join(" "))
+    }</code></dd>
+        <dt>Scopes</dt><dd>${escapeHtml(client.scopes.join(" "))}</dd>
+        <dt>Signed-in user</dt><dd>${DISPLAY_NAME} (${USERNAME})</dd>
+      </dl>
+      <p>Start the walkthrough against it:</p>
+      <pre>deno run -A main.ts --instance-url ${org.url} --client-id ${
+      escapeHtml(client.client_id)
+    }</pre>`,
+  );
+}
+
+/** The consent page: the app, what it asks for, Allow and Deny. */
+export function consentPage(
+  org: DemoOrgState,
+  consentId: string,
+  redirectUri: string,
+  scopes: string[],
+): Response {
+  const items = scopes
+    .map((s) => `<li>${escapeHtml(SCOPE_LABELS[s] ?? s)}</li>`)
+    .join("");
+  const name = escapeHtml(org.client.name);
+  return htmlPage(
+    200,
+    `Allow access? · ${org.client.name}`,
+    `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> · <span class="nowrap">${USERNAME}</span></p>
+      <h1>Allow access?</h1>
+      <p><strong class="app">${name}</strong> is asking to:</p>
+      <ul class="scopes">${items}</ul>
+      <p class="small">You will be sent back to <code>${
+      escapeHtml(redirectUri)
+    }</code>.</p>
+      <form method="post" action="/services/oauth2/authorize">
+        <input type="hidden" name="consent" value="${consentId}">
+        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+        <button type="submit" name="decision" value="allow">Allow</button>
+      </form>`,
+  );
+}
+
+export function expiredPage(): Response {
+  return htmlPage(
+    400,
+    "Request expired",
+    "<h1>This request has expired</h1><p>Start the flow again from the terminal.</p>",
+  );
+}
+
+function htmlPage(status: number, title: string, main: string): Response {
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: #eef4fb; color: #16325c; }
+  main { box-sizing: border-box; width: min(28rem, 100% - 2rem); margin: 1rem; padding: 1.75rem; background: #fff; border-radius: 0.75rem; box-shadow: 0 2px 12px #16325c22; }
+  .banner { margin: -1.75rem -1.75rem 1.25rem; padding: 0.6rem 1.75rem; border-radius: 0.75rem 0.75rem 0 0; background: #0b5cab; color: #fff; font-size: 0.85rem; letter-spacing: 0.02em; }
+  h1 { font-size: 1.4rem; margin: 0 0 0.75rem; }
+  .who, .small { font-size: 0.85rem; color: #54698d; }
+  .scopes { padding-left: 1.2rem; line-height: 1.5; }
+  code { font-size: 0.85em; overflow-wrap: anywhere; }
+  .nowrap { white-space: nowrap; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #0b5cab12; padding: 0.6rem 0.8rem; border-radius: 0.4rem; font-size: 0.8rem; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; font-size: 0.9rem; }
+  dt { color: #54698d; } dd { margin: 0; overflow-wrap: anywhere; }
+  form { display: flex; gap: 0.75rem; justify-content: flex-end; margin-top: 1.5rem; }
+  button { font: inherit; padding: 0.6rem 1.4rem; border-radius: 0.4rem; border: 1px solid #0b5cab; background: #0b5cab; color: #fff; cursor: pointer; }
+  button.secondary { background: #fff; color: #0b5cab; }
+  button:focus-visible { outline: 3px solid #1b96ff; outline-offset: 2px; }
+  @media (prefers-color-scheme: dark) {
+    body { background: #0d1b2a; color: #e5edf7; } main { background: #16263a; box-shadow: none; }
+    .who, .small, dt { color: #a9bcd6; } button.secondary { background: transparent; color: #9cc7ff; border-color: #9cc7ff; }
+  }
+</style>
+</head>
+<body>
+<main>
+<div class="banner">Demo org · local, offline, not Salesforce</div>
+${main}
+</main>
+</body>
+</html>
+`;
+  return new Response(html, {
+    status,
+    headers: { ...PAGE_HEADERS, "x-frame-options": "DENY", ...NO_STORE },
+  });
+}

@@ -1,0 +1,239 @@
+/**
+ * The demo org's state: its app, its user, and the codes and tokens it has
+ * issued, as one plain object with the few operations the endpoints share.
+ *
+ * @module
+ */
+
+import { DEFAULT_REDIRECT_URI, importSignatureKey } from "../main.ts";
+import { base64url } from "../pkce.ts";
+
+/** A registered client, as a Connected App or External Client App would be. */
+export interface DemoClient {
+  name: string;
+  client_id: string;
+  client_secret: string;
+  /** "Require secret for Web Server Flow": when false the secret may be left out, but is checked when sent. */
+  secret_required: boolean;
+  redirect_uris: string[];
+  /** The app's configured scopes; they apply when an authorize request sends none. */
+  scopes: string[];
+}
+
+/** How to make a demo org. */
+export interface DemoOrgOptions {
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number;
+  /** Callback URL registered for the client. */
+  redirectUri?: string;
+  clientId?: string;
+  /** A secret of one's own; it is then required at the token endpoint. */
+  clientSecret?: string;
+  /** The clock, in milliseconds; tests move it to expire codes. */
+  now?: () => number;
+}
+
+/** A consent page shown and not yet answered. */
+export interface PendingConsent {
+  redirectUri: string;
+  state: string | null;
+  challenge: string;
+  scopes: string[];
+}
+
+/** An authorization code, bound to its client, redirect URI and challenge. */
+export interface IssuedCode {
+  clientId: string;
+  redirectUri: string;
+  challenge: string;
+  scopes: string[];
+  expiresAt: number;
+  used: boolean;
+  /** Tokens issued for this code, revoked if the code is presented again (RFC 6749 §10.5). */
+  tokens: string[];
+}
+
+/** What a live token may do. */
+export interface TokenGrant {
+  clientId: string;
+  scopes: string[];
+  /** For an access token: the refresh token it came from, if any. */
+  refreshToken?: string;
+}
+
+/** Everything a demo org knows. */
+export interface DemoOrgState {
+  /** Its base URL, the `instance_url` it hands out, e.g. `http://127.0.0.1:51234`. */
+  url: string;
+  identityUrl: string;
+  client: DemoClient;
+  now: () => number;
+  consents: Map<string, PendingConsent>;
+  codes: Map<string, IssuedCode>;
+  accessTokens: Map<string, TokenGrant>;
+  refreshTokens: Map<string, TokenGrant>;
+  /** Every request it received, as `METHOD /path`, in order: what tests assert on. */
+  received: string[];
+  /** Every access and refresh token it issued, so tests can look for leaks. */
+  issued: string[];
+}
+
+/** The demo client's consumer key: `3MVG9` like every Salesforce key. */
+export const DEMO_CLIENT_ID = "3MVG9DemoOrg.LocalWalkthrough_PKCE_Client";
+/** Scopes configured on the demo client. */
+export const DEMO_SCOPES = ["api", "id", "refresh_token"];
+/** Salesforce's documented authorization code lifetime. */
+export const CODE_LIFETIME_MS = 15 * 60 * 1000;
+
+export const ORG_ID = "00D5g000004DEMO";
+export const USER_ID = "0055g00000DEMOU";
+export const USERNAME = "learner@demo-org.example";
+export const DISPLAY_NAME = "Demo Learner";
+
+/** A new org's state, at `url`. */
+export function createOrgState(
+  url: string,
+  options: DemoOrgOptions = {},
+): DemoOrgState {
+  return {
+    url,
+    identityUrl: `${url}/id/${toId18(ORG_ID)}/${toId18(USER_ID)}`,
+    client: {
+      name: "OAuth Walkthrough (demo)",
+      client_id: options.clientId ?? DEMO_CLIENT_ID,
+      client_secret: options.clientSecret ?? randomConsumerSecret(),
+      secret_required: options.clientSecret !== undefined,
+      redirect_uris: [options.redirectUri ?? DEFAULT_REDIRECT_URI],
+      scopes: DEMO_SCOPES,
+    },
+    now: options.now ?? Date.now,
+    consents: new Map(),
+    codes: new Map(),
+    accessTokens: new Map(),
+    refreshTokens: new Map(),
+    received: [],
+    issued: [],
+  };
+}
+
+/** Issues a code for an approved consent; Salesforce's look like standard Base64 ending in "==". */
+export function issueCode(org: DemoOrgState, consent: PendingConsent): string {
+  const code = crypto.getRandomValues(new Uint8Array(64)).toBase64();
+  org.codes.set(code, {
+    clientId: org.client.client_id,
+    redirectUri: consent.redirectUri,
+    challenge: consent.challenge,
+    scopes: consent.scopes,
+    expiresAt: org.now() + CODE_LIFETIME_MS,
+    used: false,
+    tokens: [],
+  });
+  return code;
+}
+
+/** Issues an access token (and records a refresh token); the body is in Salesforce's shape and key order, with no `expires_in`. */
+export async function issueTokens(
+  org: DemoOrgState,
+  scopes: string[],
+  refreshToken: string | undefined,
+): Promise<Record<string, string>> {
+  const accessToken = `${ORG_ID}!${randomOpaque(96)}`;
+  const grant = { clientId: org.client.client_id, scopes };
+  if (refreshToken && !org.refreshTokens.has(refreshToken)) {
+    org.refreshTokens.set(refreshToken, grant);
+    org.issued.push(accessToken, refreshToken);
+  } else {
+    org.issued.push(accessToken);
+  }
+  org.accessTokens.set(accessToken, { ...grant, refreshToken });
+  const issuedAt = String(org.now());
+  const body: Record<string, string> = { access_token: accessToken };
+  if (refreshToken) body.refresh_token = refreshToken;
+  body.signature = await signIdentity(
+    org.client.client_secret,
+    org.identityUrl,
+    issuedAt,
+  );
+  body.scope = scopes.join(" ");
+  body.instance_url = org.url;
+  body.id = org.identityUrl;
+  body.token_type = "Bearer";
+  body.issued_at = issuedAt;
+  return body;
+}
+
+/** A new refresh token in Salesforce's shape. */
+export function newRefreshToken(): string {
+  return `5Aep861${randomOpaque(60)}`;
+}
+
+/** Ends a token; ending a refresh token ends every access token issued from it. */
+export function revokeToken(org: DemoOrgState, token: string): boolean {
+  if (org.accessTokens.delete(token)) return true;
+  if (!org.refreshTokens.delete(token)) return false;
+  for (const [access, grant] of org.accessTokens) {
+    if (grant.refreshToken === token) org.accessTokens.delete(access);
+  }
+  return true;
+}
+
+/** The grant behind a Bearer token (or `oauth_token` parameter), if it is alive. */
+export function bearerGrant(
+  org: DemoOrgState,
+  request: Request,
+): TokenGrant | undefined {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer (\S+)$/i.exec(header);
+  const token = match?.[1] ??
+    new URL(request.url).searchParams.get("oauth_token") ?? "";
+  return org.accessTokens.get(token);
+}
+
+/** Converts a 15-character Salesforce id to its 18-character, case-safe form. */
+export function toId18(id15: string): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+  let suffix = "";
+  for (let chunk = 0; chunk < 3; chunk++) {
+    let flags = 0;
+    for (let i = 0; i < 5; i++) {
+      const char = id15[chunk * 5 + i];
+      if (char >= "A" && char <= "Z") flags |= 1 << i;
+    }
+    suffix += alphabet[flags];
+  }
+  return id15 + suffix;
+}
+
+/** Computes Salesforce's `signature`: standard Base64 of HMAC-SHA256(secret, id + issued_at). */
+export async function signIdentity(
+  secret: string,
+  id: string,
+  issuedAt: string,
+): Promise<string> {
+  const mac = await crypto.subtle.sign(
+    "HMAC",
+    await importSignatureKey(secret, "sign"),
+    new TextEncoder().encode(id + issuedAt),
+  );
+  return new Uint8Array(mac).toBase64();
+}
+
+/** Compares two strings in time that does not depend on where they differ. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < x.length; i++) difference |= x[i] ^ (y[i] ?? 0);
+  return difference === 0;
+}
+
+/** A consumer secret in Salesforce's shape: 64 upper-case hex characters (never a leading "-"). */
+function randomConsumerSecret(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toHex().toUpperCase();
+}
+
+/** Opaque token text in Salesforce's alphabet (letters, digits, `.` and `_`). */
+function randomOpaque(length: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(length));
+  return base64url(bytes).slice(0, length).replaceAll("-", ".");
+}
