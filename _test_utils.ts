@@ -1,19 +1,50 @@
 /**
  * Helpers shared by the end-to-end tests: run or spawn the script as a user
  * would (`Deno.execPath()`, a clean environment, an empty working directory),
- * and keep a transcript of everything it printed for the leak test.
+ * orgs to run it against (the demo org, or a fake one a test scripts), and
+ * the leak scan: every run's output is checked when it ends, and every demo
+ * org checks what was printed or served while it was open against the
+ * tokens it issued.
  *
  * @module
  */
 
-import { type DemoOrg, playDemoUser, startDemoOrg } from "./demo_org.ts";
+import { assertEquals, assertFalse } from "@std/assert";
+import {
+  playDemoUser,
+  type ServedDemoOrg,
+  signIdentity,
+  startDemoOrg,
+} from "./demo_org.ts";
 
 export const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-/** Every byte any spawned script printed and every page its callback served; the leak test reads it. */
-export const transcript: string[] = [];
-/** Secrets that must never appear in the transcript. */
+/** Everything printed or served so far, in order; `withDemoOrg` scans what its org's runs added. */
+const transcript: string[] = [];
+/** Secrets that must never be printed or served. */
 export const secrets = new Set<string>();
+
+/** Raw Salesforce-shaped tokens: an org id and "!", or a 5Aep861 refresh token. */
+export const RAW_TOKEN =
+  /00D[A-Za-z0-9]{12}![A-Za-z0-9._]{8,}|5Aep861[A-Za-z0-9._]{8,}/;
+
+/** Fails if `text` holds a known secret or anything shaped like a raw token. */
+export function assertNoLeak(text: string, known: Iterable<string> = secrets) {
+  for (const secret of known) {
+    assertFalse(
+      text.includes(secret),
+      `a secret leaked: ${secret.slice(0, 6)}…`,
+    );
+  }
+  const raw = RAW_TOKEN.exec(text);
+  assertEquals(raw, null, `a raw token leaked: ${raw?.[0].slice(0, 12)}…`);
+}
+
+/** Records what a user saw, after checking it holds nothing secret. */
+export function record(...texts: string[]) {
+  for (const text of texts) assertNoLeak(text);
+  transcript.push(...texts);
+}
 
 export interface Step {
   step: number | null;
@@ -51,24 +82,23 @@ function parseSteps(stdout: string): Step[] {
     .map((line) => JSON.parse(line));
 }
 
+/** How to run the script; `record: false` keeps a run that prints tokens on purpose out of the leak scan. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** The working directory; an empty temporary one by default, so no stray .env can change a run. */
+  cwd?: string;
+  stdin?: "piped" | "null";
+  record?: boolean;
+  /** The script to run; main.ts by default. */
+  script?: string;
+}
+
 /** Runs the script to the end. */
 export async function run(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: RunOptions = {},
 ): Promise<Finished> {
-  const cwd = options.cwd ?? await Deno.makeTempDir();
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd,
-    env: childEnv(options.env),
-    clearEnv: true,
-    stdin: "null",
-  }).output();
-  if (!options.cwd) await Deno.remove(cwd, { recursive: true });
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  transcript.push(stdout, stderr);
-  return { code: output.code, stdout, stderr, steps: parseSteps(stdout) };
+  return await spawn(args, options).finish();
 }
 
 /** A running script whose steps a test can wait for. */
@@ -78,17 +108,10 @@ export interface Running {
   finish(): Promise<Finished>;
 }
 
-/** How to spawn; `record: false` keeps a run that prints tokens on purpose out of the leak scan. */
-export interface SpawnOptions {
-  env?: Record<string, string>;
-  stdin?: "piped" | "null";
-  record?: boolean;
-}
-
-export function spawn(args: string[], options: SpawnOptions = {}): Running {
-  const cwd = Deno.makeTempDirSync(); // no stray .env can change a run
+export function spawn(args: string[], options: RunOptions = {}): Running {
+  const cwd = options.cwd ?? Deno.makeTempDirSync();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-A", options.script ?? MAIN, ...args],
     cwd,
     env: childEnv(options.env),
     clearEnv: true,
@@ -131,13 +154,14 @@ export function spawn(args: string[], options: SpawnOptions = {}): Running {
       const status = await child.status;
       await stdoutDone;
       const stderr = await stderrDone;
-      await Deno.remove(cwd, { recursive: true });
-      if (options.record !== false) transcript.push(stdout, stderr);
+      if (!options.cwd) await Deno.remove(cwd, { recursive: true });
+      if (options.record !== false) record(stdout, stderr);
       return { code: status.code, stdout, stderr, steps: parseSteps(stdout) };
     },
   };
 }
 
+/** A port free on 127.0.0.1 right now. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
@@ -149,31 +173,35 @@ export function redirectUri(): string {
   return `http://localhost:${freePort()}/callback`;
 }
 
-/** GETs a URL the way a browser would, recording the page for the leak test. */
+/** GETs a URL the way a browser would, recording the page for the leak scan. */
 export async function browse(url: string, init?: RequestInit) {
   const response = await fetch(url, { redirect: "manual", ...init });
   const text = await response.text();
-  transcript.push(text);
+  record(text);
   return { status: response.status, text, headers: response.headers };
 }
 
+/** A standalone demo org for one test; when it closes, everything recorded meanwhile is scanned for its tokens. */
 export async function withDemoOrg(
-  fn: (org: DemoOrg, redirect: string) => Promise<void>,
+  fn: (org: ServedDemoOrg, redirect: string) => Promise<void>,
   options: { clientSecret?: string } = {},
 ) {
   const redirect = redirectUri();
   const org = startDemoOrg({ redirectUri: redirect, ...options });
-  secrets.add(org.client.client_secret);
+  const start = transcript.length;
   try {
     await fn(org, redirect);
   } finally {
-    org.issued.forEach((token) => secrets.add(token));
     await org.close();
   }
+  assertNoLeak(transcript.slice(start).join("\n"), [
+    org.client.client_secret,
+    ...org.issued,
+  ]);
 }
 
 export function orgArgs(
-  org: DemoOrg,
+  org: ServedDemoOrg,
   redirect: string,
   secret = true,
 ): string[] {
@@ -193,11 +221,116 @@ export function orgArgs(
 /** Runs the script, and approves on the demo org's consent page once the callback server listens, as a browser would. */
 export async function runApproved(
   args: string[],
-  options: SpawnOptions = {},
+  options: RunOptions = {},
 ): Promise<Finished> {
   const script = spawn(args, options);
   const step3 = await script.waitForStep(3);
   await script.waitForStep(4);
   await playDemoUser(step3.data.authorization_url);
   return await script.finish();
+}
+
+// ---------------------------------------------------------------------------
+// A fake org that a test scripts, for answers the demo org never gives
+// ---------------------------------------------------------------------------
+
+export const FAKE_SECRET = "fake-org-client-secret-value";
+const FAKE_ACCESS_TOKEN =
+  "00D5g000004FAKE!fakeAccessTokenValue.abcdefghijklmnopqrstuvwxyz0123";
+const FAKE_REFRESH_TOKEN =
+  "5Aep861fakeRefreshTokenValue.abcdefghijklmnopqrstuvwxyz";
+secrets.add(FAKE_SECRET);
+
+/** A tiny org on 127.0.0.1: answers every request as told, and records `METHOD /path body`. */
+export async function withFakeOrg(
+  answer: (path: string, url: string) => Response | Promise<Response>,
+  fn: (url: string, received: string[]) => Promise<void>,
+) {
+  const received: string[] = [];
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, async (request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    received.push(`${request.method} ${pathname} ${await request.text()}`);
+    return answer(pathname, `http://127.0.0.1:${server.addr.port}`);
+  });
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`, received);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+/** A token response signed as Salesforce signs it, with the fake org's tokens. */
+export async function signedTokens(
+  url: string,
+  extra: Record<string, string> = {},
+) {
+  const id = `${url}/id/00D5g000004FAKEEAA/0055g00000FAKEUAAA`;
+  const issued_at = "1770952407907";
+  return {
+    access_token: FAKE_ACCESS_TOKEN,
+    refresh_token: FAKE_REFRESH_TOKEN,
+    signature: await signIdentity(FAKE_SECRET, id, issued_at),
+    scope: "api id refresh_token",
+    instance_url: url,
+    id,
+    token_type: "Bearer",
+    issued_at,
+    ...extra,
+  };
+}
+
+/** Runs the script up to the callback, hands it a code, and lets it finish. */
+export async function runAgainst(
+  instanceUrl: string,
+  extraArgs: string[] = [],
+  options: RunOptions = {},
+): Promise<Finished> {
+  const redirect = redirectUri();
+  const script = spawn([
+    "--instance-url",
+    instanceUrl,
+    "--client-id",
+    "3MVG9fake",
+    "--client-secret",
+    FAKE_SECRET,
+    "--redirect-uri",
+    redirect,
+    "--no-browser",
+    "--json",
+    ...extraArgs,
+  ], options);
+  const { state } = (await script.waitForStep(3)).data.query;
+  await script.waitForStep(4);
+  await browse(`${redirect}?code=fake-code%3D%3D&state=${state}`);
+  return await script.finish();
+}
+
+/** Fails unless nothing accepts connections on 127.0.0.1 at `port`. */
+export async function assertConnectionRefused(port: number) {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) return;
+    throw error;
+  }
+  throw new Error(`port ${port} still accepts connections`);
+}
+
+/** Waits until something listens on 127.0.0.1 at `port`. */
+export async function waitUntilListening(port: number) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`nothing listens on ${port}`);
 }

@@ -7,6 +7,7 @@ import {
 } from "@std/assert";
 import {
   CODE_LIFETIME_MS,
+  createDemoOrg,
   type DemoOrg,
   signIdentity,
   startDemoOrg,
@@ -17,22 +18,27 @@ import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
 
 const REDIRECT_URI = "http://localhost:8000/callback";
 
-/** A demo org for one test, closed when the test ends. */
+/** A demo org for one test, without a socket: requests go straight to its handlers. */
 async function withOrg(
   fn: (org: DemoOrg, clock: { now: number }) => Promise<void>,
   options: { clientSecret?: string } = {},
 ) {
   const clock = { now: Date.now() };
-  const org = startDemoOrg({
+  const org = createDemoOrg("http://127.0.0.1:8080", {
     redirectUri: REDIRECT_URI,
     now: () => clock.now,
     ...options,
   });
-  try {
-    await fn(org, clock);
-  } finally {
-    await org.close();
-  }
+  await fn(org, clock);
+}
+
+/** Sends a request to the org's handlers, as `fetch` would send it over the network. */
+async function call(
+  org: DemoOrg,
+  url: string | URL,
+  init?: RequestInit,
+): Promise<Response> {
+  return await org.handle(new Request(url, init));
 }
 
 interface AuthorizeParams {
@@ -74,11 +80,11 @@ async function consent(
   params: Record<string, string>,
   decision: "allow" | "deny" = "allow",
 ): Promise<URL> {
-  const page = await fetch(authorizeUrl(org, params));
+  const page = await call(org, authorizeUrl(org, params));
   const html = await page.text();
   assertEquals(page.status, 200, html);
   const consentId = /name="consent" value="([^"]+)"/.exec(html)![1];
-  const answer = await fetch(`${org.url}/services/oauth2/authorize`, {
+  const answer = await call(org, `${org.url}/services/oauth2/authorize`, {
     method: "POST",
     body: new URLSearchParams({ consent: consentId, decision }),
     redirect: "manual",
@@ -105,7 +111,7 @@ async function postToken(
   fields: Record<string, string>,
   contentType = "application/x-www-form-urlencoded",
 ) {
-  const response = await fetch(`${org.url}/services/oauth2/token`, {
+  const response = await call(org, `${org.url}/services/oauth2/token`, {
     method: "POST",
     headers: { "content-type": contentType },
     body: contentType.includes("json")
@@ -161,13 +167,17 @@ Deno.test("toId18() adds Salesforce's case-safe suffix", () => {
 });
 
 Deno.test("startDemoOrg() listens on 127.0.0.1 and issues a Salesforce-shaped secret", async () => {
-  await withOrg(async (org) => {
+  const org = startDemoOrg({ redirectUri: REDIRECT_URI });
+  try {
     assertMatch(org.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     // Like Salesforce's: never starts with "-", so it works as a flag value.
     assertMatch(org.client.client_secret, /^[0-9A-F]{64}$/);
     const home = await fetch(org.url);
     assertStringIncludes(await home.text(), org.client.client_id);
-  });
+    assertEquals(org.received, ["GET /"]);
+  } finally {
+    await org.close();
+  }
 });
 
 Deno.test("GET /services/oauth2/authorize answers bad requests with Salesforce's bare bodies, never a redirect", async () => {
@@ -207,7 +217,7 @@ Deno.test("GET /services/oauth2/authorize answers bad requests with Salesforce's
       ) {
         delete params.code_challenge;
       }
-      const response = await fetch(authorizeUrl(org, params), {
+      const response = await call(org, authorizeUrl(org, params), {
         redirect: "manual",
       });
       assertEquals(response.status, 400, name);
@@ -225,7 +235,8 @@ Deno.test("GET /services/oauth2/authorize redirects errors once the client and r
       [{ scope: "api full" }, "invalid_scope"],
     ];
     for (const [overrides, error] of cases) {
-      const response = await fetch(
+      const response = await call(
+        org,
         authorizeUrl(org, await authorizeParams(org, verifier, overrides)),
         { redirect: "manual" },
       );
@@ -244,7 +255,7 @@ Deno.test("the consent page names the app and its scopes, offers Allow and Deny,
     const params = await authorizeParams(org, createCodeVerifier(), {
       scope: "api refresh_token",
     });
-    const response = await fetch(authorizeUrl(org, params));
+    const response = await call(org, authorizeUrl(org, params));
     const html = await response.text();
     assertEquals(
       response.headers.get("content-type"),
@@ -433,7 +444,7 @@ Deno.test("POST /services/oauth2/token takes a code once, and a replay ends what
       error: "invalid_grant",
       error_description: "expired authorization code",
     });
-    const identity = await fetch(first.body.id, {
+    const identity = await call(org, first.body.id, {
       headers: { authorization: `Bearer ${first.body.access_token}` },
     });
     await identity.body?.cancel();
@@ -514,7 +525,7 @@ Deno.test("revoking a refresh token ends it and its access tokens; unknown token
       codeGrant(org, await getCode(org, verifier), verifier),
     );
     const identity = (token: string) =>
-      fetch(body.id, { headers: { authorization: `Bearer ${token}` } });
+      call(org, body.id, { headers: { authorization: `Bearer ${token}` } });
 
     const before = await identity(body.access_token);
     const user = await before.json();
@@ -523,7 +534,7 @@ Deno.test("revoking a refresh token ends it and its access tokens; unknown token
     assertMatch(user.urls.rest, /\/services\/data\/v\{version\}\/$/);
 
     const revoke = (token: string) =>
-      fetch(`${org.url}/services/oauth2/revoke`, {
+      call(org, `${org.url}/services/oauth2/revoke`, {
         method: "POST",
         body: new URLSearchParams({ token }),
       });
@@ -551,14 +562,14 @@ Deno.test("userinfo and the identity URL need a live Bearer token", async () => 
       org,
       codeGrant(org, await getCode(org, verifier), verifier),
     );
-    const userinfo = await fetch(`${org.url}/services/oauth2/userinfo`, {
+    const userinfo = await call(org, `${org.url}/services/oauth2/userinfo`, {
       headers: { authorization: `Bearer ${body.access_token}` },
     });
     const claims = await userinfo.json();
     assertEquals(claims.sub, body.id);
     assertEquals(claims.preferred_username, "learner@demo-org.example");
     for (const url of [body.id, `${org.url}/services/oauth2/userinfo`]) {
-      const anonymous = await fetch(url);
+      const anonymous = await call(org, url);
       await anonymous.body?.cancel();
       assertEquals(anonymous.status, 401, url);
     }
@@ -570,7 +581,7 @@ Deno.test("userinfo and the identity URL need a live Bearer token", async () => 
         verifier,
       ),
     );
-    const forbidden = await fetch(body.id, {
+    const forbidden = await call(org, body.id, {
       headers: { authorization: `Bearer ${apiOnly.body.access_token}` },
     });
     await forbidden.body?.cancel();
@@ -580,7 +591,10 @@ Deno.test("userinfo and the identity URL need a live Bearer token", async () => 
 
 Deno.test("the discovery document mirrors Salesforce's, with the demo org as issuer", async () => {
   await withOrg(async (org) => {
-    const response = await fetch(`${org.url}/.well-known/openid-configuration`);
+    const response = await call(
+      org,
+      `${org.url}/.well-known/openid-configuration`,
+    );
     const document = await response.json();
     assertEquals(document.issuer, org.url);
     assertEquals(document.token_endpoint, `${org.url}/services/oauth2/token`);

@@ -380,83 +380,6 @@ async function waitForAuthorizationCode(
   return outcome.code;
 }
 
-const PASTE_TIP =
-  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
-
-/**
- * Opens the browser at the authorization URL, once the callback server
- * listens; or, with no browser, hands it to `run.withoutBrowser`. Its
- * `result` is what else may end the wait: a pasted callback, or the
- * stand-in failing.
- */
-async function sendUserToOrg(
-  run: Run,
-  url: URL,
-  state: string,
-  signal: AbortSignal,
-): Promise<{ result: Promise<CallbackResult> }> {
-  const { openBrowser, timeoutSeconds } = run.config;
-  if (openBrowser && await launchBrowser(url.href)) {
-    note(
-      run,
-      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
-    );
-    return { result: readPastedCallback(run, state, signal) };
-  }
-  if (openBrowser) note(run, "could not open a browser on this machine");
-  if (run.withoutBrowser) return { result: run.withoutBrowser(url.href) };
-  note(
-    run,
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
-  );
-  return { result: readPastedCallback(run, state, signal) };
-}
-
-/**
- * The paste path: a URL the browser was redirected to, typed or piped on
- * standard input, gets the same checks as a callback. Never settles once
- * standard input ends or the wait is over.
- */
-async function readPastedCallback(
-  run: Run,
-  state: string,
-  signal: AbortSignal,
-): Promise<CallbackResult> {
-  while (true) {
-    const line = await run.lines.next(signal);
-    if (line === null) return new Promise(() => {});
-    if (line.trim() === "") continue;
-    const url = URL.parse(line.trim());
-    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
-      warn(
-        run,
-        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
-      );
-      continue;
-    }
-    const outcome = readCallback(url.searchParams, state);
-    if (outcome.kind !== "rejected") return outcome;
-    warn(
-      run,
-      `ignored the pasted URL because ${outcome.reason}; still waiting`,
-    );
-  }
-}
-
-function timeoutError(run: Run): FlowError {
-  const { timeoutSeconds, redirectUri } = run.config;
-  return new FlowError({
-    error: "timeout",
-    error_description:
-      `Cannot complete sign-in: no valid callback arrived within ${timeoutSeconds} seconds`,
-    hint:
-      `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
-      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
-      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
-      "Check what the browser shows, then run again; --timeout sets the wait.",
-  });
-}
-
 // ---------------------------------------------------------------------------
 // Step 6: Token Request Prepared
 // ---------------------------------------------------------------------------
@@ -965,7 +888,7 @@ async function readJson(
 }
 
 // ---------------------------------------------------------------------------
-// The browser: launchers, and the page the callback shows
+// The browser: launchers, the paste path, and the pages the callback shows
 // ---------------------------------------------------------------------------
 
 /** How long a browser launcher may run before we stop waiting for it. */
@@ -1015,6 +938,83 @@ async function launchBrowser(url: string): Promise<boolean> {
     }
   }
   return false;
+}
+
+const PASTE_TIP =
+  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
+
+/**
+ * Opens the browser at the authorization URL, once the callback server
+ * listens; or, with no browser, hands it to `run.withoutBrowser`. Its
+ * `result` is what else may end the wait: a pasted callback, or the
+ * stand-in failing.
+ */
+async function sendUserToOrg(
+  run: Run,
+  url: URL,
+  state: string,
+  signal: AbortSignal,
+): Promise<{ result: Promise<CallbackResult> }> {
+  const { openBrowser, timeoutSeconds } = run.config;
+  if (openBrowser && await launchBrowser(url.href)) {
+    note(
+      run,
+      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
+    );
+    return { result: readPastedCallback(run, state, signal) };
+  }
+  if (openBrowser) note(run, "could not open a browser on this machine");
+  if (run.withoutBrowser) return { result: run.withoutBrowser(url.href) };
+  note(
+    run,
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
+  );
+  return { result: readPastedCallback(run, state, signal) };
+}
+
+/**
+ * The paste path: a URL the browser was redirected to, typed or piped on
+ * standard input, gets the same checks as a callback. Never settles once
+ * standard input ends or the wait is over.
+ */
+async function readPastedCallback(
+  run: Run,
+  state: string,
+  signal: AbortSignal,
+): Promise<CallbackResult> {
+  while (true) {
+    const line = await run.lines.next(signal);
+    if (line === null) return new Promise(() => {});
+    if (line.trim() === "") continue;
+    const url = URL.parse(line.trim());
+    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
+      warn(
+        run,
+        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
+      );
+      continue;
+    }
+    const outcome = readCallback(url.searchParams, state);
+    if (outcome.kind !== "rejected") return outcome;
+    warn(
+      run,
+      `ignored the pasted URL because ${outcome.reason}; still waiting`,
+    );
+  }
+}
+
+function timeoutError(run: Run): FlowError {
+  const { timeoutSeconds, redirectUri } = run.config;
+  return new FlowError({
+    error: "timeout",
+    error_description:
+      `Cannot complete sign-in: no valid callback arrived within ${timeoutSeconds} seconds`,
+    hint:
+      `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
+      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
+      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
+      "Check what the browser shows, then run again; --timeout sets the wait.",
+  });
 }
 
 /** The pages the callback server shows: what happened, and never the code. */

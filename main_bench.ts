@@ -5,18 +5,12 @@
  * so the report shows how many times Deno's own start-up the demo flow takes.
  */
 
+import { freePort } from "./_test_utils.ts";
 import { main } from "./main.ts";
 import { generatePkce } from "./pkce.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const EMPTY = Deno.makeTempFileSync({ suffix: ".ts" });
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
 
 const demoArgs = (port: number) => [
   "--demo",

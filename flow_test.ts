@@ -1,0 +1,747 @@
+/**
+ * The walkthrough's steps end to end, as a user runs it: spawned with
+ * `Deno.execPath()` and `--json`, against the demo org (in the script with
+ * `--demo`, or standalone in the test) or a fake org that a test scripts.
+ * What each step printed and what the org received are the assertions.
+ */
+
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertMatch,
+  assertNotEquals,
+  assertStringIncludes,
+} from "@std/assert";
+import { playDemoUser } from "./demo_org.ts";
+import {
+  assertConnectionRefused,
+  browse,
+  FAKE_SECRET,
+  freePort,
+  orgArgs,
+  RAW_TOKEN,
+  redirectUri,
+  run,
+  runAgainst,
+  runApproved,
+  signedTokens,
+  spawn,
+  withDemoOrg,
+  withFakeOrg,
+} from "./_test_utils.ts";
+import { hintFor } from "./main.ts";
+import { createCodeChallenge } from "./pkce.ts";
+
+const STEP_KEYS: [number, string, string[]][] = [
+  [1, "OAuth Flow Started", ["instance", "client_id", "redirect_uri"]],
+  [2, "PKCE Generated", [
+    "code_verifier",
+    "code_challenge",
+    "challenge_method",
+  ]],
+  [3, "Authorization URL Built", [
+    "authorization_endpoint",
+    "query",
+    "authorization_url",
+  ]],
+  [4, "Callback Server Started", [
+    "hostname",
+    "port",
+    "path",
+    "listening_on",
+    "bound_address",
+  ]],
+  [5, "Authorization Code Received", ["authorization_code", "state_verified"]],
+  [6, "Token Request Prepared", ["token_endpoint", "payload"]],
+  [7, "Token Response Received", ["status", "body", "signature"]],
+  [8, "OAuth Flow Complete", [
+    "access_token",
+    "refresh_token",
+    "instance_url",
+    "id_url",
+    "scope",
+    "issued_at",
+  ]],
+];
+
+// ---------------------------------------------------------------------------
+// Steps 1 to 8
+// ---------------------------------------------------------------------------
+
+Deno.test("--demo --no-browser --json walks the eight steps of the guide and exits 0", async () => {
+  const result = await run([
+    "--demo",
+    "--no-browser",
+    "--json",
+    "--no-identity",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.steps.map((s) => s.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+  for (const [index, [step, title, keys]] of STEP_KEYS.entries()) {
+    const printed = result.steps[index];
+    assertEquals([printed.step, printed.title], [step, title]);
+    for (const key of keys) {
+      assert(key in printed.data, `step ${step} lacks ${key}`);
+    }
+  }
+  const [, pkce, authorize, callback, code, request, response, done] =
+    result.steps;
+  assertEquals(
+    pkce.data.code_challenge,
+    await createCodeChallenge(pkce.data.code_verifier),
+  );
+  assertEquals(authorize.data.query.code_challenge, pkce.data.code_challenge);
+  assertEquals(authorize.data.query.code_challenge_method, "S256");
+  assertMatch(authorize.data.query.state, /^[A-Za-z0-9_-]{43}$/);
+  assertEquals(callback.data.bound_address, "127.0.0.1");
+  assertEquals(code.data.state_verified, true);
+  assertEquals(request.data.payload.code, code.data.authorization_code);
+  assertEquals(request.data.payload.code_verifier, pkce.data.code_verifier);
+  assertEquals(request.data.payload.client_secret, "********");
+  assertEquals(response.data.status, 200);
+  assertEquals(response.data.signature, "valid");
+  assertMatch(done.data.access_token, /^00D5g0…\S{4}$/);
+  assertMatch(done.data.issued_at_iso, /^\d{4}-\d\d-\d\dT/);
+  assertFalse(
+    RAW_TOKEN.test(result.stdout + result.stderr),
+    "a raw token was printed",
+  );
+  assertStringIncludes(result.stderr, "plays the demo user");
+  assertStringIncludes(result.stderr, "SF_* settings and .env are ignored");
+});
+
+Deno.test("without --json each step prints '## N. Title' and its data as indented JSON", async () => {
+  const result = await run([
+    "--demo",
+    "--no-browser",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const headings = result.stdout.split("\n").filter((line) =>
+    line.startsWith("## ")
+  );
+  assertEquals(headings, [
+    "## 1. OAuth Flow Started",
+    "## 2. PKCE Generated",
+    "## 3. Authorization URL Built",
+    "## 4. Callback Server Started",
+    "## 5. Authorization Code Received",
+    "## 6. Token Request Prepared",
+    "## 7. Token Response Received",
+    "## 8. OAuth Flow Complete",
+    "## 9. Identity Retrieved",
+  ]);
+  const first = result.stdout.split("## 2.")[0].split("\n").slice(1).join("\n");
+  assertStringIncludes(first, '  {\n    "instance": "http://127.0.0.1:');
+  assertFalse(result.stdout.includes("\x1b["), "no colour when piped");
+});
+
+Deno.test("a standalone demo org completes the flow when the test approves as a browser would", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const step3 = await script.waitForStep(3);
+    await script.waitForStep(4); // listening before anyone is sent to the org
+    assertEquals(await playDemoUser(step3.data.authorization_url), 200);
+    const result = await script.finish();
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps.map((s) => s.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assertEquals(result.steps[0].data.instance, org.url);
+    assertEquals(result.steps[8].data.username, "learner@demo-org.example");
+    assertEquals(
+      org.received.filter((r) => r === "POST /services/oauth2/token").length,
+      1,
+    );
+    for (const token of org.issued) assertFalse(result.stdout.includes(token));
+    // One callback only: the server is gone.
+    const port = Number(new URL(redirect).port);
+    await assertConnectionRefused(port);
+  });
+});
+
+/** The local addresses listening on a TCP port, read from the kernel (Linux). */
+function listeningAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const lines = [
+    Deno.readTextFileSync("/proc/net/tcp"),
+    Deno.readTextFileSync("/proc/net/tcp6"),
+  ].join("\n").split("\n");
+  return lines
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === "0A") // 0A: LISTEN
+    .map((f) => f[1].split(":")[0]);
+}
+
+Deno.test({
+  name:
+    "the callback server and the demo org listen on 127.0.0.1 and nowhere else",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await withDemoOrg(async (org, redirect) => {
+      const script = spawn(orgArgs(org, redirect));
+      const step3 = await script.waitForStep(3);
+      await script.waitForStep(4);
+      // 0100007F is 127.0.0.1 in the kernel's byte order; 0.0.0.0 or :: would be 00000000…
+      assertEquals(listeningAddresses(Number(new URL(redirect).port)), [
+        "0100007F",
+      ]);
+      assertEquals(listeningAddresses(Number(new URL(org.url).port)), [
+        "0100007F",
+      ]);
+      await playDemoUser(step3.data.authorization_url);
+      assertEquals((await script.finish()).code, 0);
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------
+// The callback: forged, refused, failed
+// ---------------------------------------------------------------------------
+
+Deno.test("stray and forged callbacks are refused, the wait goes on, and no token is requested for them", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const step3 = await script.waitForStep(3);
+    const { state } = step3.data.query;
+    await script.waitForStep(4);
+    const base = new URL(redirect);
+    const at = (path: string) => new URL(path, base).href;
+    const cases: [string, RequestInit | undefined, number, string?][] = [
+      [at("/favicon.ico"), undefined, 404],
+      [at("/elsewhere?code=x&state=" + state), undefined, 404],
+      [at(`/callback?code=x&state=${state}`), { method: "POST" }, 405],
+      [at(`/callback?code=x&state=${state}`), { method: "DELETE" }, 405],
+      [at("/callback?code=x"), undefined, 400, "it has no state"],
+      [
+        at("/callback?code=x&state=forged"),
+        undefined,
+        400,
+        "its state does not match ours",
+      ],
+      [
+        at("/callback?error=access_denied&state=forged"),
+        undefined,
+        400,
+        "its state does not match ours",
+      ],
+      [
+        at(`/callback?code=a&code=b&state=${state}`),
+        undefined,
+        400,
+        "code appears more than once",
+      ],
+      [
+        at(`/callback?code=a&state=${state}&state=${state}`),
+        undefined,
+        400,
+        "state appears more than once",
+      ],
+      [
+        at(`/callback?code=${"x".repeat(5000)}&state=${state}`),
+        undefined,
+        400,
+        "the query is too long",
+      ],
+      [at(`/callback?state=${state}`), undefined, 400, "it has no code"],
+    ];
+    for (const [url, init, status, reason] of cases) {
+      const page = await browse(url, init);
+      assertEquals(page.status, status, url);
+      if (reason) assertStringIncludes(page.text, reason);
+    }
+    assertFalse(org.received.includes("POST /services/oauth2/token"));
+    // The real callback still works afterwards.
+    assertEquals(await playDemoUser(step3.data.authorization_url), 200);
+    const result = await script.finish();
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(
+      result.stderr.match(/warning: ignored a callback/g)?.length,
+      7,
+    );
+    assertEquals(
+      org.received.filter((r) => r === "POST /services/oauth2/token").length,
+      1,
+    );
+  });
+});
+
+Deno.test("an error on the callback ends the flow with the org's error and a hint, and no token request", async () => {
+  const cases: [string, string, string][] = [
+    ["access_denied", "end-user denied authorization", "clicked Deny"],
+    [
+      "OAUTH_EC_APP_NOT_FOUND",
+      "External client app is not installed in this org",
+      "My Domain",
+    ],
+    ["invalid_scope", "the requested scope is not allowed", "scopes"],
+    ["immediate_unsuccessful", "immediate unsuccessful", "log in or approve"],
+    ["inactive_user", "inactive user", "inactive"],
+    ["inactive_org", "inactive organization", "locked"],
+    ["server_error", "something broke", "error reference"],
+  ];
+  await withDemoOrg(async (org, redirect) => {
+    for (const [error, description, hint] of cases) {
+      const script = spawn(orgArgs(org, redirect));
+      const { state } = (await script.waitForStep(3)).data.query;
+      await script.waitForStep(4);
+      const query = new URLSearchParams({
+        error,
+        error_description: description,
+        state,
+      });
+      const page = await browse(`${redirect}?${query}`);
+      assertEquals(page.status, 400);
+      assertStringIncludes(page.text, error);
+      assertStringIncludes(page.text, hint);
+      const result = await script.finish();
+      assertEquals(result.code, 1, error);
+      assertEquals(result.steps.at(-1)?.data, {
+        error,
+        error_description: description,
+        hint: hintFor(error, description),
+      });
+    }
+    assertFalse(org.received.includes("POST /services/oauth2/token"));
+  });
+});
+
+Deno.test("clicking Deny on the demo org's consent page ends with access_denied and exit 1", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const step3 = await script.waitForStep(3);
+    await script.waitForStep(4);
+    assertEquals(await playDemoUser(step3.data.authorization_url, "deny"), 400);
+    const result = await script.finish();
+    assertEquals(result.code, 1);
+    assertEquals(result.steps.at(-1)?.data.error, "access_denied");
+  });
+});
+
+Deno.test("the callback pages say what happened without showing the code", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const page = await browse(
+      `${redirect}?code=SECRET-CODE-VALUE&state=${state}`,
+    );
+    assertEquals(page.status, 200);
+    assertStringIncludes(page.text, "return to the terminal");
+    assertFalse(page.text.includes("SECRET-CODE-VALUE"));
+    assertEquals(page.headers.get("cache-control"), "no-store");
+    const result = await script.finish(); // the org refuses the made-up code
+    assertEquals(result.code, 1);
+    assertEquals(result.steps.at(-1)?.data.error, "invalid_grant");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The token exchange: the org's errors, and the network's
+// ---------------------------------------------------------------------------
+
+Deno.test("token endpoint errors end with exit 1, the org's error, and a hint for each known case", async () => {
+  const json = (status: number, body: unknown) => () =>
+    Response.json(body, { status });
+  const oauth = (error: string, description: string) =>
+    json(400, { error, error_description: description });
+  const cases: [string, () => Response, string, string][] = [
+    [
+      "expired code",
+      oauth("invalid_grant", "expired authorization code"),
+      "invalid_grant",
+      "single-use and live 15 minutes",
+    ],
+    [
+      "wrong verifier",
+      oauth("invalid_grant", "invalid code verifier"),
+      "invalid_grant",
+      "code_challenge",
+    ],
+    [
+      "authentication failure",
+      oauth("invalid_grant", "authentication failure"),
+      "invalid_grant",
+      "credentials",
+    ],
+    [
+      "ip restricted",
+      oauth("invalid_grant", "ip restricted"),
+      "invalid_grant",
+      "IP address",
+    ],
+    [
+      "not approved",
+      oauth("invalid_grant", "user hasn't approved this consumer"),
+      "invalid_grant",
+      "click Allow",
+    ],
+    [
+      "unknown key",
+      oauth("invalid_client_id", "client identifier invalid"),
+      "invalid_client_id",
+      "consumer key",
+    ],
+    [
+      "wrong secret",
+      oauth("invalid_client", "invalid client credentials"),
+      "invalid_client",
+      "consumer secret",
+    ],
+    [
+      "redirect differs",
+      oauth("redirect_uri_mismatch", "redirect_uri must match configuration"),
+      "redirect_uri_mismatch",
+      "exactly",
+    ],
+    [
+      "grant type",
+      oauth("unsupported_grant_type", "grant type not supported"),
+      "unsupported_grant_type",
+      "form POST",
+    ],
+    [
+      "an HTML 502",
+      () =>
+        new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
+          status: 502,
+          headers: { "content-type": "text/html" },
+        }),
+      "unexpected_response",
+      "status.salesforce.com",
+    ],
+    [
+      "a JSON 500 without error",
+      json(500, { message: "oops" }),
+      "unexpected_response",
+      "wait a minute",
+    ],
+    [
+      "a 200 that is not JSON",
+      () => new Response("Welcome to Salesforce", { status: 200 }),
+      "unexpected_response",
+      "does not look like",
+    ],
+    [
+      "a 200 without access_token",
+      json(200, { instance_url: "x" }),
+      "invalid_token_response",
+      "fields of a token response",
+    ],
+    [
+      "a redirect",
+      () =>
+        new Response(null, {
+          status: 302,
+          headers: { location: "https://example.com/" },
+        }),
+      "unexpected_response",
+      "redirected",
+    ],
+  ];
+  for (const [name, answer, error, hint] of cases) {
+    await withFakeOrg(answer, async (url, received) => {
+      const result = await runAgainst(url);
+      assertEquals(result.code, 1, name);
+      const failure = result.steps.at(-1)!;
+      assertEquals(failure.step, null, name);
+      assertEquals(failure.data.error, error, name);
+      assertStringIncludes(failure.data.hint, hint, name);
+      assertEquals(
+        received.length,
+        1,
+        `${name}: only the token request, no redirect followed`,
+      );
+      // The form the org received: the code decoded once and re-encoded once, and every field.
+      const form = new URLSearchParams(
+        received[0].split(" ").slice(2).join(" "),
+      );
+      assertStringIncludes(
+        received[0],
+        "POST /services/oauth2/token grant_type=authorization_code&code=fake-code%3D%3D&",
+      );
+      assertEquals(form.get("code"), "fake-code==");
+      assertEquals(form.get("client_id"), "3MVG9fake");
+      assertEquals(form.get("client_secret"), FAKE_SECRET);
+      assertMatch(form.get("code_verifier")!, /^[A-Za-z0-9_-]{43}$/);
+      assertMatch(
+        form.get("redirect_uri")!,
+        /^http:\/\/localhost:\d+\/callback$/,
+      );
+    });
+  }
+  // The body's excerpt and status are named.
+  await withFakeOrg(cases[9][1], async (url) => {
+    const result = await runAgainst(url);
+    assertStringIncludes(
+      result.steps.at(-1)!.data.error_description,
+      'HTTP 502 (text/html) "<html><body><h1>502 Bad Gateway',
+    );
+  });
+});
+
+Deno.test("network failures end with exit 1, say what could not be reached, and hint at the cause", async () => {
+  const closed = freePort();
+  const refused = await runAgainst(`http://127.0.0.1:${closed}`);
+  assertEquals(refused.code, 1);
+  const refusal = refused.steps.at(-1)!.data;
+  assertEquals(refusal.error, "network_error");
+  assertStringIncludes(
+    refusal.error_description,
+    `Cannot reach http://127.0.0.1:${closed}/services/oauth2/token: `,
+  );
+  assertStringIncludes(refusal.error_description, "refused");
+  assertStringIncludes(refusal.hint, "Nothing answers at that address");
+
+  // .invalid never resolves (RFC 6761).
+  const unresolved = await runAgainst("https://no-such-org.invalid");
+  assertEquals(unresolved.code, 1);
+  assertStringIncludes(unresolved.steps.at(-1)!.data.hint, "does not resolve");
+
+  // TLS spoken to a plain HTTP server fails the handshake.
+  await withFakeOrg(() => new Response("plain http"), async (url) => {
+    const tls = await runAgainst(url.replace("http:", "https:"));
+    assertEquals(tls.code, 1);
+    assertEquals(tls.steps.at(-1)?.data.error, "network_error");
+    assertStringIncludes(tls.steps.at(-1)?.data.hint, "TLS");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// After the tokens: signature, identity, refresh, revoke, save
+// ---------------------------------------------------------------------------
+
+Deno.test("--demo --refresh --revoke walks steps 1 to 11 and shows the revoked token refused", async () => {
+  const result = await run([
+    "--demo",
+    "--no-browser",
+    "--json",
+    "--refresh",
+    "--revoke",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.steps.map((s) => s.step), [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+  ]);
+  const [identity, refreshed, revoked] = result.steps.slice(8);
+  assertEquals(identity.title, "Identity Retrieved");
+  assertEquals(Object.keys(identity.data), [
+    "user_id",
+    "organization_id",
+    "username",
+    "display_name",
+    "rest_url",
+  ]);
+  assertEquals(refreshed.title, "Token Refreshed");
+  assertEquals(refreshed.data.signature, "valid");
+  assertNotEquals(
+    refreshed.data.access_token,
+    result.steps[7].data.access_token,
+  );
+  assertEquals(revoked.title, "Token Revoked");
+  assertEquals(revoked.data.revoked, "refresh_token");
+  assertEquals(revoked.data.status, 200);
+  assertEquals(revoked.data.identity_status_after, 401);
+  assertFalse(RAW_TOKEN.test(result.stdout + result.stderr));
+});
+
+Deno.test("a tampered signature ends the flow: the identity URL may have been altered", async () => {
+  await withFakeOrg(
+    async (_path, url) =>
+      Response.json(
+        await signedTokens(url, {
+          id: `${url}/id/00D5g000004EVILEAA/0055g00000EVILUAAA`,
+        }),
+      ),
+    async (url, received) => {
+      const result = await runAgainst(url);
+      assertEquals(result.code, 1);
+      assertEquals(result.steps.at(-1)?.data.error, "invalid_signature");
+      assertStringIncludes(
+        result.steps.at(-1)?.data.hint,
+        "may have been altered",
+      );
+      assertFalse(
+        received.some((r) => r.startsWith("GET /id/")),
+        "the token was not sent to the altered URL",
+      );
+    },
+  );
+  // The same body, untouched, is valid.
+  await withFakeOrg(
+    async (path, url) =>
+      path === "/services/oauth2/token"
+        ? Response.json(await signedTokens(url))
+        : Response.json({
+          user_id: "0055g00000FAKEUAAA",
+          urls: { rest: `${url}/services/data/v{version}/` },
+        }),
+    async (url) => {
+      const result = await runAgainst(url);
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps[6].data.signature, "valid");
+      assertEquals(
+        result.steps[7].data.issued_at_iso,
+        "2026-02-13T03:13:27.907Z",
+      );
+    },
+  );
+});
+
+Deno.test("without a client secret the signature is not checked and none is sent", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const result = await runApproved(orgArgs(org, redirect, false));
+    assertEquals(result.code, 0, result.stderr);
+    assertFalse("client_secret" in result.steps[5].data.payload);
+    assertEquals(
+      result.steps[6].data.signature,
+      "not checked (no client secret)",
+    );
+  });
+});
+
+Deno.test("--refresh without the refresh_token scope says so and skips step 10", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const result = await runApproved([
+      ...orgArgs(org, redirect),
+      "--scope",
+      "api id",
+      "--refresh",
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    const step10 = result.steps.at(-1)!;
+    assertEquals([step10.step, step10.data.skipped], [10, true]);
+    assertStringIncludes(
+      step10.data.reason,
+      "refresh_token scope was not granted",
+    );
+    assertEquals(result.steps[7].data.refresh_token, null);
+  });
+});
+
+Deno.test("a refused refresh gets the same treatment as a token error", async () => {
+  let tokenRequests = 0;
+  await withFakeOrg(
+    async (path, url) =>
+      path === "/services/oauth2/token" && tokenRequests++ === 0
+        ? Response.json(await signedTokens(url))
+        : Response.json({
+          error: "invalid_grant",
+          error_description: "expired access/refresh token",
+        }, { status: 400 }),
+    async (url, received) => {
+      const result = await runAgainst(url, ["--no-identity", "--refresh"]);
+      assertEquals(result.code, 1);
+      assertEquals(result.steps.at(-1)?.data, {
+        error: "invalid_grant",
+        error_description: "expired access/refresh token",
+        hint: hintFor("invalid_grant", "expired access/refresh token"),
+      });
+      assertStringIncludes(
+        received[1],
+        "grant_type=refresh_token&refresh_token=5Aep861fakeRefreshTokenValue",
+      );
+      assertStringIncludes(received[1], `client_secret=${FAKE_SECRET}`);
+    },
+  );
+});
+
+Deno.test("a token without the id scope is refused at step 9 with a hint", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const result = await runApproved([
+      ...orgArgs(org, redirect),
+      "--scope",
+      "refresh_token",
+    ]);
+    assertEquals(result.code, 1);
+    assertEquals(result.steps.at(-1)?.data.error, "identity_refused");
+    assertStringIncludes(result.steps.at(-1)?.data.hint, "id (or api) scope");
+  });
+});
+
+Deno.test("a refused revocation is reported as the org's error", async () => {
+  await withFakeOrg(
+    async (path, url) =>
+      path === "/services/oauth2/token"
+        ? Response.json(await signedTokens(url))
+        : new Response(
+          "error=invalid_token&error_description=invalid%20token",
+          { status: 400 },
+        ),
+    async (url) => {
+      const result = await runAgainst(url, ["--no-identity", "--revoke"]);
+      assertEquals(result.code, 1);
+      assertEquals(result.steps.at(-1)?.data.error, "invalid_token");
+      assertEquals(
+        result.steps.at(-1)?.data.error_description,
+        "invalid token",
+      );
+    },
+  );
+});
+
+Deno.test("--save writes the unmasked tokens to a new 0600 file and never overwrites", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withDemoOrg(async (org, redirect) => {
+      const file = `${dir}/sf-tokens.json`;
+      const result = await runApproved([
+        ...orgArgs(org, redirect),
+        "--save",
+        file,
+      ]);
+      assertEquals(result.code, 0, result.stderr);
+      assertStringIncludes(result.stderr, "keep it out of version control");
+      const saved = JSON.parse(await Deno.readTextFile(file));
+      assertEquals([saved.access_token, saved.refresh_token], org.issued);
+      assertEquals(saved.instance_url, org.url);
+      if (Deno.build.os !== "windows") {
+        assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
+      }
+      assertFalse(result.stderr.includes("will revoke them"));
+      const revoked = await runApproved([
+        ...orgArgs(org, redirect),
+        "--save",
+        `${file}.2`,
+        "--revoke",
+      ]);
+      assertStringIncludes(revoked.stderr, "step 11 will revoke them");
+      const again = await run([...orgArgs(org, redirect), "--save", file]);
+      assertEquals(again.code, 2);
+      assertStringIncludes(
+        again.steps[0].data.error_description,
+        "already exists",
+      );
+      assertEquals(JSON.parse(await Deno.readTextFile(file)), saved);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--show-secrets prints tokens whole, but never the client secret", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const result = await runApproved(
+      [...orgArgs(org, redirect), "--show-secrets", "--no-identity"],
+      { record: false }, // it prints tokens on purpose
+    );
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps[7].data.access_token, org.issued[0]);
+    assertFalse(result.stdout.includes(org.client.client_secret));
+    assertEquals(result.steps[5].data.payload.client_secret, "********");
+  });
+});

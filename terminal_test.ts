@@ -1,0 +1,537 @@
+/**
+ * Where the process itself matters: time limits, signals, a busy port,
+ * pasted URLs, --pause and colour on a real terminal, browser launchers, the
+ * deno tasks' narrow permissions, the standalone demo org, and main.ts
+ * copied alone into a gist.
+ */
+
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertStringIncludes,
+} from "@std/assert";
+import { playDemoUser } from "./demo_org.ts";
+import {
+  assertConnectionRefused,
+  browse,
+  childEnv,
+  MAIN,
+  orgArgs,
+  record,
+  redirectUri,
+  run,
+  runAgainst,
+  runApproved,
+  secrets,
+  signedTokens,
+  spawn,
+  waitUntilListening,
+  withDemoOrg,
+  withFakeOrg,
+} from "./_test_utils.ts";
+
+/** A real-looking org that these tests never reach: they end before step 6. */
+const UNREACHED_ORG = [
+  "--instance-url",
+  "https://acme.my.salesforce.com",
+  "--client-id",
+  "3MVG9x",
+  "--no-browser",
+];
+
+// ---------------------------------------------------------------------------
+// Time limits, signals, ports
+// ---------------------------------------------------------------------------
+
+Deno.test("--timeout with no valid callback exits 1 naming the usual causes", async () => {
+  const result = await run([
+    ...UNREACHED_ORG,
+    "--timeout",
+    "0.3",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 1);
+  assertStringIncludes(
+    result.stderr,
+    "error: timeout: Cannot complete sign-in: no valid callback arrived within 0.3 seconds",
+  );
+  for (
+    const cause of [
+      "redirect_uri_mismatch",
+      "invalid_client_id",
+      "missing required code challenge",
+    ]
+  ) {
+    assertStringIncludes(result.stderr, cause);
+  }
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} closes the callback server and exits 130 with one line`, async () => {
+    const redirect = redirectUri();
+    const script = spawn([
+      ...UNREACHED_ORG,
+      "--json",
+      "--redirect-uri",
+      redirect,
+    ]);
+    await script.waitForStep(4);
+    await waitUntilListening(Number(new URL(redirect).port));
+    script.child.kill(signal);
+    const result = await script.finish();
+    assertEquals(result.code, 130);
+    assertEquals(result.steps.at(-1)?.data.error, "interrupted");
+    assertEquals(
+      result.steps.filter((s) => s.step === null).length,
+      1,
+      "one failure line",
+    );
+    assertFalse(
+      result.stderr.includes("error"),
+      "nothing else said: " + result.stderr,
+    );
+    await assertConnectionRefused(Number(new URL(redirect).port));
+  });
+}
+
+Deno.test("without --json an interrupt prints one line", async () => {
+  const redirect = redirectUri();
+  const human = spawn([
+    ...UNREACHED_ORG,
+    "--redirect-uri",
+    redirect,
+  ]);
+  await waitUntilListening(Number(new URL(redirect).port));
+  human.child.kill("SIGINT");
+  const result = await human.finish();
+  assertEquals(result.code, 130);
+  const lines = result.stderr.trim().split("\n").filter((line) =>
+    !line.startsWith("→")
+  );
+  assertEquals(lines, [
+    "interrupted: Cannot finish the flow: interrupted, and the callback server is closed. Run the script again to start over.",
+  ]);
+});
+
+Deno.test("a busy callback port exits 1 naming the port and the Callback URL to change", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { port } = listener.addr;
+    const result = await run([
+      ...UNREACHED_ORG,
+      "--redirect-uri",
+      `http://localhost:${port}/callback`,
+    ]);
+    assertEquals(result.code, 1);
+    assertStringIncludes(result.stderr, `port ${port} on 127.0.0.1 is in use`);
+    assertStringIncludes(result.stderr, "Callback URL must then change");
+  } finally {
+    listener.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Pasted URLs, --pause, colour
+// ---------------------------------------------------------------------------
+
+/** Approves on the demo org's consent page but, like a browser that cannot reach this machine, stops at the redirect. */
+async function approveWithoutCallback(
+  authorizationUrl: string,
+): Promise<string> {
+  const page = await browse(authorizationUrl);
+  const consent = /name="consent" value="([^"]+)"/.exec(page.text)![1];
+  const decided = await browse(
+    new URL("/services/oauth2/authorize", authorizationUrl).href,
+    {
+      method: "POST",
+      body: new URLSearchParams({ consent, decision: "allow" }),
+    },
+  );
+  assertEquals(decided.status, 302);
+  return decided.headers.get("location")!;
+}
+
+Deno.test("a redirect URL pasted on standard input completes the flow with no callback request at all", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect), { stdin: "piped" });
+    const writer = script.child.stdin.getWriter();
+    try {
+      const step3 = await script.waitForStep(3);
+      await script.waitForStep(4);
+      const location = await approveWithoutCallback(
+        step3.data.authorization_url,
+      );
+      const forged = new URL(location);
+      forged.searchParams.set("state", "forged");
+      const type = (line: string) =>
+        writer.write(new TextEncoder().encode(line + "\n"));
+      await type("I clicked Allow");
+      await type(step3.data.authorization_url); // the wrong URL: no code in it
+      await type(forged.href);
+      await type("  " + location + "  ");
+      const step5 = await script.waitForStep(5);
+      assertEquals(
+        step5.data.authorization_code,
+        new URL(location).searchParams.get("code"),
+      );
+      // Standard input stays open: the script must not wait for it.
+      const result = await script.finish();
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps.at(-1)?.step, 9);
+      assertStringIncludes(result.stderr, "Paste the full URL");
+      assertEquals(
+        result.stderr.match(/not the URL the org redirected to/g)?.length,
+        2,
+      );
+      assertStringIncludes(
+        result.stderr,
+        "ignored the pasted URL because its state does not match ours",
+      );
+      assertFalse(
+        result.stderr.includes("ignored a callback"),
+        "nothing reached the callback server",
+      );
+    } finally {
+      await writer.close().catch(() => {});
+    }
+  });
+});
+
+Deno.test("an error pasted on standard input ends the flow as a callback error would", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect), { stdin: "piped" });
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const writer = script.child.stdin.getWriter();
+    await writer.write(
+      new TextEncoder().encode(
+        `${redirect}?error=access_denied&error_description=end-user+denied+authorization&state=${state}\n`,
+      ),
+    );
+    await writer.close();
+    const result = await script.finish();
+    assertEquals(result.code, 1);
+    assertEquals(result.steps.at(-1)?.data.error, "access_denied");
+  });
+});
+
+Deno.test("--pause is ignored when standard input is not a terminal", async () => {
+  const script = spawn([
+    "--demo",
+    "--no-browser",
+    "--pause",
+    "--redirect-uri",
+    redirectUri(),
+  ], { stdin: "piped" });
+  const result = await script.finish(); // nobody presses Enter
+  await script.child.stdin.close();
+  assertEquals(result.code, 0, result.stderr);
+  assertFalse(result.stderr.includes("Press Enter"));
+});
+
+/** Runs the script on a pseudo-terminal (util-linux `script`), typing `keys` once it has started. */
+async function runOnTerminal(
+  args: string[],
+  keys: string[],
+  env: Record<string, string> = {},
+) {
+  const command = [Deno.execPath(), "run", "-A", MAIN, ...args].map((a) =>
+    `'${a}'`
+  ).join(" ");
+  const cwd = await Deno.makeTempDir();
+  const child = new Deno.Command("script", {
+    args: ["-qfec", `${command}; echo "EXIT=$?"`, "/dev/null"],
+    env: childEnv({ TERM: "xterm", ...env }),
+    clearEnv: true,
+    cwd,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const output = new Response(child.stdout).text();
+  const writer = child.stdin.getWriter();
+  for (const key of keys) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await writer.write(new TextEncoder().encode(key));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await writer.close();
+  await child.status;
+  await Deno.remove(cwd, { recursive: true });
+  const text = await output;
+  record(text);
+  return { text, code: Number(/EXIT=(\d+)/.exec(text)?.[1]) };
+}
+
+const hasScript = Deno.build.os === "linux" &&
+  (() => {
+    try {
+      return new Deno.Command("script", { args: ["--version"] }).outputSync()
+        .success;
+    } catch {
+      return false;
+    }
+  })();
+
+Deno.test({
+  name:
+    "--pause on a terminal introduces each step, waits for Enter, and q quits with 130",
+  ignore: !hasScript,
+  async fn() {
+    const { text, code } = await runOnTerminal(
+      ["--demo", "--no-browser", "--pause", "--redirect-uri", redirectUri()],
+      ["\n", "\n", "q\n"],
+    );
+    assertEquals(code, 130, text);
+    assertStringIncludes(text, "First the settings");
+    assertStringIncludes(text, "Press Enter for step 2");
+    assertStringIncludes(text, "## 2. PKCE Generated");
+    assertFalse(text.includes("## 3."), "stopped before step 3");
+    assertStringIncludes(
+      text,
+      "quit: Cannot finish the flow: stopped before step 3",
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "step headings are coloured on a terminal, and NO_COLOR turns colour off",
+  ignore: !hasScript,
+  async fn() {
+    const args = ["--demo", "--no-browser", "--no-identity", "--redirect-uri"];
+    const coloured = await runOnTerminal([...args, redirectUri()], [], {
+      NO_COLOR: "",
+    });
+    assertEquals(coloured.code, 0, coloured.text);
+    assertStringIncludes(
+      coloured.text,
+      "\x1b[1;36m## 1. OAuth Flow Started\x1b[0m",
+    );
+    const plain = await runOnTerminal([...args, redirectUri()], [], {
+      NO_COLOR: "1",
+    });
+    assertEquals(plain.code, 0, plain.text);
+    assertStringIncludes(plain.text, "## 1. OAuth Flow Started");
+    assertFalse(plain.text.includes("\x1b["));
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Launchers, tasks, the standalone demo org
+// ---------------------------------------------------------------------------
+
+/** A directory holding a fake `xdg-open` that runs `body`. */
+async function fakeLauncher(body: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/xdg-open`,
+    `#!/bin/sh\necho "$1" > "${dir}/opened"\n${body}\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+Deno.test({
+  name:
+    "when no launcher works the script says so once and, with --demo, plays the demo user",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    for (const launcher of ["exit 3", null]) {
+      const dir = launcher === null
+        ? await Deno.makeTempDir()
+        : await fakeLauncher(launcher);
+      try {
+        const result = await run([
+          "--demo",
+          "--json",
+          "--redirect-uri",
+          redirectUri(),
+        ], {
+          env: { PATH: dir }, // only the fake launcher, or none at all
+        });
+        assertEquals(result.code, 0, result.stderr);
+        assertEquals(
+          result.stderr.match(/could not open a browser/g)?.length,
+          1,
+        );
+        assertStringIncludes(result.stderr, "plays the demo user");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a launcher that stays in the foreground gets the URL whole and never keeps the script alive",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await fakeLauncher("sleep 30");
+    try {
+      await withDemoOrg(async (org, redirect) => {
+        const args = orgArgs(org, redirect).filter((a) => a !== "--no-browser");
+        const script = spawn(args, { env: { PATH: `${dir}:/usr/bin:/bin` } });
+        const step3 = await script.waitForStep(3);
+        await script.waitForStep(4);
+        await playDemoUser(step3.data.authorization_url);
+        const started = Date.now();
+        const result = await script.finish();
+        assertEquals(result.code, 0, result.stderr);
+        assert(
+          Date.now() - started < 10_000,
+          "the script did not wait for the launcher",
+        );
+        assertStringIncludes(result.stderr, "opened the browser");
+        assertEquals(
+          (await Deno.readTextFile(`${dir}/opened`)).trim(),
+          step3.data.authorization_url,
+        );
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("deno task start and deno task demo complete the flow with their narrow permissions", async () => {
+  const root = new URL(".", import.meta.url).pathname;
+  for (const task of ["start", "demo"]) {
+    const extra = task === "start"
+      ? ["--demo", "--refresh", "--revoke"]
+      : ["--refresh"];
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "-q",
+        task,
+        "--no-browser",
+        "--json",
+        ...extra,
+        "--redirect-uri",
+        redirectUri(),
+      ],
+      cwd: root,
+      env: childEnv(),
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    record(stdout, stderr);
+    assertEquals(output.code, 0, `${task}: ${stderr}`);
+    assertFalse(stderr.includes("NotCapable"), stderr);
+    const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    assertEquals(last.step, task === "start" ? 11 : 10, task);
+  }
+});
+
+Deno.test("demo_org.ts runs alone, prints its URL, client id and secret, and serves the walkthrough", async () => {
+  const redirect = redirectUri();
+  const org = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./demo_org.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      "--redirect-uri",
+      redirect,
+    ],
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(org.stderr).text();
+  const reader = org.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let banner = "";
+  while (!banner.includes("scopes:")) {
+    banner += (await reader.read()).value ?? "";
+  }
+  try {
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(banner)![1];
+    const clientId = /client_id:\s+(\S+)/.exec(banner)![1];
+    const secret = /client_secret:\s+(\S+)/.exec(banner)![1];
+    secrets.add(secret);
+    const result = await runApproved([
+      "--instance-url",
+      url,
+      "--client-id",
+      clientId,
+      "--client-secret",
+      secret,
+      "--redirect-uri",
+      redirect,
+      "--no-browser",
+      "--json",
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps[6].data.signature, "valid");
+  } finally {
+    org.kill("SIGTERM");
+    await org.status;
+    await reader.cancel();
+    await stderr;
+  }
+  const bad = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./demo_org.ts", import.meta.url).pathname,
+      "--bogus",
+    ],
+    stdin: "null",
+  }).output();
+  assertEquals(bad.code, 2);
+  assertStringIncludes(
+    new TextDecoder().decode(bad.stderr),
+    "Unknown option '--bogus'",
+  );
+});
+
+Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo there is a usage error", async () => {
+  const gist = await Deno.makeTempDir();
+  try {
+    for (const file of ["main.ts", "pkce.ts"]) {
+      await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
+    }
+    await withFakeOrg(
+      async (path, url) =>
+        path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json({ user_id: "0055g00000FAKEUAAA", username: "gist" }),
+      async (url) => {
+        const result = await runAgainst(url, [], { script: `${gist}/main.ts` });
+        assertEquals(result.code, 0, result.stderr);
+        assertEquals(result.steps.map((s) => s.step), [
+          1,
+          2,
+          3,
+          4,
+          5,
+          6,
+          7,
+          8,
+          9,
+        ]);
+        assertEquals(result.steps[6].data.signature, "valid");
+      },
+    );
+    const demo = await run(["--demo", "--no-browser"], {
+      script: `${gist}/main.ts`,
+    });
+    assertEquals(demo.code, 2, demo.stderr);
+    assertStringIncludes(
+      demo.stderr,
+      "error: invalid_configuration: Cannot use --demo: demo_org.ts is not next to main.ts",
+    );
+    assertFalse(demo.stderr.includes("    at "), "no stack trace");
+  } finally {
+    await Deno.remove(gist, { recursive: true });
+  }
+});
