@@ -24,9 +24,9 @@ const transcript: string[] = [];
 /** Secrets that must never be printed or served. */
 export const secrets = new Set<string>();
 
-/** Raw Salesforce-shaped tokens: an org id and "!", or a 5Aep861 refresh token. */
+/** Raw Salesforce-shaped tokens (an org id and "!", a 5Aep861 refresh token) and JWTs (ID tokens). */
 export const RAW_TOKEN =
-  /00D[A-Za-z0-9]{12}![A-Za-z0-9._]{8,}|5Aep861[A-Za-z0-9._]{8,}/;
+  /00D[A-Za-z0-9]{12}![A-Za-z0-9._]{8,}|5Aep861[A-Za-z0-9._]{8,}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+/;
 
 /** Fails if `text` holds a known secret or anything shaped like a raw token. */
 export function assertNoLeak(text: string, known: Iterable<string> = secrets) {
@@ -194,9 +194,12 @@ export async function withDemoOrg(
   } finally {
     await org.close();
   }
+  const codes = [...org.codes.entries()];
   assertNoLeak(transcript.slice(start).join("\n"), [
     org.client.client_secret,
     ...org.issued,
+    ...codes.map(([code]) => code),
+    ...codes.flatMap(([, { verifier }]) => verifier ? [verifier] : []),
   ]);
 }
 

@@ -20,6 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { closeServer, isLoopbackAuthority } from "./main.ts";
 import { identity, userinfo } from "./demo_org/identity.ts";
 import {
   authorize,
@@ -85,9 +86,13 @@ export function createDemoOrg(
 
 /** Finds the handler for a request, and records the request. */
 async function route(org: DemoOrgState, request: Request): Promise<Response> {
-  const { pathname } = new URL(request.url);
+  const { pathname, host } = new URL(request.url);
   const key = `${request.method} ${pathname}`;
   org.received.push(key);
+  if (!isLoopbackAuthority(host, Number(new URL(org.url).port))) {
+    await request.body?.cancel(); // DNS rebinding: a page on another name that resolves here
+    return new Response("Misdirected request", { status: 421 });
+  }
   const handler = Object.hasOwn(ROUTES, key)
     ? ROUTES[key]
     : pathname.startsWith("/id/") && request.method === "GET"
@@ -105,7 +110,7 @@ export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
     (request) => org.handle(request), // no request arrives before `org` is set
   );
   const org = createDemoOrg(`http://127.0.0.1:${server.addr.port}`, options);
-  return { ...org, close: () => server.shutdown() };
+  return { ...org, close: () => closeServer(server) };
 }
 
 /**

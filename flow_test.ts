@@ -89,15 +89,16 @@ Deno.test("--demo --no-browser --json walks the eight steps of the guide and exi
   }
   const [, pkce, authorize, callback, code, request, response, done] =
     result.steps;
-  assertEquals(
-    pkce.data.code_challenge,
-    await createCodeChallenge(pkce.data.code_verifier),
-  );
+  // The verifier and the code are secrets: masked unless --show-secrets.
+  const MASKED = /^\S{6}…\S{4}$/;
+  assertMatch(pkce.data.code_verifier, MASKED);
+  assertMatch(pkce.data.code_challenge, /^[A-Za-z0-9_-]{43}$/);
   assertEquals(authorize.data.query.code_challenge, pkce.data.code_challenge);
   assertEquals(authorize.data.query.code_challenge_method, "S256");
   assertMatch(authorize.data.query.state, /^[A-Za-z0-9_-]{43}$/);
-  assertEquals(callback.data.bound_address, "127.0.0.1");
+  assertEquals(callback.data.bound_address, ["127.0.0.1", "::1"]);
   assertEquals(code.data.state_verified, true);
+  assertMatch(code.data.authorization_code, MASKED);
   assertEquals(request.data.payload.code, code.data.authorization_code);
   assertEquals(request.data.payload.code_verifier, pkce.data.code_verifier);
   assertEquals(request.data.payload.client_secret, "********");
@@ -177,24 +178,85 @@ function listeningAddresses(port: number): string[] {
 
 Deno.test({
   name:
-    "the callback server and the demo org listen on 127.0.0.1 and nowhere else",
+    "the callback listens on both loopbacks for localhost (127.0.0.1 alone for 127.0.0.1), the demo org on 127.0.0.1, and nothing on a wildcard",
   ignore: Deno.build.os !== "linux",
   async fn() {
+    // In the kernel's byte order: 127.0.0.1 and ::1; a wildcard would be all zeros.
+    const [V4, V6] = ["0100007F", "00000000000000000000000001000000"];
     await withDemoOrg(async (org, redirect) => {
       const script = spawn(orgArgs(org, redirect));
       const step3 = await script.waitForStep(3);
-      await script.waitForStep(4);
-      // 0100007F is 127.0.0.1 in the kernel's byte order; 0.0.0.0 or :: would be 00000000…
-      assertEquals(listeningAddresses(Number(new URL(redirect).port)), [
-        "0100007F",
-      ]);
-      assertEquals(listeningAddresses(Number(new URL(org.url).port)), [
-        "0100007F",
-      ]);
+      const step4 = await script.waitForStep(4);
+      assertEquals(step4.data.bound_address, ["127.0.0.1", "::1"]);
+      assertEquals(
+        listeningAddresses(Number(new URL(redirect).port)).sort(),
+        [V4, V6].sort(),
+      );
+      assertEquals(listeningAddresses(Number(new URL(org.url).port)), [V4]);
       await playDemoUser(step3.data.authorization_url);
       assertEquals((await script.finish()).code, 0);
     });
+    const port = freePort();
+    const numeric = `http://127.0.0.1:${port}/callback`;
+    const script = spawn([
+      "--instance-url",
+      "https://acme.my.salesforce.com",
+      "--client-id",
+      "3MVG9x",
+      "--no-browser",
+      "--json",
+      "--timeout",
+      "0.5",
+      "--redirect-uri",
+      numeric,
+    ]);
+    assertEquals((await script.waitForStep(4)).data.bound_address, [
+      "127.0.0.1",
+    ]);
+    assertEquals(listeningAddresses(port), [V4]);
+    assertEquals((await script.finish()).code, 1);
   },
+});
+
+Deno.test("a browser that resolves localhost to ::1 reaches the callback", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const port = new URL(redirect).port;
+    const page = await browse(
+      `http://[::1]:${port}/callback?code=made-up&state=${state}`,
+    );
+    assertEquals(page.status, 200);
+    const result = await script.finish(); // the org refuses the made-up code
+    assertEquals(result.steps.at(-1)?.data.error, "invalid_grant");
+    assertEquals(result.steps.at(-2)?.step, 7 - 1);
+  });
+});
+
+Deno.test("another process on [::1] at the callback port fails at once naming it, and leaves nothing bound", async () => {
+  const squatter = Deno.listen({ hostname: "::1", port: 0 });
+  try {
+    const { port } = squatter.addr;
+    const result = await run([
+      "--instance-url",
+      "https://acme.my.salesforce.com",
+      "--client-id",
+      "3MVG9x",
+      "--no-browser",
+      "--json",
+      "--redirect-uri",
+      `http://localhost:${port}/callback`,
+    ]);
+    assertEquals(result.code, 1);
+    const failure = result.steps.at(-1)!.data;
+    assertEquals(failure.error, "port_in_use");
+    assertStringIncludes(failure.error_description, `port ${port} on [::1]`);
+    assertStringIncludes(failure.hint, "[::1]");
+    await assertConnectionRefused(port); // 127.0.0.1 was closed again
+  } finally {
+    squatter.close();
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -257,10 +319,14 @@ Deno.test("stray and forged callbacks are refused, the wait goes on, and no toke
     assertEquals(await playDemoUser(step3.data.authorization_url), 200);
     const result = await script.finish();
     assertEquals(result.code, 0, result.stderr);
+    // Seven ignored: three named, then counted, then summed up with the URL repeated.
     assertEquals(
       result.stderr.match(/warning: ignored a callback/g)?.length,
-      7,
+      3,
     );
+    assertStringIncludes(result.stderr, "counting them quietly");
+    assertStringIncludes(result.stderr, step3.data.authorization_url);
+    assertStringIncludes(result.stderr, "ignored 7 callbacks in all");
     assertEquals(
       org.received.filter((r) => r === "POST /services/oauth2/token").length,
       1,
@@ -335,6 +401,49 @@ Deno.test("the callback pages say what happened without showing the code", async
     const result = await script.finish(); // the org refuses the made-up code
     assertEquals(result.code, 1);
     assertEquals(result.steps.at(-1)?.data.error, "invalid_grant");
+  });
+});
+
+/** Sends a GET with a Host header of our choosing, as a DNS-rebinding page would; resolves with the status. */
+async function getWithHost(port: number, path: string, host: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const answer = await new Response(conn.readable).text();
+    return Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
+
+Deno.test("the callback and the demo org answer only requests addressed to loopback (no DNS rebinding)", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const step3 = await script.waitForStep(3);
+    const { state } = step3.data.query;
+    await script.waitForStep(4);
+    const port = Number(new URL(redirect).port);
+    const path = `/callback?code=x&state=${state}`;
+    for (const host of [`evil.example:${port}`, "localhost:1", "127.0.0.2"]) {
+      assertEquals(await getWithHost(port, path, host), 421, host);
+    }
+    const orgPort = Number(new URL(org.url).port);
+    assertEquals(
+      await getWithHost(orgPort, "/", `evil.example:${orgPort}`),
+      421,
+    );
+    assertEquals(await getWithHost(orgPort, "/", `localhost:${orgPort}`), 200);
+    assertEquals(await playDemoUser(step3.data.authorization_url), 200);
+    assertEquals(
+      (await script.finish()).code,
+      0,
+      "the refused requests did not count",
+    );
   });
 });
 
@@ -733,13 +842,23 @@ Deno.test("--save writes the unmasked tokens to a new 0600 file and never overwr
   }
 });
 
-Deno.test("--show-secrets prints tokens whole, but never the client secret", async () => {
+Deno.test("--show-secrets prints the verifier, the code and the tokens whole, but never the client secret", async () => {
   await withDemoOrg(async (org, redirect) => {
     const result = await runApproved(
       [...orgArgs(org, redirect), "--show-secrets", "--no-identity"],
-      { record: false }, // it prints tokens on purpose
+      { record: false }, // it prints secrets on purpose
     );
     assertEquals(result.code, 0, result.stderr);
+    const [, pkce, , , code, request] = result.steps;
+    assertEquals(
+      pkce.data.code_challenge,
+      await createCodeChallenge(pkce.data.code_verifier),
+    );
+    const [issued] = org.codes.entries();
+    assertEquals(code.data.authorization_code, issued[0]);
+    assertEquals(request.data.payload.code, issued[0]);
+    assertEquals(request.data.payload.code_verifier, issued[1].verifier);
+    assertEquals(request.data.payload.code_verifier, pkce.data.code_verifier);
     assertEquals(result.steps[7].data.access_token, org.issued[0]);
     assertFalse(result.stdout.includes(org.client.client_secret));
     assertEquals(result.steps[5].data.payload.client_secret, "********");

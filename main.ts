@@ -51,7 +51,7 @@ export const STEPS = {
   2: {
     title: "PKCE Generated",
     why:
-      "Next a one-time secret pair: the code_verifier stays here; only its SHA-256 hash, the code_challenge, goes to the org.",
+      "Next a one-time secret pair: the code_verifier stays here, secret until step 6 (so it is masked); only its SHA-256 hash, the code_challenge, goes to the org.",
   },
   3: {
     title: "Authorization URL Built",
@@ -122,15 +122,16 @@ async function runFlow(run: Run) {
   await pause(run, 3);
   const { url, state } = createAuthorizationRequest(run, pkce);
   await pause(run, 4);
-  const callback = startCallbackServer(run, state);
+  const callback = await startCallbackServer(run, state, url);
   const code = await waitForAuthorizationCode(run, callback, url, state);
   await pause(run, 6);
   const request = prepareTokenRequest(run, code, pkce);
   await pause(run, 7);
   const response = await receiveTokens(run, request);
+  // Saved as soon as they passed step 7's checks: nothing later can lose them.
+  if (run.config.save) await saveTokens(run, toTokenSet(response));
   await pause(run, 8);
   let tokens = completeFlow(run, response);
-  if (run.config.save) await saveTokens(run, tokens);
   if (run.config.identity) {
     await pause(run, 9);
     await getIdentity(run, tokens);
@@ -164,7 +165,7 @@ function startFlow(run: Run) {
 async function createPkce(run: Run): Promise<Pkce> {
   const pkce = await generatePkce();
   logStep(run, 2, {
-    code_verifier: pkce.code_verifier,
+    code_verifier: mask(pkce.code_verifier, run.output.showSecrets),
     code_challenge: pkce.code_challenge,
     challenge_method: pkce.code_challenge_method, // the guide's name
   });
@@ -271,20 +272,37 @@ export function readCallback(
 interface CallbackServer {
   /** Settles with the first accepted callback. */
   outcome: Promise<CallbackResult>;
+  /** Closes within about a second, and sums up what it ignored. */
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 at the redirect URI's port, for one callback. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
-function startCallbackServer(run: Run, state: string): CallbackServer {
+/** How many ignored callbacks are each named before the rest are only counted. */
+const SHOWN_WARNINGS = 3;
+
+/**
+ * Listens at the redirect URI's port on loopback only, for one callback:
+ * `localhost` may resolve to 127.0.0.1 or ::1, so both are bound where the
+ * machine has them. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
+ */
+async function startCallbackServer(
+  run: Run,
+  state: string,
+  authorizationUrl: URL,
+): Promise<CallbackServer> {
   const redirectUri = new URL(run.config.redirectUri);
   const port = Number(redirectUri.port || 80);
   const { promise: outcome, resolve } = Promise.withResolvers<
     CallbackResult
   >();
   let settled = false;
+  let ignored = 0;
 
   function handle(request: Request): Response {
     const url = new URL(request.url);
+    if (!isLoopbackAuthority(url.host, port)) {
+      // DNS rebinding: a page on another name that resolves here.
+      return new Response("Misdirected request", { status: 421 });
+    }
     if (url.pathname !== redirectUri.pathname) {
       return new Response("Not found", { status: 404 });
     }
@@ -297,7 +315,15 @@ function startCallbackServer(run: Run, state: string): CallbackServer {
     if (settled) return CALLBACK_PAGES.done();
     const result = readCallback(url.searchParams, state);
     if (result.kind === "rejected") {
-      warn(run, `ignored a callback because ${result.reason}; still waiting`);
+      ignored++;
+      if (ignored <= SHOWN_WARNINGS) {
+        warn(`ignored a callback because ${result.reason}; still waiting`);
+      } else if (ignored === SHOWN_WARNINGS + 1) {
+        warn(
+          `more callbacks keep arriving that cannot be ours (a web page may be sending them): counting them quietly. ` +
+            `Sign in at the authorization URL: ${authorizationUrl.href}`,
+        );
+      }
       return CALLBACK_PAGES.rejected(result.reason);
     }
     settled = true;
@@ -307,29 +333,92 @@ function startCallbackServer(run: Run, state: string): CallbackServer {
       : CALLBACK_PAGES.error(result.error, result.error_description);
   }
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handle);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    throw new FlowError({
-      error: "port_in_use",
-      error_description:
-        `Cannot start the callback server: port ${port} on 127.0.0.1 is in use`,
-      hint:
-        `Stop whatever uses port ${port}, or pick another port with --redirect-uri http://localhost:PORT${redirectUri.pathname}; ` +
-        "the app's Callback URL must then change to the same URL.",
-      cause: error,
-    });
-  }
+  const servers = await listenOnLoopback(run, port, handle);
   logStep(run, 4, {
     hostname: redirectUri.hostname,
     port,
     path: redirectUri.pathname,
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
-    bound_address: server.addr.hostname, // what the socket really bound
+    bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
   });
-  return { outcome, close: () => server.shutdown() };
+  return {
+    outcome,
+    async close() {
+      await Promise.all(servers.map(closeServer));
+      if (ignored > SHOWN_WARNINGS) {
+        warn(`ignored ${ignored} callbacks in all while waiting`);
+      }
+    },
+  };
+}
+
+/**
+ * Binds 127.0.0.1 and, where the machine has it, ::1 at `port`; if either is
+ * taken, closes what it bound and fails naming the address.
+ */
+async function listenOnLoopback(
+  run: Run,
+  port: number,
+  handle: (request: Request) => Response,
+): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
+  const hostnames = new URL(run.config.redirectUri).hostname === "localhost"
+    ? ["127.0.0.1", "::1"]
+    : ["127.0.0.1"];
+  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  for (const hostname of hostnames) {
+    try {
+      servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
+    } catch (error) {
+      const address = hostname === "::1" ? "[::1]" : hostname;
+      const inUse = error instanceof Deno.errors.AddrInUse;
+      const denied = error instanceof Deno.errors.PermissionDenied;
+      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback here
+      await Promise.all(servers.map(closeServer)); // nothing half-done
+      throw inUse
+        ? new FlowError({
+          error: "port_in_use",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} is in use`,
+          hint:
+            `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
+              new URL(run.config.redirectUri).pathname
+            }; ` +
+            "the app's Callback URL must then change to the same URL.",
+          cause: error,
+        })
+        : denied
+        ? new FlowError({
+          error: "port_not_permitted",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} needs administrator rights`,
+          hint:
+            "Ports below 1024 are reserved: use a port such as 8000 in --redirect-uri and in the app's Callback URL.",
+          cause: error,
+        })
+        : error;
+    }
+  }
+  return servers;
+}
+
+/** How long closing a server may wait for connections still open. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
+export async function closeServer(server: Deno.HttpServer): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    server.shutdown(),
+    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+}
+
+/** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
+export function isLoopbackAuthority(host: string, port: number): boolean {
+  return ["localhost", "127.0.0.1", "[::1]"].some((name) =>
+    host === `${name}:${port}` || (port === 80 && host === name)
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -374,7 +463,7 @@ async function waitForAuthorizationCode(
     });
   }
   logStep(run, 5, {
-    authorization_code: outcome.code,
+    authorization_code: mask(outcome.code, run.output.showSecrets),
     state_verified: true,
   });
   return outcome.code;
@@ -399,7 +488,7 @@ function prepareTokenRequest(run: Run, code: string, pkce: Pkce) {
   );
   logStep(run, 6, {
     token_endpoint: orgEndpoint(run, "token"),
-    payload: maskClientSecret(body),
+    payload: maskPayload(run, body),
   });
   return body;
 }
@@ -412,9 +501,14 @@ function withClientAuthentication(run: Run, body: URLSearchParams) {
   return body;
 }
 
-/** A request body as printed: the client secret is always `********`. */
-function maskClientSecret(body: URLSearchParams): Record<string, string> {
+/** A request body as printed: the client secret is always `********`; the code, verifier and tokens are masked unless --show-secrets. */
+function maskPayload(run: Run, body: URLSearchParams): Record<string, string> {
   const payload = Object.fromEntries(body);
+  for (const key of SECRET_FIELDS) {
+    if (key in payload) {
+      payload[key] = mask(payload[key], run.output.showSecrets);
+    }
+  }
   if ("client_secret" in payload) payload.client_secret = "********";
   return payload;
 }
@@ -476,6 +570,14 @@ const REQUIRED_TOKEN_FIELDS = [
   "issued_at",
 ];
 
+/** Fields a token response may have; when present they must be strings. */
+const OPTIONAL_TOKEN_FIELDS = [
+  "refresh_token",
+  "signature",
+  "scope",
+  "id_token",
+];
+
 /** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
 export function validateTokenResponse(
   body: Record<string, unknown>,
@@ -500,6 +602,27 @@ export function validateTokenResponse(
         `Cannot use the token response: token_type is not Bearer "${body.token_type}"`,
       hint:
         "Salesforce always issues Bearer tokens: check the instance URL points at a Salesforce org.",
+    });
+  }
+  if (!/^\d{1,15}$/.test(String(body.issued_at))) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: issued_at is not a time in milliseconds "${body.issued_at}"`,
+      hint:
+        "Salesforce sends issued_at as milliseconds since 1970: check the instance URL points at a Salesforce org.",
+    });
+  }
+  const wrongType = OPTIONAL_TOKEN_FIELDS.find((key) =>
+    key in body && typeof body[key] !== "string"
+  );
+  if (wrongType) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: ${wrongType} is not a string`,
+      hint:
+        "The org answered with fields of the wrong type: check the instance URL points at a Salesforce org.",
     });
   }
   for (const key of ["instance_url", "id"]) {
@@ -582,8 +705,9 @@ export interface TokenSet {
   token_type: string;
 }
 
-function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
-  const result: TokenSet = {
+/** The token object an app keeps, from a checked token response. */
+function toTokenSet(tokens: TokenResponse): TokenSet {
+  return {
     access_token: tokens.access_token,
     refresh_token: tokens.refresh_token ?? null,
     instance_url: tokens.instance_url,
@@ -592,6 +716,10 @@ function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
     issued_at: tokens.issued_at,
     token_type: tokens.token_type,
   };
+}
+
+function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
+  const result = toTokenSet(tokens);
   logStep(run, 8, {
     access_token: mask(result.access_token, run.output.showSecrets),
     refresh_token: result.refresh_token &&
@@ -647,7 +775,31 @@ async function identityRequest(run: Run, tokens: TokenSet): Promise<Response> {
   });
 }
 
+/** Salesforce's hosts that serve identity URLs: its login hosts, My Domains and Experience Cloud sites. */
+const SALESFORCE_HOSTS = [
+  /^login\.salesforce\.com$/,
+  /^test\.salesforce\.com$/,
+  /\.my\.salesforce\.com$/,
+  /\.my\.site\.com$/,
+];
+
+/** Why the access token may not go to this URL, if it may not: only the configured org's host (never the response's instance_url) or Salesforce's own hosts. */
+function tokenDestinationProblem(run: Run, url: string): string | undefined {
+  const target = new URL(url);
+  if (target.host === new URL(run.config.instanceUrl).host) return undefined;
+  const salesforce = target.protocol === "https:" &&
+    SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
+  if (salesforce) return undefined;
+  return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
+}
+
 async function getIdentity(run: Run, tokens: TokenSet) {
+  const problem = tokenDestinationProblem(run, tokens.id_url);
+  if (problem) {
+    warn(`skipped step 9: ${problem}`);
+    logStep(run, 9, { skipped: true, reason: problem });
+    return;
+  }
   const response = await identityRequest(run, tokens);
   if (response.status === 401 || response.status === 403) {
     const text = (await response.text()).trim().slice(0, 80);
@@ -661,13 +813,27 @@ async function getIdentity(run: Run, tokens: TokenSet) {
     });
   }
   const identity = await readJson(response, "identity response");
-  const urls = (identity.urls ?? {}) as Record<string, unknown>;
+  const field = (value: unknown, name: string) => {
+    if (value === undefined || value === null || typeof value === "string") {
+      return value ?? null;
+    }
+    throw new FlowError({
+      error: "unexpected_response",
+      error_description:
+        `Cannot use the identity response: ${name} is not a string`,
+      hint:
+        "The identity URL answered with fields of the wrong type: check the instance URL points at a Salesforce org.",
+    });
+  };
+  const urls = identity.urls;
   logStep(run, 9, {
-    user_id: identity.user_id,
-    organization_id: identity.organization_id,
-    username: identity.username,
-    display_name: identity.display_name,
-    rest_url: urls.rest ?? null,
+    user_id: field(identity.user_id, "user_id"),
+    organization_id: field(identity.organization_id, "organization_id"),
+    username: field(identity.username, "username"),
+    display_name: field(identity.display_name, "display_name"),
+    rest_url: typeof urls === "object" && urls !== null
+      ? field((urls as Record<string, unknown>).rest, "urls.rest")
+      : field(urls, "urls"),
   });
 }
 
@@ -728,18 +894,20 @@ async function revokeTokens(run: Run, tokens: TokenSet) {
     new URLSearchParams({ token }),
   );
   await processRevocationResponse(response);
-  const after = await identityRequest(run, tokens);
-  await after.body?.cancel();
+  // Show it bite: the identity URL now refuses the access token.
+  const after = tokenDestinationProblem(run, tokens.id_url)
+    ? undefined
+    : await identityRequest(run, tokens);
+  await after?.body?.cancel();
   logStep(run, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
     token: mask(token, run.output.showSecrets),
     status: response.status,
-    identity_status_after: after.status,
+    identity_status_after: after?.status ?? null,
   });
-  if (after.ok) {
+  if (after?.ok) {
     warn(
-      run,
       "the identity URL still accepts the access token after revocation",
     );
   }
@@ -749,12 +917,19 @@ async function revokeTokens(run: Run, tokens: TokenSet) {
 async function processRevocationResponse(response: Response) {
   const text = await response.text();
   if (response.ok) return;
-  let fields = Object.fromEntries(new URLSearchParams(text));
+  let fields: Record<string, unknown> = Object.fromEntries(
+    new URLSearchParams(text),
+  );
   try {
-    fields = JSON.parse(text);
+    const json = JSON.parse(text);
+    if (typeof json === "object" && json !== null) fields = json;
   } catch { /* form-encoded */ }
-  const error = fields.error ?? `http_${response.status}`;
-  const description = fields.error_description ?? text.slice(0, 160);
+  const error = typeof fields.error === "string" && fields.error
+    ? fields.error
+    : `http_${response.status}`;
+  const description = typeof fields.error_description === "string"
+    ? fields.error_description
+    : text.replace(/\s+/g, " ").trim().slice(0, 160);
   throw new FlowError({ error, error_description: description });
 }
 
@@ -865,9 +1040,10 @@ async function readJson(
       ? body as Record<string, unknown>
       : undefined;
   if (fields && typeof fields.error === "string" && !response.ok) {
+    const description = fields.error_description;
     throw new FlowError({
       error: fields.error,
-      error_description: String(fields.error_description ?? ""),
+      error_description: typeof description === "string" ? description : "",
     });
   }
   if (!response.ok || !fields) {
@@ -987,9 +1163,14 @@ async function readPastedCallback(
     if (line === null) return new Promise(() => {});
     if (line.trim() === "") continue;
     const url = URL.parse(line.trim());
+    if (url && !isRedirectUri(url, run.config.redirectUri)) {
+      warn(
+        `that URL is not the redirect URI: it must start ${run.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
+      );
+      continue;
+    }
     if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
       warn(
-        run,
         "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
       );
       continue;
@@ -997,10 +1178,15 @@ async function readPastedCallback(
     const outcome = readCallback(url.searchParams, state);
     if (outcome.kind !== "rejected") return outcome;
     warn(
-      run,
       `ignored the pasted URL because ${outcome.reason}; still waiting`,
     );
   }
+}
+
+/** True when `url` is the redirect URI (scheme, host, port and path), whatever its query. */
+function isRedirectUri(url: URL, redirectUri: string): boolean {
+  const expected = new URL(redirectUri);
+  return url.origin === expected.origin && url.pathname === expected.pathname;
 }
 
 function timeoutError(run: Run): FlowError {
@@ -1108,39 +1294,77 @@ export interface Output {
   pause: boolean;
 }
 
+/*
+ * Everything printed passes through `terminalSafe` or `safeJson`: text from
+ * the org, a callback or a pasted line could otherwise move the cursor,
+ * rewrite lines, set the window title or the clipboard (OSC 52), or reorder
+ * what is shown (bidi overrides).
+ */
+
+/** C0 and C1 controls, DEL, bidi controls, and the line and paragraph separators. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const UNSAFE_CHARS =
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** The same, less C0, which JSON.stringify escapes itself (and whose newlines indent its output). */
+const UNSAFE_IN_JSON =
+  /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeChar(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
+
+/** Text made safe for a terminal: each control, bidi or separator character shown as `\u001b`. */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE_CHARS, escapeChar);
+}
+
+/** JSON text that no terminal acts on; the escapes are JSON's own, so values still round-trip. */
+export function safeJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    UNSAFE_IN_JSON,
+    escapeChar,
+  );
+}
+
 /** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
 function logStep(run: Run, step: StepNumber, data: Record<string, unknown>) {
   const { title } = STEPS[step];
   if (run.output.json) {
-    console.log(JSON.stringify({ step, title, data }));
+    console.log(safeJson({ step, title, data }));
     return;
   }
   const heading = `## ${step}. ${title}`;
   console.log(run.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(JSON.stringify(data, null, 2).replace(/^/gm, "  ") + "\n");
+  console.log(safeJson(data, 2).replace(/^/gm, "  ") + "\n");
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
 function note(run: Pick<Run, "output">, text: string) {
-  console.error(run.output.json ? `note: ${text}` : `→ ${text}`);
+  const line = terminalSafe(text);
+  console.error(run.output.json ? `note: ${line}` : `→ ${line}`);
 }
 
-function warn(_run: Run, text: string) {
-  console.error(`warning: ${text}`);
+function warn(text: string) {
+  console.error(`warning: ${terminalSafe(text)}`);
 }
 
 function logFailure(output: Output, failure: FlowError) {
   const { error, error_description, hint } = failure;
   if (output.json) {
-    console.log(JSON.stringify({
+    console.log(safeJson({
       step: null,
       title: "OAuth Flow Failed",
       data: { error, error_description, hint },
     }));
-  } else if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${error}: ${error_description}. ${hint}`); // one line
+    return;
+  }
+  const [code, description, what] = [error, error_description, hint].map(
+    terminalSafe,
+  );
+  if (failure.exitCode === EXIT_INTERRUPTED) {
+    console.error(`${code}: ${description}. ${what}`); // one line
   } else {
-    console.error(`error: ${error}: ${error_description}\nhint: ${hint}`);
+    console.error(`error: ${code}: ${description}\nhint: ${what}`);
   }
 }
 
@@ -1152,7 +1376,14 @@ export function mask(value: string, showSecrets: boolean): string {
     : `${value.slice(0, 6)}…${value.slice(-4)}`;
 }
 
-const TOKEN_FIELDS = ["access_token", "refresh_token", "id_token"];
+/** Fields that are secrets wherever they appear: tokens, the code, and the verifier. */
+const SECRET_FIELDS = [
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "code",
+  "code_verifier",
+];
 
 function maskTokens(
   run: Run,
@@ -1161,7 +1392,7 @@ function maskTokens(
   return Object.fromEntries(
     Object.entries(body).map(([key, value]) => [
       key,
-      TOKEN_FIELDS.includes(key) && typeof value === "string"
+      SECRET_FIELDS.includes(key) && typeof value === "string"
         ? mask(value, run.output.showSecrets)
         : value,
     ]),
@@ -1194,7 +1425,14 @@ export interface LineReader {
   next(signal?: AbortSignal): Promise<string | null>;
 }
 
-/** Splits a byte stream into lines; reading starts at the first `next()`. */
+/** The longest line kept whole; a callback URL is a few KB at most. */
+export const MAX_LINE = 16 * 1024;
+
+/**
+ * Splits a byte stream into lines; reading starts at the first `next()`.
+ * Each chunk is scanned once, and a line longer than `MAX_LINE` is cut there
+ * (the rest of it is dropped), so a huge paste costs neither time nor memory.
+ */
 export function createLineReader(
   readable: ReadableStream<Uint8Array>,
 ): LineReader {
@@ -1208,16 +1446,22 @@ export function createLineReader(
     else lines.push(line);
   }
   async function pump() {
-    let buffer = "";
+    let line = ""; // the current line, at most MAX_LINE characters
+    let cut = false; // the current line grew past MAX_LINE
     try {
       for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        for (let end; (end = buffer.indexOf("\n")) >= 0;) {
-          deliver(buffer.slice(0, end).replace(/\r$/, ""));
-          buffer = buffer.slice(end + 1);
+        let start = 0;
+        for (let end; (end = chunk.indexOf("\n", start)) >= 0;) {
+          if (!cut) line += chunk.slice(start, end);
+          deliver(line.slice(0, MAX_LINE).replace(/\r$/, ""));
+          [line, cut, start] = ["", false, end + 1];
+        }
+        if (!cut) line += chunk.slice(start);
+        if (line.length > MAX_LINE) {
+          [line, cut] = [line.slice(0, MAX_LINE), true];
         }
       }
-      if (buffer) deliver(buffer);
+      if (line) deliver(line);
     } finally {
       ended = true;
       waiting.splice(0).forEach((waiter) => waiter(null));
@@ -1342,12 +1586,16 @@ const INVALID_GRANT_HINTS: Record<string, string> = {
 
 /** What to do about an OAuth error, from its code and (for invalid_grant) its description. */
 export function hintFor(error: string, description = ""): string {
+  // Own keys only: an org or a callback can send error=constructor.
+  const grant = description.toLowerCase();
   if (error === "invalid_grant") {
-    return INVALID_GRANT_HINTS[description.toLowerCase()] ??
-      "The org refused the grant: the code, verifier or refresh token is not valid any more; run the flow again.";
+    return Object.hasOwn(INVALID_GRANT_HINTS, grant)
+      ? INVALID_GRANT_HINTS[grant]
+      : "The org refused the grant: the code, verifier or refresh token is not valid any more; run the flow again.";
   }
-  return HINTS[error] ??
-    "See Salesforce's OAuth error reference; error_description says what the org rejected.";
+  return Object.hasOwn(HINTS, error)
+    ? HINTS[error]
+    : "See Salesforce's OAuth error reference; error_description says what the org rejected.";
 }
 
 // ---------------------------------------------------------------------------
@@ -1378,7 +1626,8 @@ const FLAGS = {
     type: "string",
     value: "S",
     variable: "SF_CLIENT_SECRET",
-    help: "the consumer secret, if the app requires one",
+    help:
+      "the consumer secret, if the app requires one\n(prefer the variable or .env: flags show in the process list)",
   },
   "redirect-uri": {
     type: "string",
@@ -1467,6 +1716,8 @@ export interface Config {
   revoke: boolean;
   save?: string;
   pause: boolean;
+  /** What the person should know about their settings, printed before step 1. */
+  warnings: string[];
 }
 
 /** Where settings come from besides flags; tests pass their own. */
@@ -1518,11 +1769,18 @@ function parseCommandLine(args: string[]) {
     return parseArgs({ args, strict: true, allowPositionals: false, options })
       .values;
   } catch (error) {
+    // A stray value is never echoed: it may be a secret ("--client-secret= S").
+    const positional = (error as { code?: string }).code ===
+      "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL";
     throw usageError(
       `Cannot read the command line: ${
-        (error as Error).message.replaceAll("\n", " ")
+        positional
+          ? "a value without a flag before it (its text is not shown, in case it is a secret)"
+          : terminalSafe((error as Error).message.replaceAll("\n", " "))
       }`,
-      "Run with --help to see every flag.",
+      positional
+        ? 'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.'
+        : "Run with --help to see every flag.",
     );
   }
 }
@@ -1554,17 +1812,34 @@ function isLoopbackHost(hostname: string): boolean {
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+/** A setting's value as an error may quote it: terminal-safe, and with any `user:password@` hidden. */
+function shownValue(value: string): string {
+  return terminalSafe(value.replace(/(\/\/)[^/?#]*@/, "$1…@"));
+}
+
 function parseSettingUrl({ value, source }: Setting, hint: string): URL {
   const url = URL.parse(value);
   if (!url) {
-    throw usageError(`Cannot use ${source}: not a URL "${value}"`, hint);
+    throw usageError(
+      `Cannot use ${source}: not a URL "${shownValue(value)}"`,
+      hint,
+    );
+  }
+  if (url.username || url.password || /\/\/[^/?#]*@/.test(value)) {
+    throw usageError(
+      `Cannot use ${source}: it must not carry a user name or password "${
+        shownValue(value)
+      }"`,
+      "Remove the user:password@ part: OAuth never puts credentials in a URL.",
+    );
   }
   return url;
 }
 
 /** Checks the org URL and returns its origin. */
 export function validateInstanceUrl(setting: Setting): string {
-  const { value, source } = setting;
+  const { source } = setting;
+  const shown = shownValue(setting.value);
   const example = "https://yourdomain.my.salesforce.com";
   const url = parseSettingUrl(
     setting,
@@ -1572,19 +1847,19 @@ export function validateInstanceUrl(setting: Setting): string {
   );
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw usageError(
-      `Cannot use ${source}: the scheme must be https "${value}"`,
+      `Cannot use ${source}: the scheme must be https "${shown}"`,
       `Give the org's My Domain URL, such as ${example}.`,
     );
   }
   if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
     throw usageError(
-      `Cannot use ${source}: http is only allowed for loopback hosts "${value}"`,
+      `Cannot use ${source}: http is only allowed for loopback hosts "${shown}"`,
       `Salesforce's OAuth endpoints are https only: use https://${url.host}.`,
     );
   }
-  if (url.pathname !== "/" || url.search || url.hash || url.username) {
+  if (url.pathname !== "/" || url.search || url.hash) {
     throw usageError(
-      `Cannot use ${source}: give the origin only, without a path, query or fragment "${value}"`,
+      `Cannot use ${source}: give the origin only, without a path, query or fragment "${shown}"`,
       `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/… itself.`,
     );
   }
@@ -1594,7 +1869,7 @@ export function validateInstanceUrl(setting: Setting): string {
       ".my.salesforce.com",
     );
     throw usageError(
-      `Cannot use ${source}: that is the Lightning UI domain, not the login domain "${value}"`,
+      `Cannot use ${source}: that is the Lightning UI domain, not the login domain "${shown}"`,
       `Use the org's My Domain URL instead, probably https://${myDomain} (Setup → My Domain).`,
     );
   }
@@ -1603,7 +1878,8 @@ export function validateInstanceUrl(setting: Setting): string {
 
 /** Checks the callback URL: http on localhost or 127.0.0.1, with a path. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
 export function validateRedirectUri(setting: Setting): string {
-  const { value, source } = setting;
+  const { source } = setting;
+  const shown = shownValue(setting.value);
   const url = parseSettingUrl(
     setting,
     `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}.`,
@@ -1612,6 +1888,8 @@ export function validateRedirectUri(setting: Setting): string {
     ? "it must use http (the callback server is local and plain HTTP)"
     : url.hostname !== "localhost" && url.hostname !== "127.0.0.1"
     ? "its host must be localhost or 127.0.0.1"
+    : url.port === "0"
+    ? "port 0 is not a port a browser can be sent back to"
     : url.pathname === "/"
     ? "it needs a path, such as /callback"
     : url.hash
@@ -1619,39 +1897,78 @@ export function validateRedirectUri(setting: Setting): string {
     : undefined;
   if (problem) {
     throw usageError(
-      `Cannot use ${source}: ${problem} "${value}"`,
+      `Cannot use ${source}: ${problem} "${shown}"`,
       `Use a loopback URL such as ${DEFAULT_REDIRECT_URI}, registered exactly so in the app's Callback URL.`,
     );
   }
   return url.href;
 }
 
+/** The longest wait --timeout allows: a day (timers overflow at about 24.8 days). */
+const MAX_TIMEOUT_SECONDS = 86_400;
+
 function validateTimeout(value: string | undefined): number {
   if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
   const seconds = Number(value);
+  if (seconds > MAX_TIMEOUT_SECONDS) {
+    throw usageError(
+      `Cannot use --timeout: longer than a day (${MAX_TIMEOUT_SECONDS} seconds) "${
+        terminalSafe(value)
+      }"`,
+      `Give at most ${MAX_TIMEOUT_SECONDS} seconds; the default is ${DEFAULT_TIMEOUT_SECONDS}.`,
+    );
+  }
   if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
     throw usageError(
-      `Cannot use --timeout: not a positive number of seconds "${value}"`,
+      `Cannot use --timeout: not a positive number of seconds "${
+        terminalSafe(value)
+      }"`,
       `Give a number of seconds, such as --timeout 120 (default ${DEFAULT_TIMEOUT_SECONDS}).`,
     );
   }
   return seconds;
 }
 
+/** Checks up front that --save can create its file, so no redeemed code is wasted on a bad path. */
 function checkSavePath(path: string) {
+  const shown = terminalSafe(path);
+  if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
+    throw usageError(
+      `Cannot use --save: this run may not write that file "${shown}"`,
+      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
+    );
+  }
+  let exists = true;
   try {
     Deno.lstatSync(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw usageError(
+        `Cannot use --save: ${(error as Error).message} "${shown}"`,
+        "Choose a file name in a directory you can write to.",
+      );
+    }
+    exists = false;
+  }
+  if (exists) {
     throw usageError(
-      `Cannot use --save: ${(error as Error).message} "${path}"`,
-      "Choose a file name in a directory you can write to.",
+      `Cannot use --save: the file already exists "${shown}"`,
+      "Choose a new file name, or move the old file away; tokens are never overwritten.",
     );
   }
-  throw usageError(
-    `Cannot use --save: the file already exists "${path}"`,
-    "Choose a new file name, or move the old file away; tokens are never overwritten.",
-  );
+  const directory = path.includes("/")
+    ? path.slice(0, path.lastIndexOf("/")) || "/"
+    : ".";
+  let isDirectory = false;
+  try {
+    isDirectory = Deno.statSync(directory).isDirectory;
+  } catch { /* missing, or not readable: refused below */ }
+  if (!isDirectory) {
+    throw usageError(
+      `Cannot use --save: no such directory "${terminalSafe(directory)}"`,
+      "Create the directory first, or choose a file name in an existing one.",
+    );
+  }
 }
 
 /** Reads and validates the configuration; `null` means `--help` was asked for. */
@@ -1684,6 +2001,7 @@ export function loadConfig(
     revoke: flags.revoke ?? false,
     save: flags.save,
     pause: flags.pause ?? false,
+    warnings: [],
   };
   if (config.save !== undefined) checkSavePath(config.save);
   if (config.demo) return config; // the demo org fills in the rest
@@ -1703,7 +2021,13 @@ export function loadConfig(
   }
   config.instanceUrl = validateInstanceUrl(instance);
   config.clientId = clientId.value.trim();
-  config.clientSecret = get("client-secret")?.value;
+  const secret = get("client-secret");
+  config.clientSecret = secret?.value;
+  if (secret?.source === "--client-secret") {
+    config.warnings.push(
+      "--client-secret is visible to every user of this machine in the process list: put the secret in SF_CLIENT_SECRET or .env instead",
+    );
+  }
   return config;
 }
 
@@ -1750,6 +2074,7 @@ export async function main(args: string[]): Promise<number> {
       }),
     )
   );
+  config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
     const run: Run = {

@@ -370,7 +370,38 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
     [
       "positional argument",
       [...org, ...id, "extra"],
-      "Unexpected argument 'extra'",
+      "a value without a flag before it",
+    ],
+    [
+      "a week-long timeout (past a 32-bit timer)",
+      [...org, ...id, "--timeout", "2147484"],
+      'longer than a day (86400 seconds) "2147484"',
+    ],
+    [
+      "redirect to port 0",
+      [...org, ...id, "--redirect-uri", "http://localhost:0/callback"],
+      "port 0 is not a port",
+    ],
+    [
+      "a password in the instance URL",
+      ["--instance-url", "https://:hunter2@acme.my.salesforce.com", ...id],
+      'must not carry a user name or password "https://…@acme.my.salesforce.com"',
+    ],
+    [
+      "a user and password in the instance URL",
+      ["--instance-url", "https://me:hunter2@acme.my.salesforce.com/x", ...id],
+      "must not carry a user name or password",
+    ],
+    [
+      "--save into a missing directory",
+      [...org, ...id, "--save", "no-such-dir/t.json"],
+      'no such directory "no-such-dir"',
+    ],
+    [
+      "control characters in a variable",
+      id,
+      'not a URL "nope\\u001b]0;TITLE\\u0007\\u009b2J"',
+      { SF_INSTANCE_URL: "nope\u001b]0;TITLE\u0007\u009b2J" },
     ],
     ["flag without value", [...org, "--client-id"], "argument missing"],
     [
@@ -412,11 +443,39 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
         message,
         name,
       );
+      assertFalse(error.error_description.includes("hunter2"), name);
+      assertFalse(/[\u0000-\u001f\u009b]/.test(error.error_description), name);
       assert(error.hint.length > 10, `${name}: a hint`);
     }
   } finally {
     Deno.removeSync(existing);
   }
+});
+
+Deno.test("a stray space after --client-secret= never echoes the secret", () => {
+  const error = assertThrows(
+    () => loadConfig(["--client-secret=", "S3CRET-VALUE"], sources()),
+    FlowError,
+  );
+  assertEquals(error.exitCode, EXIT_USAGE);
+  assertFalse(`${error.error_description} ${error.hint}`.includes("S3CRET"));
+  assertStringIncludes(error.hint, 'space after "="');
+});
+
+Deno.test("loadConfig() warns when the client secret comes from the command line, and only then", () => {
+  const org = [
+    "--instance-url",
+    "https://acme.my.salesforce.com",
+    "--client-id",
+    "x",
+  ];
+  assertEquals(load([...org, "--client-secret", "s"]).warnings.length, 1);
+  assertStringIncludes(
+    load([...org, "--client-secret", "s"]).warnings[0],
+    "SF_CLIENT_SECRET or .env",
+  );
+  assertEquals(load(org, { SF_CLIENT_SECRET: "s" }).warnings, []);
+  assertEquals(load(org, {}, { SF_CLIENT_SECRET: "s" }).warnings, []);
 });
 
 Deno.test("readDotEnv() reads KEY=value lines, allows a missing file, and refuses an unreadable one", () => {

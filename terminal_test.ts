@@ -167,14 +167,20 @@ Deno.test("a redirect URL pasted on standard input completes the flow with no ca
       forged.searchParams.set("state", "forged");
       const type = (line: string) =>
         writer.write(new TextEncoder().encode(line + "\n"));
+      const elsewhere = `https://elsewhere.example:4444/x${
+        new URL(location).search
+      }`;
       await type("I clicked Allow");
-      await type(step3.data.authorization_url); // the wrong URL: no code in it
+      await type(step3.data.authorization_url); // the org's URL, not ours
+      await type(elsewhere); // the right code and state, at another address
       await type(forged.href);
+      await type("x".repeat(100_000)); // cut at MAX_LINE, then refused
       await type("  " + location + "  ");
       const step5 = await script.waitForStep(5);
+      const code = new URL(location).searchParams.get("code")!;
       assertEquals(
         step5.data.authorization_code,
-        new URL(location).searchParams.get("code"),
+        `${code.slice(0, 6)}…${code.slice(-4)}`,
       );
       // Standard input stays open: the script must not wait for it.
       const result = await script.finish();
@@ -184,6 +190,14 @@ Deno.test("a redirect URL pasted on standard input completes the flow with no ca
       assertEquals(
         result.stderr.match(/not the URL the org redirected to/g)?.length,
         2,
+      );
+      assertEquals(
+        result.stderr.match(/that URL is not the redirect URI/g)?.length,
+        2,
+      );
+      assertStringIncludes(
+        result.stderr,
+        "this one starts https://elsewhere.example:4444/x",
       );
       assertStringIncludes(
         result.stderr,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { randomBase64url, s256 } from "../pkce.ts";
+import { s256 } from "../pkce.ts";
 import {
   authorizeErrorBody,
   consentPage,
@@ -16,14 +16,19 @@ import {
   tokenError,
 } from "./pages.ts";
 import {
+  addConsent,
   DEMO_SCOPES,
   type DemoOrgState,
   issueCode,
   issueTokens,
   newRefreshToken,
   revokeToken,
+  takeConsent,
   timingSafeEqual,
 } from "./state.ts";
+
+/** The longest authorize query the demo org reads; Salesforce's own limit is not documented. */
+const MAX_AUTHORIZE_QUERY = 8 * 1024;
 
 /** GET /.well-known/openid-configuration: Salesforce's keys, with this org as issuer. */
 export function discovery(org: DemoOrgState): Response {
@@ -43,7 +48,11 @@ export function discovery(org: DemoOrgState): Response {
 
 /** GET /services/oauth2/authorize: checks the request, then shows the consent page. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1 */
 export function authorize(org: DemoOrgState, request: Request): Response {
-  const query = new URL(request.url).searchParams;
+  const url = new URL(request.url);
+  if (url.search.length > MAX_AUTHORIZE_QUERY) {
+    return authorizeErrorBody("invalid_request", "request too large");
+  }
+  const query = url.searchParams;
   const redirectUri = query.get("redirect_uri");
   // Salesforce shows these errors itself and never redirects (RFC 6749 §4.1.2.1).
   if (query.get("client_id") !== org.client.client_id) {
@@ -91,8 +100,7 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       "the requested scope is not allowed",
     );
   }
-  const consentId = randomBase64url(32);
-  org.consents.set(consentId, { redirectUri, state, challenge, scopes });
+  const consentId = addConsent(org, { redirectUri, state, challenge, scopes });
   return consentPage(org, consentId, redirectUri, scopes);
 }
 
@@ -113,10 +121,8 @@ export async function decide(
   request: Request,
 ): Promise<Response> {
   const form = new URLSearchParams(await request.text());
-  const consentId = form.get("consent") ?? "";
-  const pending = org.consents.get(consentId);
+  const pending = takeConsent(org, form.get("consent") ?? "");
   if (!pending) return expiredPage();
-  org.consents.delete(consentId);
   if (form.get("decision") !== "allow") {
     return redirectWithError(
       pending.redirectUri,
@@ -191,6 +197,7 @@ async function exchangeCode(
     );
   }
   const verifier = form.get("code_verifier") ?? "";
+  issued.verifier = verifier;
   // Salesforce accepts verifiers longer than RFC 7636's 128 characters (jsforce sends 171).
   const verifierOk = /^[A-Za-z0-9\-._~]{43,}$/.test(verifier) &&
     timingSafeEqual(await s256(verifier), issued.challenge);

@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_REDIRECT_URI, importSignatureKey } from "../main.ts";
-import { base64url } from "../pkce.ts";
+import { base64url, randomBase64url } from "../pkce.ts";
 
 /** A registered client, as a Connected App or External Client App would be. */
 export interface DemoClient {
@@ -35,6 +35,8 @@ export interface DemoOrgOptions {
 
 /** A consent page shown and not yet answered. */
 export interface PendingConsent {
+  /** When the page was shown; unanswered pages expire. */
+  shownAt: number;
   redirectUri: string;
   state: string | null;
   challenge: string;
@@ -51,6 +53,8 @@ export interface IssuedCode {
   used: boolean;
   /** Tokens issued for this code, revoked if the code is presented again (RFC 6749 §10.5). */
   tokens: string[];
+  /** The verifier it was redeemed with, so tests can check no output shows it. */
+  verifier?: string;
 }
 
 /** What a live token may do. */
@@ -114,6 +118,40 @@ export function createOrgState(
     received: [],
     issued: [],
   };
+}
+
+/** How long a consent page may stay unanswered, and how many may wait at once. */
+export const CONSENT_LIFETIME_MS = 10 * 60 * 1000;
+export const MAX_PENDING_CONSENTS = 100;
+
+/** Keeps a consent page's request until it is answered, expired, or pushed out by newer ones. */
+export function addConsent(
+  org: DemoOrgState,
+  consent: Omit<PendingConsent, "shownAt">,
+): string {
+  const now = org.now();
+  for (const [id, pending] of org.consents) {
+    const expired = now - pending.shownAt > CONSENT_LIFETIME_MS;
+    if (expired || org.consents.size >= MAX_PENDING_CONSENTS) {
+      org.consents.delete(id); // oldest first: a Map keeps insertion order
+    }
+  }
+  const id = randomBase64url(32);
+  org.consents.set(id, { ...consent, shownAt: now });
+  return id;
+}
+
+/** Takes an answered consent's request, if it is still pending and not expired. */
+export function takeConsent(
+  org: DemoOrgState,
+  id: string,
+): PendingConsent | undefined {
+  const pending = org.consents.get(id);
+  org.consents.delete(id);
+  if (!pending || org.now() - pending.shownAt > CONSENT_LIFETIME_MS) {
+    return undefined;
+  }
+  return pending;
 }
 
 /** Issues a code for an approved consent; Salesforce's look like standard Base64 ending in "==". */
