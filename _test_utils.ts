@@ -105,6 +105,8 @@ export async function run(
 export interface Running {
   child: Deno.ChildProcess;
   waitForStep(step: number): Promise<Step>;
+  /** Waits until stdout matches, for runs without --json. */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
   finish(): Promise<Finished>;
 }
 
@@ -147,6 +149,14 @@ export function spawn(args: string[], options: RunOptions = {}): Running {
             `step ${step} never came: ${stdout}${await stderrDone}`,
           );
         }
+        await changed.promise;
+      }
+    },
+    async waitFor(pattern) {
+      while (true) {
+        const found = pattern.exec(stdout);
+        if (found) return found;
+        if (ended) throw new Error(`${pattern} never came: ${stdout}`);
         await changed.promise;
       }
     },
@@ -286,11 +296,11 @@ export async function signedTokens(
   };
 }
 
-/** Runs the script up to the callback, hands it a code, and lets it finish. */
+/** Runs the script up to the callback, hands it a code, and lets it finish; `human: true` leaves out --json. */
 export async function runAgainst(
   instanceUrl: string,
   extraArgs: string[] = [],
-  options: RunOptions = {},
+  options: RunOptions & { human?: boolean; secret?: boolean } = {},
 ): Promise<Finished> {
   const redirect = redirectUri();
   const script = spawn([
@@ -298,16 +308,18 @@ export async function runAgainst(
     instanceUrl,
     "--client-id",
     "3MVG9fake",
-    "--client-secret",
-    FAKE_SECRET,
+    ...(options.secret === false ? [] : ["--client-secret", FAKE_SECRET]),
     "--redirect-uri",
     redirect,
     "--no-browser",
-    "--json",
+    ...(options.human ? [] : ["--json"]),
     ...extraArgs,
-  ], options);
-  const { state } = (await script.waitForStep(3)).data.query;
-  await script.waitForStep(4);
+  ], { ...options, env: { SF_CLIENT_SECRET: "", ...options.env } });
+  const state = options.human
+    ? (await script.waitFor(/"state": "([^"]+)"/))[1]
+    : (await script.waitForStep(3)).data.query.state;
+  if (options.human) await script.waitFor(/## 4\./);
+  else await script.waitForStep(4);
   await browse(`${redirect}?code=fake-code%3D%3D&state=${state}`);
   return await script.finish();
 }

@@ -601,3 +601,37 @@ Deno.test("the discovery document mirrors Salesforce's, with the demo org as iss
     assertFalse("code_challenge_methods_supported" in document);
   });
 });
+
+Deno.test("pending consents expire after 10 minutes and at most 100 wait; an oversized request is refused", async () => {
+  await withOrg(async (org, clock) => {
+    const verifier = createCodeVerifier();
+    const first = await authorizeParams(org, verifier, { state: "first" });
+    const page = await call(org, authorizeUrl(org, first));
+    const consentId =
+      /name="consent" value="([^"]+)"/.exec(await page.text())![1];
+    clock.now += 11 * 60 * 1000;
+    const late = await call(org, `${org.url}/services/oauth2/authorize`, {
+      method: "POST",
+      body: new URLSearchParams({ consent: consentId, decision: "allow" }),
+    });
+    assertEquals(late.status, 400);
+    assertStringIncludes(await late.text(), "This request has expired");
+
+    const params = await authorizeParams(org, verifier);
+    for (let i = 0; i < 150; i++) {
+      await (await call(org, authorizeUrl(org, params))).body?.cancel();
+    }
+    assertEquals(org.consents.size, 100);
+
+    const huge = await authorizeParams(org, verifier, {
+      state: "s".repeat(60_000),
+    });
+    const refused = await call(org, authorizeUrl(org, huge));
+    assertEquals(refused.status, 400);
+    assertEquals(
+      await refused.text(),
+      "error=invalid_request&error_description=request%20too%20large",
+    );
+    assertEquals(org.consents.size, 100, "nothing kept for it");
+  });
+});

@@ -864,3 +864,271 @@ Deno.test("--show-secrets prints the verifier, the code and the tokens whole, bu
     assertEquals(result.steps[5].data.payload.client_secret, "********");
   });
 });
+
+// ---------------------------------------------------------------------------
+// Hostile answers: nothing the org or a callback sends can fool, crash or rob
+// ---------------------------------------------------------------------------
+
+const HOSTILE_ERROR = "invalid_grant\u001b]0;TITLE\u0007";
+const HOSTILE_DESCRIPTION =
+  "\r\u001b[2K\u001b[1A## 8. OAuth Flow Complete \u001b]52;c;Y2xpcA==\u0007\u009b2J\u202eevil\u2028";
+
+/** Control, C1, bidi and separator characters a terminal would act on. */
+const TERMINAL_ACTS_ON =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
+
+Deno.test("an org's error full of terminal controls is shown escaped, and round-trips in --json", async () => {
+  const answer = () =>
+    Response.json({
+      error: HOSTILE_ERROR,
+      error_description: HOSTILE_DESCRIPTION,
+    }, { status: 400 });
+  await withFakeOrg(answer, async (url) => {
+    const human = await runAgainst(url, [], { human: true });
+    assertEquals(human.code, 1);
+    assertFalse(TERMINAL_ACTS_ON.test(human.stderr), human.stderr);
+    assertFalse(TERMINAL_ACTS_ON.test(human.stdout));
+    assertStringIncludes(
+      human.stderr,
+      "error: invalid_grant\\u001b]0;TITLE\\u0007: \\u000d\\u001b[2K",
+    );
+    assertStringIncludes(human.stderr, "\\u009b2J\\u202eevil\\u2028");
+    const json = await runAgainst(url);
+    assertFalse(TERMINAL_ACTS_ON.test(json.stdout), json.stdout);
+    assertStringIncludes(json.stdout, "\\u009b2J\\u202eevil\\u2028");
+    assertEquals(json.steps.at(-1)?.data.error, HOSTILE_ERROR);
+    assertEquals(
+      json.steps.at(-1)?.data.error_description,
+      HOSTILE_DESCRIPTION,
+    );
+  });
+});
+
+Deno.test("a hostile callback error is shown escaped, and a prototype name gets the generic hint", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    for (const error of ["constructor", "toString", "__proto__"]) {
+      const script = spawn(orgArgs(org, redirect));
+      const { state } = (await script.waitForStep(3)).data.query;
+      await script.waitForStep(4);
+      const query = new URLSearchParams({
+        error,
+        error_description: "\u001b[31mred\u001b[0m",
+        state,
+      });
+      const page = await browse(`${redirect}?${query}`);
+      assertEquals(page.status, 400, error);
+      assertFalse(page.text.includes("native code"), error);
+      const result = await script.finish();
+      assertEquals(result.code, 1, error);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, error);
+      assertEquals(failure.hint, hintFor("brand_new_error"));
+      assertFalse(result.stdout.includes("\u001b"), "escaped in JSON too");
+    }
+  });
+});
+
+Deno.test("malformed org answers end with a clear error naming the field, never a crash", async () => {
+  const tokenWith =
+    (extra: Record<string, unknown>) => async (path: string, url: string) =>
+      path === "/services/oauth2/token"
+        ? Response.json({ ...(await signedTokens(url)), ...extra })
+        : Response.json({ user_id: "0055g00000FAKEUAAA" });
+  const cases: [
+    string,
+    (path: string, url: string) => Response | Promise<Response>,
+    string[],
+    string,
+    string,
+  ][] = [
+    [
+      "issued_at not a time",
+      tokenWith({ issued_at: "soon" }),
+      [],
+      "invalid_token_response",
+      'issued_at is not a time in milliseconds "soon"',
+    ],
+    [
+      "scope not a string",
+      tokenWith({ scope: ["api"] }),
+      [],
+      "invalid_token_response",
+      "scope is not a string",
+    ],
+    [
+      "error named toString",
+      () => Response.json({ error: "toString" }, { status: 400 }),
+      [],
+      "toString",
+      "",
+    ],
+    [
+      "error_description an object",
+      () =>
+        Response.json({ error: "invalid_grant", error_description: { a: 1 } }, {
+          status: 400,
+        }),
+      [],
+      "invalid_grant",
+      "",
+    ],
+    [
+      "identity field of the wrong type",
+      async (path, url) =>
+        path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json({
+            user_id: "0055g00000FAKEUAAA",
+            display_name: { first: "x" },
+          }),
+      [],
+      "unexpected_response",
+      "identity response: display_name is not a string",
+    ],
+    [
+      "identity answer null",
+      async (path, url) =>
+        path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json(null),
+      [],
+      "unexpected_response",
+      "Cannot use the identity response: HTTP 200",
+    ],
+    [
+      "revoke body null",
+      async (path, url) =>
+        path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json(null, { status: 400 }),
+      ["--no-identity", "--revoke"],
+      "http_400",
+      "null",
+    ],
+  ];
+  for (const [name, answer, args, error, description] of cases) {
+    await withFakeOrg(answer, async (url) => {
+      const result = await runAgainst(url, args);
+      assertEquals(result.code, 1, `${name}: ${result.stderr}`);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, error, name);
+      assertStringIncludes(failure.error_description, description, name);
+      assertFalse(failure.hint.includes("looks like a bug"), name);
+      assertFalse(failure.hint.includes("native code"), name);
+    });
+  }
+});
+
+Deno.test("--save keeps the tokens as soon as step 7 checked them, even when a later step fails", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withFakeOrg(
+      async (path, url) =>
+        path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : new Response("down", { status: 503 }),
+      async (url) => {
+        const result = await runAgainst(url, ["--save", `${dir}/t.json`]);
+        assertEquals(result.code, 1);
+        assertEquals(result.steps.at(-1)?.data.error, "unexpected_response");
+        const saved = JSON.parse(await Deno.readTextFile(`${dir}/t.json`));
+        assertEquals(
+          saved.access_token,
+          (await signedTokens(url)).access_token,
+        );
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("without a secret to vouch for it, an identity URL on a foreign host gets no token: step 9 is skipped", async () => {
+  await withFakeOrg(
+    () => new Response("never asked"),
+    async (elsewhere, asked) => {
+      await withFakeOrg(
+        async (_path, url) =>
+          Response.json(
+            await signedTokens(url, { id: `${elsewhere}/id/00D/005` }),
+          ),
+        async (url) => {
+          const result = await runAgainst(url, ["--revoke"], { secret: false });
+          assertEquals(result.code, 0, result.stderr);
+          const [identity, revoked] = result.steps.slice(8);
+          assertEquals(identity.data.skipped, true);
+          assertStringIncludes(identity.data.reason, new URL(elsewhere).host);
+          assertStringIncludes(result.stderr, "warning: skipped step 9");
+          assertEquals(revoked.data.identity_status_after, null);
+          assertEquals(asked, [], "the foreign host never saw the token");
+        },
+      );
+    },
+  );
+});
+
+/** Opens a connection to the callback and sends a request body one byte at a time, as a slow client would. */
+function dripInto(port: number) {
+  const stop = new AbortController();
+  const done = (async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          `POST /callback HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Length: 1000\r\n\r\n`,
+        ),
+      );
+      while (!stop.signal.aborted) {
+        await conn.write(new Uint8Array([120])).catch(() => stop.abort());
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      conn.close();
+    }
+  })();
+  // Never longer than 5 s, so a flow that waits for it fails its timing instead of hanging.
+  const limit = setTimeout(() => stop.abort(), 5_000);
+  return {
+    stop: async () => (stop.abort(), clearTimeout(limit), await done),
+  };
+}
+
+Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by more than a second", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const port = Number(new URL(redirect).port);
+    const script = spawn(orgArgs(org, redirect));
+    const step3 = await script.waitForStep(3);
+    await script.waitForStep(4);
+    const drip = dripInto(port);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    await playDemoUser(step3.data.authorization_url);
+    const result = await script.finish();
+    const took = Date.now() - started;
+    await drip.stop();
+    assertEquals(result.code, 0, result.stderr);
+    assert(took < 2_500, `the flow waited ${took} ms for the slow client`);
+  });
+  const redirect = redirectUri();
+  const script = spawn([
+    "--instance-url",
+    "https://acme.my.salesforce.com",
+    "--client-id",
+    "3MVG9x",
+    "--no-browser",
+    "--json",
+    "--redirect-uri",
+    redirect,
+  ]);
+  await script.waitForStep(4);
+  const drip = dripInto(Number(new URL(redirect).port));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const started = Date.now();
+  script.child.kill("SIGINT");
+  const result = await script.finish();
+  const took = Date.now() - started;
+  await drip.stop();
+  assertEquals(result.code, 130);
+  assert(took < 2_000, `Ctrl+C took ${took} ms`);
+});

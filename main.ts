@@ -372,7 +372,13 @@ async function listenOnLoopback(
       const address = hostname === "::1" ? "[::1]" : hostname;
       const inUse = error instanceof Deno.errors.AddrInUse;
       const denied = error instanceof Deno.errors.PermissionDenied;
-      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback here
+      if (hostname === "::1" && error instanceof Deno.errors.NotCapable) {
+        warn(
+          `not listening on [::1]: this run may not (add [::1] to --allow-net); a browser that resolves localhost to ::1 will not reach the callback`,
+        );
+        continue;
+      }
+      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback on this machine
       await Promise.all(servers.map(closeServer)); // nothing half-done
       throw inUse
         ? new FlowError({
@@ -1673,7 +1679,8 @@ const FLAGS = {
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
     type: "boolean",
-    help: "print tokens unmasked (never the client secret)",
+    help:
+      "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
   help: { type: "boolean", help: "this text" },
 } as const;

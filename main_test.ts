@@ -26,6 +26,7 @@ import {
   hintFor,
   loadConfig,
   mask,
+  MAX_LINE,
   readCallback,
   readDotEnv,
   type SettingSources,
@@ -640,4 +641,27 @@ Deno.test("validateTokenResponse() needs Salesforce's fields, a Bearer type, and
     assertEquals(error.error, "invalid_token_response");
     assertStringIncludes(error.error_description, message);
   }
+});
+
+Deno.test("createLineReader() cuts a huge line at MAX_LINE in linear time, and the next line is whole", async () => {
+  const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+  const chunks = 640; // 40 MiB on one line, as a runaway paste would be
+  let sent = 0;
+  const readable = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent++ < chunks) controller.enqueue(chunk);
+      else {
+        controller.enqueue(new TextEncoder().encode("\nnext\n"));
+        controller.close();
+      }
+    },
+  });
+  const lines = createLineReader(readable);
+  const started = performance.now();
+  const first = await lines.next();
+  const took = performance.now() - started;
+  assertEquals(first?.length, MAX_LINE);
+  assertEquals(await lines.next(), "next");
+  assertEquals(await lines.next(), null);
+  assert(took < 3_000, `40 MiB took ${Math.round(took)} ms`);
 });

@@ -438,6 +438,7 @@ Deno.test("deno task start and deno task demo complete the flow with their narro
     record(stdout, stderr);
     assertEquals(output.code, 0, `${task}: ${stderr}`);
     assertFalse(stderr.includes("NotCapable"), stderr);
+    assertFalse(stderr.includes("not listening on [::1]"), stderr);
     const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
     assertEquals(last.step, task === "start" ? 11 : 10, task);
   }
@@ -534,6 +535,10 @@ Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo ther
           9,
         ]);
         assertEquals(result.steps[6].data.signature, "valid");
+        assertStringIncludes(
+          result.stderr,
+          "warning: --client-secret is visible to every user of this machine in the process list",
+        );
       },
     );
     const demo = await run(["--demo", "--no-browser"], {
@@ -548,4 +553,78 @@ Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo ther
   } finally {
     await Deno.remove(gist, { recursive: true });
   }
+});
+
+/** Runs main.ts as the unprivileged user nobody (util-linux setpriv), when this test runs as root. */
+const canDropPrivileges = Deno.build.os === "linux" && Deno.uid() === 0 &&
+  (() => {
+    try {
+      return new Deno.Command("setpriv", { args: ["--version"] }).outputSync()
+        .success;
+    } catch {
+      return false;
+    }
+  })();
+
+Deno.test({
+  name: "a port below 1024 as a normal user is a clear error naming the port",
+  ignore: !canDropPrivileges,
+  async fn() {
+    const denoDir = await Deno.makeTempDir();
+    await Deno.chmod(denoDir, 0o777);
+    try {
+      const output = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          Deno.execPath(),
+          "run",
+          "-A",
+          MAIN,
+          ...UNREACHED_ORG,
+          "--json",
+          "--redirect-uri",
+          "http://localhost:81/callback",
+        ],
+        cwd: "/tmp",
+        env: childEnv({ DENO_DIR: denoDir }),
+        clearEnv: true,
+        stdin: "null",
+      }).output();
+      const stdout = new TextDecoder().decode(output.stdout);
+      record(stdout);
+      assertEquals(output.code, 1, new TextDecoder().decode(output.stderr));
+      const failure = JSON.parse(stdout.trim().split("\n").at(-1)!).data;
+      assertEquals(failure.error, "port_not_permitted");
+      assertStringIncludes(failure.error_description, "port 81");
+      assertStringIncludes(failure.hint, "8000");
+    } finally {
+      await Deno.remove(denoDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("--save under deno task start's narrow permissions names the file the task allows, before anything starts", async () => {
+  const root = new URL(".", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "-q",
+      "start",
+      "--demo",
+      "--no-browser",
+      "--save",
+      "mine.json",
+    ],
+    cwd: root,
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 2, stderr);
+  assertEquals(new TextDecoder().decode(output.stdout), "");
+  assertStringIncludes(stderr, 'this run may not write that file "mine.json"');
+  assertStringIncludes(stderr, "allows only --save sf-tokens.json");
 });
