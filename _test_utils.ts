@@ -300,7 +300,12 @@ export async function signedTokens(
 export async function runAgainst(
   instanceUrl: string,
   extraArgs: string[] = [],
-  options: RunOptions & { human?: boolean; secret?: boolean } = {},
+  options: RunOptions & {
+    human?: boolean;
+    secret?: boolean;
+    /** Run the check before the browser (off by default: fake orgs answer every request alike). */
+    check?: boolean;
+  } = {},
 ): Promise<Finished> {
   const redirect = redirectUri();
   const script = spawn([
@@ -312,6 +317,7 @@ export async function runAgainst(
     "--redirect-uri",
     redirect,
     "--no-browser",
+    ...(options.check ? [] : ["--no-check"]),
     ...(options.human ? [] : ["--json"]),
     ...extraArgs,
   ], { ...options, env: { SF_CLIENT_SECRET: "", ...options.env } });

@@ -82,6 +82,12 @@ async function startInBrowser(
     try {
       const page = await context.newPage();
       await page.goto(step3.data.authorization_url);
+      // The demo org is new each run: it asks to sign in first.
+      const username = page.getByLabel("Username");
+      assertEquals(await username.inputValue(), "learner@demo-org.example");
+      await screenshot(page, `sign-in-${viewport}`);
+      await page.getByRole("button", { name: "Log In" }).click();
+      await page.getByRole("button", { name: "Allow" }).waitFor();
       await fn(page, script);
     } finally {
       await context.close();
@@ -163,6 +169,7 @@ Deno.test({
             "access_denied: end-user denied authorization",
           );
           assertStringIncludes(text, "clicked Deny");
+          assertStringIncludes(text, "Return to the terminal");
           await screenshot(page, `denied-${viewport}`);
           const result = await script.finish();
           assertEquals(result.code, 1);

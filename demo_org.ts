@@ -26,9 +26,15 @@ import {
   authorize,
   decide,
   discovery,
+  introspect,
   revoke,
   token,
 } from "./demo_org/oauth.ts";
+import {
+  ERROR_PAGE_PATH,
+  remoteAccessError,
+  signIn,
+} from "./demo_org/sign_in.ts";
 import { homePage } from "./demo_org/pages.ts";
 import {
   createOrgState,
@@ -58,7 +64,10 @@ const ROUTES: Record<string, Handler> = {
   "GET /.well-known/openid-configuration": discovery,
   "GET /services/oauth2/authorize": authorize,
   "POST /services/oauth2/authorize": decide,
+  "POST /login": signIn,
+  [`GET ${ERROR_PAGE_PATH}`]: remoteAccessError,
   "POST /services/oauth2/token": token,
+  "POST /services/oauth2/introspect": introspect,
   "POST /services/oauth2/revoke": revoke,
   "GET /services/oauth2/revoke": revoke,
   "GET /services/oauth2/userinfo": userinfo,
@@ -113,40 +122,93 @@ export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
   return { ...org, close: () => closeServer(server) };
 }
 
+/** An OAuth error the org showed on its own page (`invalid_scope`, say), met by the demo user. */
+export class DemoUserError extends Error {
+  constructor(readonly error: string, readonly error_description: string) {
+    super(`${error}: ${error_description}`);
+    this.name = "DemoUserError";
+  }
+}
+
 /**
- * Plays the demo user, as a browser would: loads the consent page behind
- * `authorizationUrl`, submits `decision`, and follows the redirect to the
- * callback. Resolves with the callback's status.
+ * Plays the demo user, as a browser would: opens `authorizationUrl`, signs
+ * in (any password), answers the consent page with `decision`, and follows
+ * the redirect to the callback. Keeps the org's session cookie as a browser
+ * does. Resolves with the callback's status; an error on the org's own page
+ * rejects with a DemoUserError.
  */
 export async function playDemoUser(
   authorizationUrl: string,
   decision: "allow" | "deny" = "allow",
 ): Promise<number> {
-  const page = await fetch(authorizationUrl);
-  const html = await page.text();
-  const consent = /name="consent" value="([^"]+)"/.exec(html)?.[1];
-  if (!page.ok || !consent) {
-    throw new Error(
-      `Cannot approve as the demo user: the org answered ${page.status} "${
-        html.slice(0, 120)
-      }"`,
-    );
-  }
-  const decided = await fetch(new URL("/services/oauth2/authorize", page.url), {
-    method: "POST",
-    body: new URLSearchParams({ consent, decision }),
-    redirect: "manual",
-  });
-  await decided.body?.cancel();
-  const location = decided.headers.get("location");
-  if (!location) {
-    throw new Error(
-      `Cannot approve as the demo user: no redirect after the consent page (status ${decided.status})`,
-    );
-  }
-  const callback = await fetch(location);
+  const callback = await fetch(
+    await signInAndDecide(authorizationUrl, decision),
+  );
   await callback.body?.cancel();
   return callback.status;
+}
+
+/** Signs in and answers the consent page as the demo user; resolves with where the org sends the browser back to the app, without going there. */
+export async function signInAndDecide(
+  authorizationUrl: string,
+  decision: "allow" | "deny" = "allow",
+): Promise<URL> {
+  const org = new URL(authorizationUrl).origin;
+  const cookies = new Map<string, string>();
+  async function go(url: string | URL, form?: Record<string, string>) {
+    const response = await fetch(url, {
+      method: form ? "POST" : "GET",
+      body: form ? new URLSearchParams(form) : undefined,
+      headers: {
+        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+      },
+      redirect: "manual",
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const at = pair.indexOf("=");
+      cookies.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+    return { response, html: await response.text() };
+  }
+  const field = (html: string, name: string) =>
+    new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]
+      ?.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)));
+
+  let page = await go(authorizationUrl);
+  for (let hop = 0; hop < 8; hop++) {
+    const { response, html } = page;
+    const location = response.headers.get("location");
+    if (location) {
+      const next = new URL(location, response.url || org);
+      if (next.pathname.endsWith("RemoteAccessErrorPage.apexp")) {
+        throw new DemoUserError(
+          next.searchParams.get("error") ?? "unknown_error",
+          next.searchParams.get("error_description") ?? "",
+        );
+      }
+      if (next.origin !== org) return next; // back to the app
+      page = await go(next);
+    } else if (html.includes('action="/login"')) {
+      page = await go(new URL("/login", org), {
+        username: field(html, "username") ?? "",
+        password: "demo",
+        startURL: field(html, "startURL") ?? "",
+      });
+    } else if (field(html, "consent")) {
+      page = await go(new URL("/services/oauth2/authorize", org), {
+        consent: field(html, "consent")!,
+        decision,
+      });
+    } else {
+      break;
+    }
+  }
+  throw new Error(
+    `Cannot sign in as the demo user: the org answered ${page.response.status} "${
+      page.html.replace(/\s+/g, " ").slice(0, 120)
+    }"`,
+  );
 }
 
 const USAGE =

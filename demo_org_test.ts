@@ -18,10 +18,10 @@ import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
 
 const REDIRECT_URI = "http://localhost:8000/callback";
 
-/** A demo org for one test, without a socket: requests go straight to its handlers. */
+/** A demo org for one test, without a socket: requests go straight to its handlers. Signed in unless told otherwise, as a browser with a session. */
 async function withOrg(
   fn: (org: DemoOrg, clock: { now: number }) => Promise<void>,
-  options: { clientSecret?: string } = {},
+  options: { clientSecret?: string; signedIn?: boolean } = {},
 ) {
   const clock = { now: Date.now() };
   const org = createDemoOrg("http://127.0.0.1:8080", {
@@ -29,16 +29,39 @@ async function withOrg(
     now: () => clock.now,
     ...options,
   });
+  if (options.signedIn !== false) await signIn(org);
   await fn(org, clock);
 }
 
-/** Sends a request to the org's handlers, as `fetch` would send it over the network. */
+/** The session cookie each org's browser holds. */
+const cookies = new WeakMap<DemoOrg, string>();
+
+/** Signs in through the form, as a person would, and keeps the cookie. */
+async function signIn(org: DemoOrg, startURL = "/services/oauth2/authorize?") {
+  const response = await call(org, `${org.url}/login`, {
+    method: "POST",
+    body: new URLSearchParams({ username: "learner", password: "x", startURL }),
+  });
+  assertEquals(response.status, 302);
+  const cookie = response.headers.get("set-cookie")!;
+  assertMatch(
+    cookie,
+    /^demo_org_sid_8080=[\w-]{43}; Path=\/; HttpOnly; SameSite=Lax$/,
+  );
+  cookies.set(org, cookie.split(";")[0]);
+  return response;
+}
+
+/** Sends a request to the org's handlers, as a browser holding the org's cookie would send it over the network. */
 async function call(
   org: DemoOrg,
   url: string | URL,
   init?: RequestInit,
 ): Promise<Response> {
-  return await org.handle(new Request(url, init));
+  const request = new Request(url, init);
+  const cookie = cookies.get(org);
+  if (cookie) request.headers.set("cookie", cookie);
+  return await org.handle(request);
 }
 
 interface AuthorizeParams {
@@ -74,7 +97,7 @@ function authorizeUrl(org: DemoOrg, params: Record<string, string>): string {
   return `${org.url}/services/oauth2/authorize?${new URLSearchParams(params)}`;
 }
 
-/** Loads the consent page and clicks a button; returns where the org redirects. */
+/** Loads the consent page and clicks a button; returns where the org redirects. An app the session approved before gets its code without the page, unless `prompt=consent`. */
 async function consent(
   org: DemoOrg,
   params: Record<string, string>,
@@ -82,6 +105,9 @@ async function consent(
 ): Promise<URL> {
   const page = await call(org, authorizeUrl(org, params));
   const html = await page.text();
+  if (page.status === 302 && decision === "allow") {
+    return new URL(page.headers.get("location")!);
+  }
   assertEquals(page.status, 200, html);
   const consentId = /name="consent" value="([^"]+)"/.exec(html)![1];
   const answer = await call(org, `${org.url}/services/oauth2/authorize`, {
@@ -230,23 +256,34 @@ Deno.test("GET /services/oauth2/authorize answers bad requests with Salesforce's
 Deno.test("GET /services/oauth2/authorize redirects errors once the client and redirect URI are known", async () => {
   await withOrg(async (org) => {
     const verifier = createCodeVerifier();
-    const cases: [AuthorizeParams, string][] = [
-      [{ response_type: "token" }, "unsupported_response_type"],
-      [{ scope: "api full" }, "invalid_scope"],
+    const cases: [AuthorizeParams, string, string][] = [
+      [{ response_type: "token" }, "unsupported_response_type", REDIRECT_URI],
+      // Salesforce shows invalid_scope on its own page after sign-in, not to the app.
+      [
+        { scope: "api full" },
+        "invalid_scope",
+        `${org.url}/setup/secur/RemoteAccessErrorPage.apexp`,
+      ],
     ];
-    for (const [overrides, error] of cases) {
+    for (const [overrides, error, where] of cases) {
       const response = await call(
         org,
         authorizeUrl(org, await authorizeParams(org, verifier, overrides)),
-        { redirect: "manual" },
       );
       await response.body?.cancel();
       assertEquals(response.status, 302);
       const location = new URL(response.headers.get("location")!);
-      assertEquals(location.origin + location.pathname, REDIRECT_URI);
+      assertEquals(location.origin + location.pathname, where);
       assertEquals(location.searchParams.get("error"), error);
-      assertEquals(location.searchParams.get("state"), "state-123");
     }
+    const page = await call(
+      org,
+      `${org.url}/setup/secur/RemoteAccessErrorPage.apexp?error=invalid_scope&error_description=the+requested+scope+is+not+allowed`,
+    );
+    assertEquals(page.status, 400);
+    const html = await page.text();
+    assertStringIncludes(html, "invalid_scope");
+    assertStringIncludes(html, "Return to the terminal");
   });
 });
 
@@ -280,8 +317,9 @@ Deno.test("Allow redirects with a Base64-looking code, encoded once, and the sta
     const params = await authorizeParams(org, createCodeVerifier());
     const location = await consent(org, params, "allow");
     assertEquals(location.origin + location.pathname, REDIRECT_URI);
-    assertStringIncludes(location.search, "%3D%3D&state=state-123");
-    assertMatch(location.searchParams.get("code")!, /^[A-Za-z0-9+/]{86}==$/);
+    assertStringIncludes(location.search, "%3D&state=state-123");
+    // Like Salesforce's: aPrx, then standard Base64 with + / =, encoded once.
+    assertMatch(location.searchParams.get("code")!, /^aPrx[A-Za-z0-9+/]{83}=$/);
     assertEquals(location.searchParams.get("state"), "state-123");
     assertFalse(location.searchParams.has("iss")); // Salesforce sends none
   });
@@ -448,7 +486,7 @@ Deno.test("POST /services/oauth2/token takes a code once, and a replay ends what
       headers: { authorization: `Bearer ${first.body.access_token}` },
     });
     await identity.body?.cancel();
-    assertEquals(identity.status, 401);
+    assertEquals(identity.status, 403);
   });
 });
 
@@ -543,7 +581,7 @@ Deno.test("revoking a refresh token ends it and its access tokens; unknown token
     assertEquals(revoked.status, 200);
 
     const after = await identity(body.access_token);
-    assertEquals(after.status, 401);
+    assertEquals(after.status, 403);
     assertEquals(await after.text(), "Bad_OAuth_Token");
 
     const again = await revoke(body.refresh_token);
@@ -571,7 +609,7 @@ Deno.test("userinfo and the identity URL need a live Bearer token", async () => 
     for (const url of [body.id, `${org.url}/services/oauth2/userinfo`]) {
       const anonymous = await call(org, url);
       await anonymous.body?.cancel();
-      assertEquals(anonymous.status, 401, url);
+      assertEquals(anonymous.status, 403, url);
     }
     const apiOnly = await postToken(
       org,

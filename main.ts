@@ -123,6 +123,7 @@ async function runFlow(run: Run) {
   const { url, state } = createAuthorizationRequest(run, pkce);
   await pause(run, 4);
   const callback = await startCallbackServer(run, state, url);
+  await pause(run, 5, callback);
   const code = await waitForAuthorizationCode(run, callback, url, state);
   await pause(run, 6);
   const request = prepareTokenRequest(run, code, pkce);
@@ -144,6 +145,19 @@ async function runFlow(run: Run) {
     await pause(run, 11);
     await revokeTokens(run, tokens);
   }
+  note(run, whatNext(run.config));
+}
+
+/** The closing remark: what the learner just saw, or what to try next. */
+function whatNext(config: Config): string {
+  const untried = [
+    config.refresh ? "" : "--refresh (use the refresh token)",
+    config.revoke ? "" : "--revoke (end the tokens, and watch them refused)",
+    config.pause ? "" : "--pause (one step at a time, with the why of each)",
+  ].filter(Boolean);
+  return untried.length > 0
+    ? `done. Try it again with ${untried.join(", ")}.`
+    : "done: you saw the whole life of a token, from PKCE to revocation.";
 }
 
 // ---------------------------------------------------------------------------
@@ -151,10 +165,13 @@ async function runFlow(run: Run) {
 // ---------------------------------------------------------------------------
 
 function startFlow(run: Run) {
+  const { config } = run;
   logStep(run, 1, {
-    instance: run.config.instanceUrl,
-    client_id: run.config.clientId,
-    redirect_uri: run.config.redirectUri,
+    instance: config.instanceUrl,
+    client_id: config.clientId,
+    redirect_uri: config.redirectUri,
+    client_secret: config.clientSecret ? "********" : null,
+    settings_from: config.settingsFrom,
   });
 }
 
@@ -276,6 +293,64 @@ interface CallbackServer {
   close(): Promise<void>;
 }
 
+/** How long the check before the browser may take; no answer means "unknown", never a failure. */
+const CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * Before anyone signs in: one GET of the authorization URL, no redirects
+ * followed. Salesforce answers an unknown consumer key or an unregistered
+ * callback URL with a bare `error=…&error_description=…` text, so the run can
+ * stop now instead of waiting for a callback that never comes. Any other
+ * answer means "looks fine"; the check never stops a flow that would work.
+ */
+async function checkAuthorizationUrl(
+  run: Run,
+  url: URL,
+): Promise<Record<string, string>> {
+  if (!run.config.check) {
+    return { outcome: "skipped", meaning: "--no-check" };
+  }
+  let response: Response;
+  try {
+    response = await send(run, url.href, {}, CHECK_TIMEOUT_MS);
+  } catch (error) {
+    if (error instanceof FlowError && error.error === "network_error") {
+      const where = `${url.origin}${url.pathname}`;
+      throw new FlowError({
+        error: error.error,
+        error_description: error.error_description.replace(url.href, where) +
+          " (checked before opening the browser)",
+        hint: `${error.hint} The instance URL is ${run.config.instanceUrl} (${
+          run.config.settingsFrom.instance ?? "the demo org"
+        }).`,
+        cause: error,
+      });
+    }
+    if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
+    return {
+      outcome: "unknown",
+      meaning: `no answer within ${
+        CHECK_TIMEOUT_MS / 1000
+      } seconds: going on, the browser will show any error`,
+    };
+  }
+  const text = (await response.text()).trim();
+  if (/^error=[^&\s]*&error_description=[^&\s]*$/.test(text)) {
+    const fields = new URLSearchParams(text);
+    throw new FlowError({
+      error: fields.get("error") || `http_${response.status}`,
+      error_description: `${
+        fields.get("error_description") ?? ""
+      } (the org refused the authorization URL before sign-in; no browser was opened)`,
+    });
+  }
+  return {
+    outcome: "looks fine",
+    meaning:
+      `GET of the authorization URL answered HTTP ${response.status} without an error: the org knows the consumer key and the callback URL`,
+  };
+}
+
 /** How many ignored callbacks are each named before the rest are only counted. */
 const SHOWN_WARNINGS = 3;
 
@@ -333,6 +408,7 @@ async function startCallbackServer(
       : CALLBACK_PAGES.error(result.error, result.error_description);
   }
 
+  const check = await checkAuthorizationUrl(run, authorizationUrl);
   const servers = await listenOnLoopback(run, port, handle);
   logStep(run, 4, {
     hostname: redirectUri.hostname,
@@ -340,6 +416,7 @@ async function startCallbackServer(
     path: redirectUri.pathname,
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
     bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
+    check,
   });
   return {
     outcome,
@@ -771,9 +848,11 @@ async function saveTokens(run: Run, tokens: TokenSet) {
 // Step 9: Identity Retrieved (the access token's first use)
 // ---------------------------------------------------------------------------
 
-/** GETs the identity URL with the access token. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
+/** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
 async function identityRequest(run: Run, tokens: TokenSet): Promise<Response> {
-  return await send(run, tokens.id_url, {
+  const url = new URL(tokens.id_url);
+  url.searchParams.set("version", "latest");
+  return await send(run, url.href, {
     headers: {
       authorization: `Bearer ${tokens.access_token}`,
       accept: "application/json",
@@ -814,7 +893,7 @@ async function getIdentity(run: Run, tokens: TokenSet) {
       error_description:
         `Cannot read the identity URL: HTTP ${response.status} "${text}"`,
       hint:
-        "The token lacks the id (or api) scope, or it was revoked: add id to the app's scopes " +
+        "A 401 or 403 means the token lacks the id (or api) scope, or it was revoked or expired: add id to the app's scopes " +
         '(or --scope "api id refresh_token"), then run again.',
     });
   }
@@ -872,6 +951,7 @@ async function refreshTokens(run: Run, tokens: TokenSet): Promise<TokenSet> {
   );
   logStep(run, 10, {
     token_endpoint: orgEndpoint(run, "token"),
+    payload: maskPayload(run, body),
     status: response.status,
     access_token: mask(refreshed.access_token, run.output.showSecrets),
     issued_at: refreshed.issued_at,
@@ -971,20 +1051,18 @@ async function postForm(
   });
 }
 
-/** `fetch` with the run's signal, a 30-second limit, no redirects followed, and network failures explained. */
+/** `fetch` with the run's signal, a time limit (30 seconds unless told), no redirects followed, and network failures explained. */
 async function send(
   run: Run,
   url: string,
   init: RequestInit,
+  timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<Response> {
   try {
     return await fetch(url, {
       ...init,
       redirect: "manual",
-      signal: AbortSignal.any([
-        run.signal,
-        AbortSignal.timeout(FETCH_TIMEOUT_MS),
-      ]),
+      signal: AbortSignal.any([run.signal, AbortSignal.timeout(timeoutMs)]),
     });
   } catch (error) {
     if (run.signal.aborted) throw run.signal.reason;
@@ -992,7 +1070,7 @@ async function send(
       throw new FlowError({
         error: "timeout",
         error_description: `Cannot reach ${url}: no answer within ${
-          FETCH_TIMEOUT_MS / 1000
+          timeoutMs / 1000
         } seconds`,
         hint:
           "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
@@ -1221,7 +1299,7 @@ const CALLBACK_PAGES = {
     resultPage(
       400,
       "Sign-in failed",
-      `${error}: ${description}`,
+      `${error}: ${description}. Return to the terminal: it shows this error and what to do.`,
       hintFor(error, description),
     ),
   rejected: (reason: string) =>
@@ -1308,8 +1386,8 @@ export interface Output {
  */
 
 /** C0 and C1 controls, DEL, bidi controls, and the line and paragraph separators. */
-// deno-lint-ignore no-control-regex -- matching control characters is the point
 const UNSAFE_CHARS =
+  // deno-lint-ignore no-control-regex -- matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 /** The same, less C0, which JSON.stringify escapes itself (and whose newlines indent its output). */
 const UNSAFE_IN_JSON =
@@ -1405,8 +1483,12 @@ function maskTokens(
   );
 }
 
-/** With --pause, reads out why a step matters and waits for Enter; `q` quits. */
-async function pause(run: Run, step: StepNumber) {
+/** With --pause, reads out why a step matters and waits for Enter; `q` quits (closing the callback server if one is open). */
+async function pause(
+  run: Run,
+  step: StepNumber,
+  callback?: CallbackServer,
+) {
   if (!run.output.pause) return;
   console.error(
     `\n${
@@ -1416,6 +1498,7 @@ async function pause(run: Run, step: StepNumber) {
   const line = await run.lines.next(run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   if (line === null || line.trim().toLowerCase() === "q") {
+    await callback?.close();
     throw new FlowError({
       error: "quit",
       error_description: `Cannot finish the flow: stopped before step ${step}`,
@@ -1657,7 +1740,15 @@ const FLAGS = {
     type: "boolean",
     help: "use a local demo org: no account, no network",
   },
+  "no-secret": {
+    type: "boolean",
+    help: "send no client secret, even if one is set (a public client)",
+  },
   "no-browser": { type: "boolean", help: "print the URL and open nothing" },
+  "no-check": {
+    type: "boolean",
+    help: "do not check the authorization URL before the browser opens",
+  },
   "no-identity": {
     type: "boolean",
     help: "skip step 9 (the identity URL)",
@@ -1716,6 +1807,10 @@ export interface Config {
   timeoutSeconds: number;
   demo: boolean;
   openBrowser: boolean;
+  /** Check the authorization URL before the browser opens (--no-check turns it off). */
+  check: boolean;
+  /** False with --no-secret: no client secret is sent, even if one is set. */
+  sendSecret: boolean;
   json: boolean;
   showSecrets: boolean;
   identity: boolean;
@@ -1725,6 +1820,8 @@ export interface Config {
   pause: boolean;
   /** What the person should know about their settings, printed before step 1. */
   warnings: string[];
+  /** Where each setting came from (a flag, a variable, .env, a default, the demo org), for step 1. */
+  settingsFrom: Record<string, string>;
 }
 
 /** Where settings come from besides flags; tests pass their own. */
@@ -1985,22 +2082,25 @@ export function loadConfig(
 ): Config | null {
   const flags = parseCommandLine(args);
   if (flags.help) return null;
+  const demo = flags.demo ?? false;
+  // --demo reads flags only: a .env made for a real org must not change it.
   const get = (flag: SettingFlag) =>
-    flags.demo && flag !== "redirect-uri" && flag !== "scope"
-      ? undefined
-      : lookUp(flag, flags, sources);
+    lookUp(flag, flags, demo ? NO_SOURCES : sources);
 
   const redirect = get("redirect-uri");
+  const scope = get("scope");
   const config: Config = {
     instanceUrl: "",
     clientId: "",
     redirectUri: redirect
       ? validateRedirectUri(redirect)
       : DEFAULT_REDIRECT_URI,
-    scope: get("scope")?.value.trim().replace(/\s+/g, " ") || undefined,
+    scope: scope?.value.trim().replace(/\s+/g, " ") || undefined,
     timeoutSeconds: validateTimeout(flags.timeout),
-    demo: flags.demo ?? false,
+    demo,
     openBrowser: !flags["no-browser"],
+    check: !flags["no-check"],
+    sendSecret: !flags["no-secret"],
     json: flags.json ?? false,
     showSecrets: flags["show-secrets"] ?? false,
     identity: !flags["no-identity"],
@@ -2009,9 +2109,24 @@ export function loadConfig(
     save: flags.save,
     pause: flags.pause ?? false,
     warnings: [],
+    settingsFrom: {
+      redirect_uri: redirect?.source ?? "default",
+      scope: scope?.source ?? "the app's own scopes",
+    },
   };
   if (config.save !== undefined) checkSavePath(config.save);
-  if (config.demo) return config; // the demo org fills in the rest
+  if (demo) {
+    const ignored = ["instance-url", "client-id", "client-secret"]
+      .filter((flag) => flags[flag as SettingFlag] !== undefined);
+    if (ignored.length > 0) {
+      config.warnings.push(
+        `${
+          ignored.map((flag) => `--${flag}`).join(", ")
+        } ignored: --demo uses the demo org and its app`,
+      );
+    }
+    return config; // the demo org fills in the rest
+  }
 
   const instance = get("instance-url");
   const clientId = get("client-id");
@@ -2026,16 +2141,48 @@ export function loadConfig(
         "or run with --demo, which needs no configuration.",
     );
   }
+  rejectPlaceholder(
+    instance,
+    /\/\/yourdomain\./,
+    "the org's My Domain URL (Setup → My Domain)",
+  );
+  rejectPlaceholder(
+    clientId,
+    /\.\.\./,
+    "the app's Consumer Key (it starts with 3MVG9)",
+  );
   config.instanceUrl = validateInstanceUrl(instance);
   config.clientId = clientId.value.trim();
-  const secret = get("client-secret");
+  const secret = config.sendSecret ? get("client-secret") : undefined;
   config.clientSecret = secret?.value;
+  config.settingsFrom = {
+    instance: instance.source,
+    client_id: clientId.source,
+    client_secret: !config.sendSecret
+      ? "--no-secret: none sent"
+      : secret?.source ?? "not set: a public client",
+    ...config.settingsFrom,
+  };
   if (secret?.source === "--client-secret") {
     config.warnings.push(
       "--client-secret is visible to every user of this machine in the process list: put the secret in SF_CLIENT_SECRET or .env instead",
     );
   }
   return config;
+}
+
+/** No environment and no .env: what --demo reads besides flags. */
+const NO_SOURCES: SettingSources = { env: () => undefined, dotEnv: () => ({}) };
+
+/** Refuses a value still as .env.example has it. */
+function rejectPlaceholder(setting: Setting, example: RegExp, what: string) {
+  if (!example.test(setting.value)) return;
+  throw usageError(
+    `Cannot use ${setting.source}: it is still the example from .env.example "${
+      shownValue(setting.value)
+    }"`,
+    `Replace it with ${what}, or run with --demo to try the flow first.`,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -2103,6 +2250,45 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
+function freeDemoRedirectUri(run: Run): string {
+  const fallback = new URL(DEFAULT_REDIRECT_URI);
+  for (const port of [Number(fallback.port), 0]) {
+    const free = freeLoopbackPort(port);
+    if (free === undefined) continue;
+    if (port !== free) {
+      note(
+        run,
+        `port ${fallback.port} is busy: the demo uses port ${free} instead (the demo org accepts any)`,
+      );
+    }
+    fallback.port = String(free);
+    return fallback.href;
+  }
+  return DEFAULT_REDIRECT_URI; // step 4 will say what is in the way
+}
+
+/** `port` (0: any) if it is free on 127.0.0.1 and, where the machine has it, ::1; the port found, or undefined. */
+function freeLoopbackPort(port: number): number | undefined {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const listeners: Deno.Listener[] = [];
+    try {
+      listeners.push(Deno.listen({ hostname: "127.0.0.1", port }));
+      const found = (listeners[0].addr as Deno.NetAddr).port;
+      try {
+        listeners.push(Deno.listen({ hostname: "::1", port: found }));
+      } catch (error) {
+        if (error instanceof Deno.errors.AddrInUse) throw error;
+      }
+      return found;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse) || port !== 0) return;
+    } finally {
+      listeners.forEach((listener) => listener.close());
+    }
+  }
+}
+
 /** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
 async function startDemo(run: Run) {
   let demo: typeof import("./demo_org.ts");
@@ -2119,33 +2305,49 @@ async function startDemo(run: Run) {
       cause: error,
     });
   }
-  const org = demo.startDemoOrg({ redirectUri: run.config.redirectUri });
+  const redirectUri = run.config.settingsFrom.redirect_uri === "default"
+    ? freeDemoRedirectUri(run)
+    : run.config.redirectUri;
+  const org = demo.startDemoOrg({ redirectUri });
   run.config = {
     ...run.config,
+    redirectUri,
     instanceUrl: org.url,
     clientId: org.client.client_id,
-    clientSecret: org.client.client_secret,
+    clientSecret: run.config.sendSecret ? org.client.client_secret : undefined,
+    settingsFrom: {
+      instance: "the demo org",
+      client_id: "the demo org's app",
+      client_secret: run.config.sendSecret
+        ? "the demo org's app"
+        : "--no-secret: none sent (the demo app does not require one)",
+      ...run.config.settingsFrom,
+    },
   };
   run.withoutBrowser = async (url) => {
     note(
       run,
-      "no browser: the script plays the demo user (loads the consent page and clicks Allow)",
+      "no browser: the script plays the demo user (signs in, then clicks Allow)",
     );
     try {
       await demo.playDemoUser(url);
     } catch (error) {
-      throw new FlowError({
-        error: "demo_user_failed",
-        error_description: (error as Error).message,
-        hint:
-          "The demo org did not behave as expected: run again, or open the URL in a browser.",
-      });
+      const { error: code, error_description } = error as Partial<FlowError>;
+      throw code && error_description !== undefined
+        ? new FlowError({ error: code, error_description }) // the org's own error page
+        : new FlowError({
+          error: "demo_user_failed",
+          error_description: (error as Error).message,
+          hint:
+            "The demo org did not behave as expected: run again, or open the URL in a browser.",
+        });
     }
     return await new Promise<never>(() => {}); // the callback carries on
   };
   note(
     run,
-    `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored`,
+    `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored. ` +
+      "It is new each run, so it asks you to sign in each time (any password).",
   );
   return org;
 }

@@ -445,6 +445,7 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
         name,
       );
       assertFalse(error.error_description.includes("hunter2"), name);
+      // deno-lint-ignore no-control-regex -- no control character may be echoed
       assertFalse(/[\u0000-\u001f\u009b]/.test(error.error_description), name);
       assert(error.hint.length > 10, `${name}: a hint`);
     }

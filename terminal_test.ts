@@ -11,10 +11,9 @@ import {
   assertFalse,
   assertStringIncludes,
 } from "@std/assert";
-import { playDemoUser } from "./demo_org.ts";
+import { playDemoUser, signInAndDecide } from "./demo_org.ts";
 import {
   assertConnectionRefused,
-  browse,
   childEnv,
   MAIN,
   orgArgs,
@@ -35,6 +34,7 @@ import {
 const UNREACHED_ORG = [
   "--instance-url",
   "https://acme.my.salesforce.com",
+  "--no-check",
   "--client-id",
   "3MVG9x",
   "--no-browser",
@@ -136,21 +136,11 @@ Deno.test("a busy callback port exits 1 naming the port and the Callback URL to 
 // Pasted URLs, --pause, colour
 // ---------------------------------------------------------------------------
 
-/** Approves on the demo org's consent page but, like a browser that cannot reach this machine, stops at the redirect. */
+/** Signs in and approves on the demo org but, like a browser that cannot reach this machine, stops at the redirect. */
 async function approveWithoutCallback(
   authorizationUrl: string,
 ): Promise<string> {
-  const page = await browse(authorizationUrl);
-  const consent = /name="consent" value="([^"]+)"/.exec(page.text)![1];
-  const decided = await browse(
-    new URL("/services/oauth2/authorize", authorizationUrl).href,
-    {
-      method: "POST",
-      body: new URLSearchParams({ consent, decision: "allow" }),
-    },
-  );
-  assertEquals(decided.status, 302);
-  return decided.headers.get("location")!;
+  return (await signInAndDecide(authorizationUrl)).href;
 }
 
 Deno.test("a redirect URL pasted on standard input completes the flow with no callback request at all", async () => {

@@ -8,8 +8,10 @@
 import { jsonResponse, textResponse } from "./pages.ts";
 import {
   bearerGrant,
+  canReadIdentity,
   type DemoOrgState,
   DISPLAY_NAME,
+  LATEST_API_VERSION,
   ORG_ID,
   toId18,
   USER_ID,
@@ -22,17 +24,44 @@ export async function identity(
   request: Request,
 ): Promise<Response> {
   await request.body?.cancel();
+  // Salesforce answers 403 for a missing, invalid, expired or revoked token (facts J.4).
   const grant = bearerGrant(org, request);
-  if (!grant) return textResponse(401, "Bad_OAuth_Token");
-  if (!grant.scopes.some((s) => s === "id" || s === "api")) {
+  if (!grant) return textResponse(403, "Bad_OAuth_Token");
+  if (!canReadIdentity(grant.scopes)) {
     return textResponse(403, "Insufficient_Scope");
   }
-  const { url, identityUrl } = org;
-  if (new URL(request.url).pathname !== new URL(identityUrl).pathname) {
+  const requested = new URL(request.url);
+  if (requested.pathname !== new URL(org.identityUrl).pathname) {
     return textResponse(404, "Bad_Id");
   }
+  const version = apiVersion(requested.searchParams.get("version"));
+  if (version === null) return textResponse(406, "Invalid_Version");
+  // `version` fills in `{version}` in every URL; without it they stay templates.
+  const text = JSON.stringify(identityBody(org)).replaceAll(
+    "{version}",
+    version ?? "{version}",
+  );
+  return new Response(text, {
+    status: 200,
+    headers: {
+      "content-type": "application/json;charset=UTF-8",
+      "cache-control": "no-store",
+    },
+  });
+}
+
+/** What `version` asks for: `latest`, or a version such as `52.0`; null if it is neither, undefined if absent. */
+function apiVersion(version: string | null): string | null | undefined {
+  if (version === null) return undefined;
+  if (version === "latest") return LATEST_API_VERSION;
+  return /^\d{2}\.0$/.test(version) ? version : null;
+}
+
+/** The identity service's answer, with Salesforce's fields and `urls`. */
+function identityBody(org: DemoOrgState) {
+  const { url, identityUrl } = org;
   const data = (kind: string) => `${url}/services/data/v{version}/${kind}`;
-  return jsonResponse(200, {
+  return {
     id: identityUrl,
     asserted_user: true,
     user_id: toId18(USER_ID),
@@ -45,18 +74,24 @@ export async function identity(
     first_name: "Demo",
     last_name: "Learner",
     timezone: "Europe/London",
-    photos: {
-      picture: `${url}/img/profile.png`,
-      thumbnail: `${url}/img/thumb.png`,
-    },
+    // No photos: the demo org serves no images, so it names none.
     urls: {
-      enterprise: `${url}/services/Soap/c/{version}/${ORG_ID}`,
-      partner: `${url}/services/Soap/u/{version}/${ORG_ID}`,
+      enterprise: `${url}/services/Soap/c/{version}/${toId18(ORG_ID)}`,
+      metadata: `${url}/services/Soap/m/{version}/${toId18(ORG_ID)}`,
+      partner: `${url}/services/Soap/u/{version}/${toId18(ORG_ID)}`,
       rest: data(""),
       sobjects: data("sobjects/"),
       search: data("search/"),
       query: data("query/"),
+      recent: data("recent/"),
+      tooling_soap: `${url}/services/Soap/T/{version}/${toId18(ORG_ID)}`,
+      tooling_rest: data("tooling/"),
       profile: `${url}/${toId18(USER_ID)}`,
+      feeds: data("chatter/feeds"),
+      groups: data("chatter/groups"),
+      users: data("chatter/users"),
+      feed_items: data("chatter/feed-items"),
+      feed_elements: data("chatter/feed-elements"),
       custom_domain: url,
     },
     active: true,
@@ -66,7 +101,7 @@ export async function identity(
     utcOffset: 0,
     last_modified_date: "2026-01-01T00:00:00.000+0000",
     is_app_installed: true,
-  });
+  };
 }
 
 /** GET /services/oauth2/userinfo: the OpenID Connect claims for the token's user. */
@@ -75,7 +110,11 @@ export async function userinfo(
   request: Request,
 ): Promise<Response> {
   await request.body?.cancel();
-  if (!bearerGrant(org, request)) return textResponse(401, "Bad_OAuth_Token");
+  const grant = bearerGrant(org, request);
+  if (!grant) return textResponse(403, "Bad_OAuth_Token");
+  if (!canReadIdentity(grant.scopes)) {
+    return textResponse(403, "Insufficient_Scope");
+  }
   return jsonResponse(200, {
     sub: org.identityUrl,
     user_id: toId18(USER_ID),

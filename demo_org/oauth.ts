@@ -13,24 +13,56 @@ import {
   jsonResponse,
   redirect,
   redirectWithError,
+  signInPage,
   tokenError,
 } from "./pages.ts";
+import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
 import {
   addConsent,
-  DEMO_SCOPES,
   type DemoOrgState,
+  ID_SCOPE_SYNONYMS,
   issueCode,
   issueTokens,
   newRefreshToken,
+  type PendingConsent,
   revokeToken,
   takeConsent,
   timingSafeEqual,
+  USERNAME,
 } from "./state.ts";
 
 /** The longest authorize query the demo org reads; Salesforce's own limit is not documented. */
 const MAX_AUTHORIZE_QUERY = 8 * 1024;
 
-/** GET /.well-known/openid-configuration: Salesforce's keys, with this org as issuer. */
+/** Salesforce's scope list (facts J.2); the demo app is configured with a few of them. */
+const SCOPES_SUPPORTED = [
+  "openid",
+  "profile",
+  "email",
+  "address",
+  "phone",
+  "id",
+  "api",
+  "web",
+  "full",
+  "refresh_token",
+  "offline_access",
+  "visualforce",
+  "lightning",
+  "content",
+  "chatter_api",
+  "custom_permissions",
+  "wave_api",
+  "eclair_api",
+  "pardot_api",
+  "chatbot_api",
+  "interaction_api",
+  "sfap_api",
+  "einstein_gpt_api",
+  "mcp_api",
+];
+
+/** GET /.well-known/openid-configuration: Salesforce's keys (facts J.2), with this org as issuer; only endpoints it serves. */
 export function discovery(org: DemoOrgState): Response {
   const endpoint = (path: string) => `${org.url}/services/oauth2/${path}`;
   return jsonResponse(200, {
@@ -39,14 +71,96 @@ export function discovery(org: DemoOrgState): Response {
     token_endpoint: endpoint("token"),
     revocation_endpoint: endpoint("revoke"),
     userinfo_endpoint: endpoint("userinfo"),
+    introspection_endpoint: endpoint("introspect"),
     response_types_supported: ["code"],
-    token_endpoint_auth_methods_supported: ["client_secret_post"],
-    scopes_supported: [...DEMO_SCOPES, "offline_access"],
-    // Salesforce advertises neither PKCE methods nor RFC 9207 `iss` support.
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: ["RS256"],
+    display_values_supported: ["page", "popup", "touch"],
+    // Advertised as Salesforce does; like Salesforce is observed to, the token
+    // endpoint still wants client_id in the form (Basic alone is refused).
+    token_endpoint_auth_methods_supported: [
+      "client_secret_post",
+      "client_secret_basic",
+      "private_key_jwt",
+    ],
+    scopes_supported: SCOPES_SUPPORTED,
+    claims_supported: [
+      "active",
+      "address",
+      "email",
+      "email_verified",
+      "family_name",
+      "given_name",
+      "is_app_installed",
+      "language",
+      "locale",
+      "name",
+      "nickname",
+      "organization_id",
+      "phone_number",
+      "phone_number_verified",
+      "photos",
+      "picture",
+      "preferred_username",
+      "profile",
+      "sub",
+      "updated_at",
+      "urls",
+      "user_id",
+      "user_type",
+      "zoneinfo",
+    ],
+    // Like Salesforce: no code_challenge_methods_supported, no RFC 9207 `iss`.
   });
 }
 
-/** GET /services/oauth2/authorize: checks the request, then shows the consent page. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1 */
+/** POST /services/oauth2/introspect: whether a token is alive, for the app that owns it (client id and secret in the form or as Basic). @see https://www.rfc-editor.org/rfc/rfc7662#section-2 */
+export async function introspect(
+  org: DemoOrgState,
+  request: Request,
+): Promise<Response> {
+  const form = new URLSearchParams(await request.text());
+  const basic = /^Basic (\S+)$/i.exec(
+    request.headers.get("authorization") ?? "",
+  );
+  let [clientId, secret] = [form.get("client_id"), form.get("client_secret")];
+  if (basic) {
+    const decoded = atob(basic[1]);
+    const colon = decoded.indexOf(":");
+    clientId = decodeURIComponent(decoded.slice(0, colon));
+    secret = decodeURIComponent(decoded.slice(colon + 1));
+  }
+  if (
+    clientId !== org.client.client_id || secret === null ||
+    !timingSafeEqual(secret, org.client.client_secret)
+  ) {
+    return jsonResponse(401, {
+      error: "invalid_client",
+      error_description: "invalid client credentials",
+    });
+  }
+  const token = form.get("token") ?? "";
+  const access = org.accessTokens.get(token);
+  const grant = access ?? org.refreshTokens.get(token);
+  if (!grant) return jsonResponse(200, { active: false });
+  const iat = Math.floor(grant.issuedAt / 1000);
+  return jsonResponse(200, {
+    active: true,
+    scope: grant.scopes.join(" "),
+    client_id: grant.clientId,
+    username: USERNAME,
+    sub: org.identityUrl,
+    token_type: access ? "access_token" : "refresh_token",
+    ...(access ? { exp: iat + SESSION_SECONDS } : {}),
+    iat,
+    nbf: iat,
+  });
+}
+
+/** How long an access token lives: the demo org's session timeout, two hours. */
+const SESSION_SECONDS = 2 * 60 * 60;
+
+/** GET /services/oauth2/authorize: checks the request, then signs the user in, asks for consent, or sends a code back. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1 */
 export function authorize(org: DemoOrgState, request: Request): Response {
   const url = new URL(request.url);
   if (url.search.length > MAX_AUTHORIZE_QUERY) {
@@ -71,13 +185,10 @@ export function authorize(org: DemoOrgState, request: Request): Response {
     );
   }
   const state = query.get("state");
+  const fail = (error: string, description: string) =>
+    redirectWithError(redirectUri, state, error, description);
   if (query.get("response_type") !== "code") {
-    return redirectWithError(
-      redirectUri,
-      state,
-      "unsupported_response_type",
-      "response type not supported",
-    );
+    return fail("unsupported_response_type", "response type not supported");
   }
   const challenge = query.get("code_challenge");
   if (!challenge) {
@@ -86,31 +197,71 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       "missing required code challenge",
     );
   }
-  // Salesforce treats a missing method as S256 (jsforce never sends one); plain is refused here.
-  const method = query.get("code_challenge_method") ?? "S256";
-  if (method !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
+  // A missing method means S256 (jsforce sends none); plain is refused. A
+  // malformed challenge passes here and fails at the token endpoint, as on Salesforce.
+  if ((query.get("code_challenge_method") ?? "S256") !== "S256") {
     return authorizeErrorBody("invalid_request", "invalid code challenge");
+  }
+  const prompt = (query.get("prompt") ?? "").split(/\s+/);
+  const immediate = query.get("immediate") === "true";
+  const session = findSession(org, request);
+  if (!session || prompt.includes("login")) {
+    if (immediate) {
+      return fail("immediate_unsuccessful", "immediate unsuccessful");
+    }
+    return signInPage(
+      continueAfterSignIn(url),
+      query.get("login_hint") ?? USERNAME,
+    );
   }
   const scopes = grantedScopes(org, query.get("scope"));
   if (scopes === null) {
-    return redirectWithError(
-      redirectUri,
-      state,
-      "invalid_scope",
+    // Salesforce shows this on its own page after sign-in, not to the app.
+    const page = new URL(ERROR_PAGE_PATH, org.url);
+    page.searchParams.set("error", "invalid_scope");
+    page.searchParams.set(
+      "error_description",
       "the requested scope is not allowed",
     );
+    return redirect(page);
   }
-  const consentId = addConsent(org, { redirectUri, state, challenge, scopes });
+  const grant = {
+    redirectUri,
+    state,
+    challenge,
+    scopes,
+    sessionId: session.id,
+  };
+  if (
+    session.approved.has(org.client.client_id) && !prompt.includes("consent")
+  ) {
+    return redirectWithCode(org, grant);
+  }
+  if (immediate) {
+    return fail("immediate_unsuccessful", "immediate unsuccessful");
+  }
+  const consentId = addConsent(org, grant);
   return consentPage(org, consentId, redirectUri, scopes);
 }
 
-/** The requested scopes, the app's own when none are sent, or null if any is not configured. */
+/** The authorize request to come back to after signing in, without `prompt=login` (it would ask again). */
+function continueAfterSignIn(url: URL): string {
+  const next = new URL(url);
+  const prompt = (next.searchParams.get("prompt") ?? "").split(/\s+/)
+    .filter((p) => p && p !== "login");
+  if (prompt.length > 0) next.searchParams.set("prompt", prompt.join(" "));
+  else next.searchParams.delete("prompt");
+  return next.pathname + next.search;
+}
+
+/** The requested scopes, the app's own when none are sent, or null if any is not configured; synonyms count as their scope. */
 function grantedScopes(org: DemoOrgState, scope: string | null) {
   const configured = org.client.scopes;
   if (scope === null || scope.trim() === "") return configured;
   const requested = scope.trim().split(/\s+/);
   const known = (s: string) =>
     configured.includes(s) ||
+    (ID_SCOPE_SYNONYMS.includes(s) && configured.includes("id")) ||
     (s === "offline_access" && configured.includes("refresh_token"));
   return requested.every(known) ? [...new Set(requested)] : null;
 }
@@ -131,9 +282,18 @@ export async function decide(
       "end-user denied authorization",
     );
   }
-  const location = new URL(pending.redirectUri);
-  location.searchParams.set("code", issueCode(org, pending));
-  if (pending.state !== null) location.searchParams.set("state", pending.state);
+  org.sessions.get(pending.sessionId)?.approved.add(org.client.client_id);
+  return redirectWithCode(org, pending);
+}
+
+/** Sends the browser back to the client with a new code and the state. */
+function redirectWithCode(
+  org: DemoOrgState,
+  grant: Omit<PendingConsent, "shownAt">,
+): Response {
+  const location = new URL(grant.redirectUri);
+  location.searchParams.set("code", issueCode(org, grant));
+  if (grant.state !== null) location.searchParams.set("state", grant.state);
   return redirect(location);
 }
 

@@ -6,7 +6,12 @@
  */
 
 import { escapeHtml, PAGE_HEADERS } from "../main.ts";
-import { type DemoOrgState, DISPLAY_NAME, USERNAME } from "./state.ts";
+import {
+  type DemoOrgState,
+  DISPLAY_NAME,
+  ID_SCOPE_SYNONYMS,
+  USERNAME,
+} from "./state.ts";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 
@@ -64,6 +69,18 @@ const SCOPE_LABELS: Record<string, string> = {
   refresh_token: "Perform requests at any time (refresh_token, offline_access)",
 };
 
+/** What a scope lets the app do; synonyms share their scope's label. */
+function scopeLabel(scope: string): string {
+  const canonical = ID_SCOPE_SYNONYMS.includes(scope)
+    ? "id"
+    : scope === "offline_access"
+    ? "refresh_token"
+    : scope;
+  return Object.hasOwn(SCOPE_LABELS, canonical)
+    ? SCOPE_LABELS[canonical]
+    : scope;
+}
+
 /** GET /: what this org is, and how to point the walkthrough at it. */
 export function homePage(org: DemoOrgState): Response {
   const { client } = org;
@@ -97,14 +114,14 @@ export function consentPage(
   redirectUri: string,
   scopes: string[],
 ): Response {
-  const items = scopes
-    .map((s) => `<li>${escapeHtml(SCOPE_LABELS[s] ?? s)}</li>`)
+  const labels = new Set(scopes.map(scopeLabel));
+  const items = [...labels].map((label) => `<li>${escapeHtml(label)}</li>`)
     .join("");
   const name = escapeHtml(org.client.name);
   return htmlPage(
     200,
     `Allow access? · ${org.client.name}`,
-    `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> · <span class="nowrap">${USERNAME}</span></p>
+    `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> <span class="nowrap">(${USERNAME})</span></p>
       <h1>Allow access?</h1>
       <p><strong class="app">${name}</strong> is asking to:</p>
       <ul class="scopes">${items}</ul>
@@ -116,6 +133,46 @@ export function consentPage(
         <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
         <button type="submit" name="decision" value="allow">Allow</button>
       </form>`,
+  );
+}
+
+/** The sign-in form: the demo user's name filled in (or `login_hint`), any password. */
+export function signInPage(startUrl: string, username: string): Response {
+  return htmlPage(
+    200,
+    "Log in · Demo org",
+    `<h1>Log in</h1>
+      <p class="small">This is the demo org: any password works, and nothing leaves this machine.</p>
+      <form method="post" action="/login" class="stack">
+        <label>Username <input name="username" autocomplete="username" value="${
+      escapeHtml(username)
+    }"></label>
+        <label>Password <input name="password" type="password" autocomplete="current-password" value="demo"></label>
+        <input type="hidden" name="startURL" value="${escapeHtml(startUrl)}">
+        <button type="submit">Log In</button>
+      </form>`,
+  );
+}
+
+export function signInFailedPage(): Response {
+  return htmlPage(
+    400,
+    "Cannot log in",
+    "<h1>Cannot log in here</h1><p>Start the flow again from the terminal.</p>",
+  );
+}
+
+/** The org's own error page, shown after sign-in for errors it does not send to the app. */
+export function errorPage(error: string, description: string): Response {
+  return htmlPage(
+    400,
+    "Error · Demo org",
+    `<h1>We can't authorize you</h1>
+      <p>The app asked for something this org does not allow.</p>
+      <p><code class="error">${escapeHtml(error)}</code>: ${
+      escapeHtml(description)
+    }</p>
+      <p class="small">Return to the terminal: the walkthrough explains what to change.</p>`,
   );
 }
 
@@ -148,6 +205,9 @@ function htmlPage(status: number, title: string, main: string): Response {
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; font-size: 0.9rem; }
   dt { color: #54698d; } dd { margin: 0; overflow-wrap: anywhere; }
   form { display: flex; gap: 0.75rem; justify-content: flex-end; margin-top: 1.5rem; }
+  form.stack { flex-direction: column; align-items: stretch; }
+  label { display: flex; flex-direction: column; gap: 0.3rem; font-size: 0.9rem; }
+  input:not([type=hidden]) { font: inherit; padding: 0.5rem 0.6rem; border: 1px solid #8ea4c2; border-radius: 0.4rem; }
   button { font: inherit; padding: 0.6rem 1.4rem; border-radius: 0.4rem; border: 1px solid #0b5cab; background: #0b5cab; color: #fff; cursor: pointer; }
   button.secondary { background: #fff; color: #0b5cab; }
   button:focus-visible { outline: 3px solid #1b96ff; outline-offset: 2px; }

@@ -37,6 +37,8 @@ export interface DemoOrgOptions {
 export interface PendingConsent {
   /** When the page was shown; unanswered pages expire. */
   shownAt: number;
+  /** The signed-in session that was asked; Allow records the approval there. */
+  sessionId: string;
   redirectUri: string;
   state: string | null;
   challenge: string;
@@ -57,10 +59,20 @@ export interface IssuedCode {
   verifier?: string;
 }
 
+/** A signed-in browser: who, and which apps it approved. */
+export interface Session {
+  id: string;
+  username: string;
+  /** Consumer keys this session approved; their consent page is not shown again unless `prompt=consent`. */
+  approved: Set<string>;
+}
+
 /** What a live token may do. */
 export interface TokenGrant {
   clientId: string;
   scopes: string[];
+  /** When it was issued, in milliseconds (introspection's `iat`). */
+  issuedAt: number;
   /** For an access token: the refresh token it came from, if any. */
   refreshToken?: string;
 }
@@ -73,6 +85,7 @@ export interface DemoOrgState {
   client: DemoClient;
   now: () => number;
   consents: Map<string, PendingConsent>;
+  sessions: Map<string, Session>;
   codes: Map<string, IssuedCode>;
   accessTokens: Map<string, TokenGrant>;
   refreshTokens: Map<string, TokenGrant>;
@@ -88,6 +101,17 @@ export const DEMO_CLIENT_ID = "3MVG9DemoOrg.LocalWalkthrough_PKCE_Client";
 export const DEMO_SCOPES = ["api", "id", "refresh_token"];
 /** Salesforce's documented authorization code lifetime. */
 export const CODE_LIFETIME_MS = 15 * 60 * 1000;
+/** The API version `version=latest` stands for (Spring '26). */
+export const LATEST_API_VERSION = "66.0";
+/** Scopes that grant what `id` grants, on Salesforce. */
+export const ID_SCOPE_SYNONYMS = ["id", "profile", "email", "address", "phone"];
+
+/** True when the grant may read the identity URL and userinfo. */
+export function canReadIdentity(scopes: string[]): boolean {
+  return scopes.some((s) =>
+    ID_SCOPE_SYNONYMS.includes(s) || s === "api" || s === "full"
+  );
+}
 
 export const ORG_ID = "00D5g000004DEMO";
 export const USER_ID = "0055g00000DEMOU";
@@ -112,6 +136,7 @@ export function createOrgState(
     },
     now: options.now ?? Date.now,
     consents: new Map(),
+    sessions: new Map(),
     codes: new Map(),
     accessTokens: new Map(),
     refreshTokens: new Map(),
@@ -154,9 +179,12 @@ export function takeConsent(
   return pending;
 }
 
-/** Issues a code for an approved consent; Salesforce's look like standard Base64 ending in "==". */
-export function issueCode(org: DemoOrgState, consent: PendingConsent): string {
-  const code = crypto.getRandomValues(new Uint8Array(64)).toBase64();
+/** Issues a code for an approved consent; like Salesforce's, it starts `aPrx` and is standard Base64 (with `+`, `/` and `=`), so it must be URL-encoded once. */
+export function issueCode(
+  org: DemoOrgState,
+  consent: Omit<PendingConsent, "shownAt">,
+): string {
+  const code = `aPrx${crypto.getRandomValues(new Uint8Array(62)).toBase64()}`;
   org.codes.set(code, {
     clientId: org.client.client_id,
     redirectUri: consent.redirectUri,
@@ -176,7 +204,7 @@ export async function issueTokens(
   refreshToken: string | undefined,
 ): Promise<Record<string, string>> {
   const accessToken = `${ORG_ID}!${randomOpaque(96)}`;
-  const grant = { clientId: org.client.client_id, scopes };
+  const grant = { clientId: org.client.client_id, scopes, issuedAt: org.now() };
   if (refreshToken && !org.refreshTokens.has(refreshToken)) {
     org.refreshTokens.set(refreshToken, grant);
     org.issued.push(accessToken, refreshToken);
@@ -184,7 +212,7 @@ export async function issueTokens(
     org.issued.push(accessToken);
   }
   org.accessTokens.set(accessToken, { ...grant, refreshToken });
-  const issuedAt = String(org.now());
+  const issuedAt = String(grant.issuedAt);
   const body: Record<string, string> = { access_token: accessToken };
   if (refreshToken) body.refresh_token = refreshToken;
   body.signature = await signIdentity(
