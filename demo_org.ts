@@ -20,7 +20,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { closeServer, isLoopbackAuthority } from "./main.ts";
+import {
+  closeServer,
+  DEFAULT_REDIRECT_URI,
+  isLoopbackAuthority,
+} from "./main.ts";
 import { identity, userinfo } from "./demo_org/identity.ts";
 import {
   authorize,
@@ -47,6 +51,7 @@ export {
   CODE_LIFETIME_MS,
   DEMO_CLIENT_ID,
   DEMO_SCOPES,
+  LATEST_API_VERSION,
   signIdentity,
   toId18,
 } from "./demo_org/state.ts";
@@ -212,7 +217,16 @@ export async function signInAndDecide(
 }
 
 const USAGE =
-  "usage: deno run -A demo_org.ts [--port N] [--redirect-uri URI] [--client-id ID] [--client-secret S]";
+  `Usage: deno run -A demo_org.ts [options]   (or: deno task demo-org)
+
+A local stand-in for a Salesforce org's OAuth endpoints, on 127.0.0.1.
+
+Options:
+  --port N               the port (default 8080; 0 picks a free one)
+  --redirect-uri URI     the demo app's Callback URL (default ${DEFAULT_REDIRECT_URI})
+  --client-id ID         the demo app's consumer key
+  --client-secret S      a secret of your own; the app then requires it
+  --help                 this text`;
 
 /** Runs the demo org from the command line until Ctrl+C. */
 function serveFromCommandLine(args: string[]) {
@@ -225,6 +239,7 @@ function serveFromCommandLine(args: string[]) {
         "redirect-uri": { type: "string" },
         "client-id": { type: "string" },
         "client-secret": { type: "string" },
+        help: { type: "boolean" },
       },
     }).values;
   } catch (error) {
@@ -235,6 +250,10 @@ function serveFromCommandLine(args: string[]) {
     );
     Deno.exit(2);
   }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(
@@ -242,12 +261,21 @@ function serveFromCommandLine(args: string[]) {
     );
     Deno.exit(2);
   }
-  const org = startDemoOrg({
-    port,
-    redirectUri: values["redirect-uri"],
-    clientId: values["client-id"],
-    clientSecret: values["client-secret"],
-  });
+  let org: ServedDemoOrg;
+  try {
+    org = startDemoOrg({
+      port,
+      redirectUri: values["redirect-uri"],
+      clientId: values["client-id"],
+      clientSecret: values["client-secret"],
+    });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    console.error(
+      `error: Cannot start the demo org: port ${port} on 127.0.0.1 is in use; pick another with --port N (0 picks a free one)`,
+    );
+    Deno.exit(1);
+  }
   const { client } = org;
   console.log(`Demo org listening on ${org.url} (Ctrl+C to stop)
   client_id:      ${client.client_id}

@@ -9,6 +9,7 @@ import {
   CODE_LIFETIME_MS,
   createDemoOrg,
   type DemoOrg,
+  LATEST_API_VERSION,
   signIdentity,
   startDemoOrg,
   toId18,
@@ -72,6 +73,10 @@ interface AuthorizeParams {
   code_challenge_method?: string;
   scope?: string;
   state?: string;
+  login_hint?: string;
+  prompt?: string;
+  immediate?: string;
+  display?: string;
 }
 
 async function authorizeParams(
@@ -671,5 +676,249 @@ Deno.test("pending consents expire after 10 minutes and at most 100 wait; an ove
       "error=invalid_request&error_description=request%20too%20large",
     );
     assertEquals(org.consents.size, 100, "nothing kept for it");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Signing in, prompts, scopes and the rest of Salesforce's surface
+// ---------------------------------------------------------------------------
+
+Deno.test("a first authorize request shows the sign-in page (login_hint filled in), and POST /login comes back to it with a session cookie", async () => {
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier(), {
+      login_hint: "someone@example.com",
+      prompt: "login consent",
+    });
+    const page = await call(org, authorizeUrl(org, params));
+    assertEquals(page.status, 200);
+    const html = await page.text();
+    assertStringIncludes(html, 'action="/login"');
+    assertStringIncludes(html, 'value="someone@example.com"');
+    assertEquals(org.consents.size, 0, "nothing kept before sign-in");
+    const startURL = /name="startURL" value="([^"]+)"/.exec(html)![1]
+      .replaceAll("&#38;", "&");
+    assertFalse(startURL.includes("prompt=login"), "it would ask again");
+    assertStringIncludes(startURL, "prompt=consent");
+    const signedIn = await signIn(org, startURL);
+    assertEquals(
+      signedIn.headers.get("location"),
+      new URL(startURL, org.url).href,
+    );
+    const consentPage = await call(org, signedIn.headers.get("location")!);
+    assertStringIncludes(await consentPage.text(), "Allow access?");
+    // Never an open redirect.
+    const elsewhere = await call(org, `${org.url}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ startURL: "https://evil.example/" }),
+    });
+    assertEquals(elsewhere.status, 400);
+    await elsewhere.body?.cancel();
+  }, { signedIn: false });
+});
+
+Deno.test("an app approved in this session skips consent, unless prompt=consent; prompt=login asks to sign in again", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const first = await consent(org, await authorizeParams(org, verifier));
+    assert(first.searchParams.has("code"));
+    const cases: [AuthorizeParams, number, string][] = [
+      [{}, 302, "code"],
+      [{ prompt: "consent" }, 200, "Allow access?"],
+      [{ prompt: "login" }, 200, 'action="/login"'],
+      [{ immediate: "true" }, 302, "code"],
+      [{ display: "popup" }, 302, "code"],
+    ];
+    for (const [overrides, status, expected] of cases) {
+      const response = await call(
+        org,
+        authorizeUrl(org, await authorizeParams(org, verifier, overrides)),
+      );
+      const label = JSON.stringify(overrides);
+      assertEquals(response.status, status, label);
+      const text = status === 302
+        ? new URL(response.headers.get("location")!).searchParams.get(expected)
+        : await response.text();
+      assert(text, label);
+      if (status === 200) assertStringIncludes(text, expected, label);
+    }
+  });
+});
+
+Deno.test("immediate=true without a session, or for an app not yet approved, redirects with immediate_unsuccessful", async () => {
+  for (const signedIn of [false, true]) {
+    await withOrg(async (org) => {
+      const params = await authorizeParams(org, createCodeVerifier(), {
+        immediate: "true",
+      });
+      const response = await call(org, authorizeUrl(org, params));
+      assertEquals(response.status, 302);
+      const location = new URL(response.headers.get("location")!);
+      assertEquals(location.origin + location.pathname, REDIRECT_URI);
+      assertEquals(
+        location.searchParams.get("error"),
+        "immediate_unsuccessful",
+      );
+      assertEquals(location.searchParams.get("state"), "state-123");
+    }, { signedIn });
+  }
+});
+
+Deno.test("scope synonyms: profile and email grant what id grants, offline_access is refresh_token", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const params = await authorizeParams(org, verifier, {
+      scope: "profile email offline_access",
+    });
+    const page = await call(org, authorizeUrl(org, params));
+    const html = await page.text();
+    assertEquals(html.match(/Access the identity URL service/g)?.length, 1);
+    assertStringIncludes(html, "Perform requests at any time");
+    const code = await getCode(org, verifier, {
+      scope: "profile email offline_access",
+    });
+    const { body } = await postToken(org, codeGrant(org, code, verifier));
+    assertEquals(body.scope, "profile email offline_access");
+    assert(body.refresh_token, "offline_access gives a refresh token");
+    const identity = await call(org, body.id, {
+      headers: { authorization: `Bearer ${body.access_token}` },
+    });
+    assertEquals(identity.status, 200);
+    await identity.body?.cancel();
+  });
+});
+
+Deno.test("a malformed code_challenge passes authorize and fails at the token endpoint, as on Salesforce", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier, {
+      code_challenge: "not-base64url-but-hex-0123456789abcdef",
+    });
+    const { status, body } = await postToken(
+      org,
+      codeGrant(org, code, verifier),
+    );
+    assertEquals(status, 400);
+    assertEquals(body, {
+      error: "invalid_grant",
+      error_description: "invalid code verifier",
+    });
+  });
+});
+
+Deno.test("the identity URL fills in {version} from version=, lists Salesforce's urls, and names no photos it cannot serve", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const { body } = await postToken(org, codeGrant(org, code, verifier));
+    const bearer = { authorization: `Bearer ${body.access_token}` };
+    const get = async (query: string) => {
+      const response = await call(org, `${body.id}${query}`, {
+        headers: bearer,
+      });
+      return { status: response.status, text: await response.text() };
+    };
+    const latest = JSON.parse((await get("?version=latest")).text);
+    assertEquals(
+      latest.urls.rest,
+      `${org.url}/services/data/v${LATEST_API_VERSION}/`,
+    );
+    assertEquals(Object.keys(latest.urls), [
+      "enterprise",
+      "metadata",
+      "partner",
+      "rest",
+      "sobjects",
+      "search",
+      "query",
+      "recent",
+      "tooling_soap",
+      "tooling_rest",
+      "profile",
+      "feeds",
+      "groups",
+      "users",
+      "feed_items",
+      "feed_elements",
+      "custom_domain",
+    ]);
+    assertFalse("photos" in latest);
+    const pinned = JSON.parse((await get("?version=52.0")).text);
+    assertEquals(pinned.urls.query, `${org.url}/services/data/v52.0/query/`);
+    const template = JSON.parse((await get("")).text);
+    assertStringIncludes(template.urls.rest, "v{version}");
+    assertEquals((await get("?version=soon")).status, 406);
+  });
+});
+
+Deno.test("the discovery document has Salesforce's keys, and introspection answers for the app's own tokens", async () => {
+  await withOrg(async (org) => {
+    const response = await call(
+      org,
+      `${org.url}/.well-known/openid-configuration`,
+    );
+    const document = await response.json();
+    for (
+      const key of [
+        "introspection_endpoint",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+        "claims_supported",
+        "display_values_supported",
+      ]
+    ) {
+      assert(key in document, key);
+    }
+    assertEquals(document.token_endpoint_auth_methods_supported, [
+      "client_secret_post",
+      "client_secret_basic",
+      "private_key_jwt",
+    ]);
+    assert(document.scopes_supported.length >= 20);
+    assertFalse("code_challenge_methods_supported" in document);
+
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const { body } = await postToken(org, codeGrant(org, code, verifier));
+    /** POSTs to the introspection endpoint with the client's credentials in the form, or as Basic. */
+    const introspect = async (
+      token: string,
+      credentials: { form?: Record<string, string>; basic?: string },
+    ) => {
+      const answer = await call(org, `${org.url}/services/oauth2/introspect`, {
+        method: "POST",
+        headers: credentials.basic ? { authorization: credentials.basic } : {},
+        body: new URLSearchParams({ token, ...credentials.form }),
+      });
+      return { status: answer.status, body: await answer.json() };
+    };
+    const form = {
+      client_id: org.client.client_id,
+      client_secret: org.client.client_secret,
+    };
+    const live = await introspect(body.access_token, { form });
+    assertEquals(live.status, 200);
+    assertEquals(live.body.active, true);
+    assertEquals(live.body.token_type, "access_token");
+    assertEquals(live.body.sub, org.identityUrl);
+    assertEquals(live.body.exp - live.body.iat, 7200);
+    const basic = `Basic ${btoa(`${form.client_id}:${form.client_secret}`)}`;
+    const viaBasic = await introspect(body.refresh_token, { basic });
+    assertEquals(viaBasic.body.token_type, "refresh_token");
+    assertEquals((await introspect("nope", { form })).body, { active: false });
+    const wrong = { form: { ...form, client_secret: "x" } };
+    assertEquals((await introspect(body.access_token, wrong)).status, 401);
+  });
+});
+
+Deno.test("requests addressed to another host are refused (DNS rebinding)", async () => {
+  await withOrg(async (org) => {
+    for (const host of ["evil.example:8080", "127.0.0.1:9999"]) {
+      const response = await call(org, `http://${host}/`);
+      assertEquals(response.status, 421, host);
+      await response.body?.cancel();
+    }
+    const ok = await call(org, "http://localhost:8080/");
+    assertEquals(ok.status, 200);
+    await ok.body?.cancel();
   });
 });

@@ -663,6 +663,19 @@ Deno.test("--demo --refresh --revoke walks steps 1 to 11 and shows the revoked t
     refreshed.data.access_token,
     result.steps[7].data.access_token,
   );
+  // Step 1 says where each setting came from; step 9 asked with version=latest;
+  // step 10 shows its request, masked; a closing note says what to try next.
+  assertEquals(result.steps[0].data.client_secret, "********");
+  assertEquals(result.steps[0].data.settings_from.instance, "the demo org");
+  assertEquals(
+    result.steps[0].data.settings_from.scope,
+    "the app's own scopes",
+  );
+  assertMatch(identity.data.rest_url, /\/services\/data\/v\d+\.0\/$/);
+  assertEquals(refreshed.data.payload.grant_type, "refresh_token");
+  assertMatch(refreshed.data.payload.refresh_token, /^\S{6}…\S{4}$/);
+  assertEquals(refreshed.data.payload.client_secret, "********");
+  assertStringIncludes(result.stderr, "done. Try it again with --pause");
   assertEquals(revoked.title, "Token Revoked");
   assertEquals(revoked.data.revoked, "refresh_token");
   assertEquals(revoked.data.status, 200);
@@ -1134,4 +1147,150 @@ Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by mor
   await drip.stop();
   assertEquals(result.code, 130);
   assert(took < 2_000, `Ctrl+C took ${took} ms`);
+});
+
+// ---------------------------------------------------------------------------
+// The check before the browser, and the demo org as learners meet it
+// ---------------------------------------------------------------------------
+
+Deno.test("the check never stops a flow that would work: an OAuth server that is not Salesforce completes", async () => {
+  const answers: [string, () => Response][] = [
+    [
+      "a login page",
+      () =>
+        new Response("<html><form>Log in</form></html>", {
+          headers: { "content-type": "text/html" },
+        }),
+    ],
+    [
+      "a redirect",
+      () =>
+        new Response(null, { status: 302, headers: { location: "/login" } }),
+    ],
+    [
+      "an error page that is not the bare text",
+      () =>
+        new Response("<p>error=invalid_client_id&error_description=x</p>", {
+          status: 400,
+        }),
+    ],
+  ];
+  for (const [name, page] of answers) {
+    await withFakeOrg(
+      async (path, url) =>
+        path === "/services/oauth2/authorize"
+          ? page()
+          : path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+      async (url, received) => {
+        const result = await runAgainst(url, [], { check: true });
+        assertEquals(result.code, 0, `${name}: ${result.stderr}`);
+        assertEquals(result.steps[3].data.check.outcome, "looks fine", name);
+        assertMatch(received[0], /^GET \/services\/oauth2\/authorize /);
+      },
+    );
+  }
+});
+
+Deno.test("the check says unknown and goes on when the org does not answer within 5 seconds", async () => {
+  await withFakeOrg(
+    async (path, url) => {
+      if (path === "/services/oauth2/authorize") {
+        await new Promise((resolve) => setTimeout(resolve, 5_500));
+        return new Response("late");
+      }
+      return path === "/services/oauth2/token"
+        ? Response.json(await signedTokens(url))
+        : Response.json({ user_id: "0055g00000FAKEUAAA" });
+    },
+    async (url) => {
+      const result = await runAgainst(url, ["--no-identity"], { check: true });
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps[3].data.check.outcome, "unknown");
+    },
+  );
+});
+
+Deno.test("--no-check skips the check, and the demo org's answer to it looks fine", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    const checked = await runApproved(orgArgs(org, redirect));
+    assertEquals(checked.steps[3].data.check.outcome, "looks fine");
+    const skipped = await runApproved([
+      ...orgArgs(org, redirect),
+      "--no-check",
+    ]);
+    assertEquals(skipped.steps[3].data.check, {
+      outcome: "skipped",
+      meaning: "--no-check",
+    });
+  });
+});
+
+Deno.test("--demo with a scope the demo app lacks ends with invalid_scope from the org's own page, without waiting", async () => {
+  const started = Date.now();
+  const result = await run([
+    "--demo",
+    "--no-browser",
+    "--json",
+    "--scope",
+    "api web",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 1, result.stderr);
+  assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
+  assertEquals(result.steps.at(-1)?.data.hint, hintFor("invalid_scope"));
+  assert(Date.now() - started < 3_000);
+});
+
+Deno.test("--no-secret sends no client secret: with --demo the app does not need one, and the signature is not checked", async () => {
+  const result = await run([
+    "--demo",
+    "--no-browser",
+    "--json",
+    "--no-secret",
+    "--redirect-uri",
+    redirectUri(),
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.steps[0].data.client_secret, null);
+  assertStringIncludes(
+    result.steps[0].data.settings_from.client_secret,
+    "--no-secret",
+  );
+  assertFalse("client_secret" in result.steps[5].data.payload);
+  assertEquals(
+    result.steps[6].data.signature,
+    "not checked (no client secret)",
+  );
+});
+
+Deno.test("--demo ignores SF_* variables and .env, and says which flags it ignores", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/.env`,
+      "SF_SCOPE=web\nSF_REDIRECT_URI=http://localhost:1/elsewhere\n",
+    );
+    const result = await run([
+      "--demo",
+      "--no-browser",
+      "--json",
+      "--refresh",
+      "--client-id",
+      "3MVG9mine",
+      "--redirect-uri",
+      redirectUri(),
+    ], { cwd: dir, env: { SF_SCOPE: "chatter_api" } });
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps.at(-1)?.step, 10);
+    assertFalse("scope" in result.steps[2].data.query);
+    assertStringIncludes(
+      result.stderr,
+      "warning: --client-id ignored: --demo uses the demo org and its app",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -66,7 +66,7 @@ export const STEPS = {
   5: {
     title: "Authorization Code Received",
     why:
-      "The browser signs in at the org and is sent back to the callback with a one-time code and our state.",
+      "Now the browser: you sign in at the org and click Allow, and the org sends the browser back to the callback with a one-time code and our state.",
   },
   6: {
     title: "Token Request Prepared",
@@ -1496,9 +1496,10 @@ async function pause(
     }\n  Press Enter for step ${step} (q, then Enter, quits)`,
   );
   const line = await run.lines.next(run.signal);
+  const quit = line === null || line.trim().toLowerCase() === "q";
+  if (run.signal.aborted || quit) await callback?.close();
   if (run.signal.aborted) throw run.signal.reason;
-  if (line === null || line.trim().toLowerCase() === "q") {
-    await callback?.close();
+  if (quit) {
     throw new FlowError({
       error: "quit",
       error_description: `Cannot finish the flow: stopped before step ${step}`,

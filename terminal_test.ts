@@ -9,12 +9,16 @@ import {
   assert,
   assertEquals,
   assertFalse,
+  assertNotEquals,
+  assertRejects,
   assertStringIncludes,
 } from "@std/assert";
 import { playDemoUser, signInAndDecide } from "./demo_org.ts";
+import { STEPS } from "./main.ts";
 import {
   assertConnectionRefused,
   childEnv,
+  freePort,
   MAIN,
   orgArgs,
   record,
@@ -281,22 +285,25 @@ const hasScript = Deno.build.os === "linux" &&
 
 Deno.test({
   name:
-    "--pause on a terminal introduces each step, waits for Enter, and q quits with 130",
+    "--pause on a terminal introduces each step, stops before the browser too, and q quits with 130",
   ignore: !hasScript,
   async fn() {
+    const redirect = redirectUri();
     const { text, code } = await runOnTerminal(
-      ["--demo", "--no-browser", "--pause", "--redirect-uri", redirectUri()],
-      ["\n", "\n", "q\n"],
+      ["--demo", "--no-browser", "--pause", "--redirect-uri", redirect],
+      ["\n", "\n", "\n", "\n", "q\n"],
     );
     assertEquals(code, 130, text);
     assertStringIncludes(text, "First the settings");
     assertStringIncludes(text, "Press Enter for step 2");
-    assertStringIncludes(text, "## 2. PKCE Generated");
-    assertFalse(text.includes("## 3."), "stopped before step 3");
+    assertStringIncludes(text, "## 4. Callback Server Started");
+    assertStringIncludes(text, STEPS[5].why);
+    assertFalse(text.includes("## 5."), "stopped before step 5");
     assertStringIncludes(
       text,
-      "quit: Cannot finish the flow: stopped before step 3",
+      "quit: Cannot finish the flow: stopped before step 5",
     );
+    await assertConnectionRefused(Number(new URL(redirect).port));
   },
 });
 
@@ -617,4 +624,226 @@ Deno.test("--save under deno task start's narrow permissions names the file the 
   assertEquals(new TextDecoder().decode(output.stdout), "");
   assertStringIncludes(stderr, 'this run may not write that file "mine.json"');
   assertStringIncludes(stderr, "allows only --save sf-tokens.json");
+});
+
+// ---------------------------------------------------------------------------
+// The step to a real org: mistakes caught before the browser opens
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name:
+    "a wrong client id, a wrong callback URL or an unreachable org ends in under 3 seconds, before any browser opens",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const launcher = await fakeLauncher("exit 0");
+    try {
+      await withDemoOrg(async (org, redirect) => {
+        const closed = `http://127.0.0.1:${freePort()}`;
+        const cases: [string, string[], string, string][] = [
+          [
+            "wrong client id",
+            [
+              "--instance-url",
+              org.url,
+              "--client-id",
+              "3MVG9wrong",
+              "--redirect-uri",
+              redirect,
+            ],
+            "invalid_client_id",
+            "consumer key",
+          ],
+          [
+            "unregistered callback URL",
+            [
+              "--instance-url",
+              org.url,
+              "--client-id",
+              org.client.client_id,
+              "--redirect-uri",
+              redirectUri(),
+            ],
+            "redirect_uri_mismatch",
+            "Callback URL exactly",
+          ],
+          [
+            "nothing at the instance URL",
+            [
+              "--instance-url",
+              closed,
+              "--client-id",
+              org.client.client_id,
+              "--redirect-uri",
+              redirect,
+            ],
+            "network_error",
+            `The instance URL is ${closed}`,
+          ],
+          [
+            "a host that does not resolve",
+            [
+              "--instance-url",
+              "https://no-such-org.invalid",
+              "--client-id",
+              "3MVG9x",
+              "--redirect-uri",
+              redirect,
+            ],
+            "network_error",
+            "does not resolve",
+          ],
+        ];
+        for (const [name, args, error, hint] of cases) {
+          const started = Date.now();
+          const result = await run([...args, "--json"], {
+            env: { PATH: `${launcher}:/usr/bin:/bin` },
+          });
+          const took = Date.now() - started;
+          assertEquals(result.code, 1, `${name}: ${result.stderr}`);
+          const failure = result.steps.at(-1)!.data;
+          assertEquals(failure.error, error, name);
+          assertStringIncludes(failure.hint, hint, name);
+          assert(took < 3_000, `${name} took ${took} ms`);
+          assertEquals(result.steps.map((s) => s.step).at(-2), 3, name);
+          await assertRejects(
+            () => Deno.stat(`${launcher}/opened`),
+            Deno.errors.NotFound,
+            undefined,
+            `${name}: no browser was opened`,
+          );
+        }
+      });
+    } finally {
+      await Deno.remove(launcher, { recursive: true });
+    }
+  },
+});
+
+Deno.test(".env copied from .env.example and left unedited ends with exit 2 naming the variable", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(
+      new URL(".env.example", import.meta.url),
+      `${dir}/.env`,
+    );
+    const result = await run(["--no-browser"], { cwd: dir });
+    assertEquals(result.code, 2, result.stderr);
+    assertStringIncludes(
+      result.stderr,
+      'Cannot use SF_INSTANCE_URL in .env: it is still the example from .env.example "https://yourdomain.my.salesforce.com"',
+    );
+    await Deno.writeTextFile(
+      `${dir}/.env`,
+      "SF_INSTANCE_URL=https://acme.my.salesforce.com\nSF_CLIENT_ID=3MVG9...\n",
+    );
+    const id = await run(["--no-browser"], { cwd: dir });
+    assertEquals(id.code, 2);
+    assertStringIncludes(
+      id.stderr,
+      "Cannot use SF_CLIENT_ID in .env: it is still the example",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--demo when port 8000 is taken picks a port free on both loopbacks and says so", async () => {
+  let squatter: Deno.Listener | undefined;
+  try {
+    squatter = Deno.listen({ hostname: "127.0.0.1", port: 8000 });
+  } catch {
+    // Something else holds 8000 already: the test still shows the move.
+  }
+  try {
+    const result = await run(["--demo", "--no-browser", "--json"]);
+    assertEquals(result.code, 0, result.stderr);
+    const port = new URL(result.steps[0].data.redirect_uri).port;
+    assertNotEquals(port, "8000");
+    assertStringIncludes(
+      result.stderr,
+      `port 8000 is busy: the demo uses port ${port} instead`,
+    );
+    assertEquals(result.steps[3].data.port, Number(port));
+  } finally {
+    squatter?.close();
+  }
+});
+
+Deno.test("demo_org.ts alone: --help prints its usage, a busy port is one clear line", async () => {
+  const script = new URL("./demo_org.ts", import.meta.url).pathname;
+  const help = await run(["--help"], { script });
+  assertEquals(help.code, 0);
+  assertStringIncludes(help.stdout, "--port N");
+  assertStringIncludes(help.stdout, "deno task demo-org");
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const result = await run(["--port", String(busy.addr.port)], { script });
+    assertEquals(result.code, 1);
+    assertEquals(
+      result.stderr,
+      `error: Cannot start the demo org: port ${busy.addr.port} on 127.0.0.1 is in use; pick another with --port N (0 picks a free one)\n`,
+    );
+  } finally {
+    busy.close();
+  }
+});
+
+const hasBashAndJq = Deno.build.os !== "windows" &&
+  ["bash", "jq"].every((tool) => {
+    try {
+      return new Deno.Command(tool, { args: ["--version"] }).outputSync()
+        .success;
+    } catch {
+      return false;
+    }
+  });
+
+Deno.test({
+  name: "the README's recipe for the paste path from a script works as written",
+  ignore: !hasBashAndJq,
+  async fn() {
+    const readme = await Deno.readTextFile(
+      new URL("README.md", import.meta.url),
+    );
+    const recipe =
+      /```sh\n(\s*# Recipe: the paste path from a script\n[\s\S]*?)```/
+        .exec(readme)![1].replace(/^ {2}/gm, "");
+    await withDemoOrg(async (org, redirect) => {
+      const bash = new Deno.Command("bash", {
+        args: ["-c", recipe],
+        cwd: new URL(".", import.meta.url).pathname,
+        env: childEnv({
+          PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
+          SF_INSTANCE_URL: org.url,
+          SF_CLIENT_ID: org.client.client_id,
+          SF_REDIRECT_URI: redirect,
+        }),
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(bash.stderr).text();
+      const reader = bash.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let out = "";
+      while (!/Sign in at: \S+\n/.test(out)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the recipe ended early: ${out}`);
+        out += value;
+      }
+      const url = /Sign in at: (\S+)\n/.exec(out)![1];
+      const location = await signInAndDecide(url); // a person, elsewhere
+      const writer = bash.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(`${location.href}\n`));
+      await writer.close();
+      for (let chunk; !(chunk = await reader.read()).done;) out += chunk.value;
+      const status = await bash.status;
+      record(out, await stderr);
+      assertEquals(status.code, 0, out);
+      const steps = out.split("\n").filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l).step);
+      assertEquals(steps, [4, 5, 6, 7, 8, 9]);
+    });
+  },
 });
