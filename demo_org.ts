@@ -39,6 +39,7 @@ import {
   remoteAccessError,
   signIn,
 } from "./demo_org/sign_in.ts";
+import { keys } from "./demo_org/id_token.ts";
 import { homePage } from "./demo_org/pages.ts";
 import {
   createOrgState,
@@ -67,6 +68,7 @@ type Handler = (
 const ROUTES: Record<string, Handler> = {
   "GET /": homePage,
   "GET /.well-known/openid-configuration": discovery,
+  "GET /id/keys": keys,
   "GET /services/oauth2/authorize": authorize,
   "POST /services/oauth2/authorize": decide,
   "POST /login": signIn,

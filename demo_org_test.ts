@@ -14,7 +14,13 @@ import {
   startDemoOrg,
   toId18,
 } from "./demo_org.ts";
-import { verifySignature } from "./main.ts";
+import { testSigningKeys } from "./_test_utils.ts";
+import {
+  accessTokenHash,
+  decodeJwt,
+  verifyRs256,
+  verifySignature,
+} from "./main.ts";
 import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
 
 const REDIRECT_URI = "http://localhost:8000/callback";
@@ -28,6 +34,7 @@ async function withOrg(
   const org = createDemoOrg("http://127.0.0.1:8080", {
     redirectUri: REDIRECT_URI,
     now: () => clock.now,
+    signingKeys: await testSigningKeys(),
     ...options,
   });
   if (options.signedIn !== false) await signIn(org);
@@ -77,6 +84,7 @@ interface AuthorizeParams {
   prompt?: string;
   immediate?: string;
   display?: string;
+  nonce?: string;
 }
 
 async function authorizeParams(
@@ -359,6 +367,7 @@ Deno.test("POST /services/oauth2/token answers in Salesforce's shape, with a val
       "refresh_token",
       "signature",
       "scope",
+      "id_token",
       "instance_url",
       "id",
       "token_type",
@@ -366,7 +375,7 @@ Deno.test("POST /services/oauth2/token answers in Salesforce's shape, with a val
     ]);
     assertMatch(body.access_token, /^00D[A-Za-z0-9]{12}![A-Za-z0-9._]{40,}$/);
     assertMatch(body.refresh_token, /^5Aep861/);
-    assertEquals(body.scope, "api id refresh_token"); // the app's own scopes
+    assertEquals(body.scope, "api id openid refresh_token"); // the app's own scopes
     assertEquals(body.instance_url, org.url);
     assertMatch(body.id, new RegExp(`^${org.url}/id/00D\\w{15}/005\\w{15}$`));
     assertEquals(body.token_type, "Bearer");
@@ -920,5 +929,63 @@ Deno.test("requests addressed to another host are refused (DNS rebinding)", asyn
     const ok = await call(org, "http://localhost:8080/");
     assertEquals(ok.status, 200);
     await ok.body?.cancel();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// OpenID Connect
+// ---------------------------------------------------------------------------
+
+Deno.test("with openid the demo org issues an RS256 ID token its /id/keys verifies, with Salesforce's claims and the nonce echoed", async () => {
+  await withOrg(async (org, clock) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier, {
+      scope: "openid api refresh_token",
+      nonce: "nonce-123",
+    });
+    const { body } = await postToken(org, codeGrant(org, code, verifier));
+    const jwt = decodeJwt(body.id_token);
+    assertEquals(jwt.header, { kid: "1", typ: "JWT", alg: "RS256" });
+    const jwks = await (await call(org, `${org.url}/id/keys`)).json();
+    assertEquals(jwks.keys.length, 1);
+    const [key] = jwks.keys;
+    assertEquals([key.kty, key.alg, key.use, key.kid], [
+      "RSA",
+      "RS256",
+      "sig",
+      "1",
+    ]);
+    assertFalse("d" in key, "the public half only");
+    assert(await verifyRs256(jwt, key));
+    const now = Math.floor(clock.now / 1000);
+    assertEquals(jwt.claims.iss, org.url);
+    assertEquals(jwt.claims.sub, body.id);
+    assertEquals(jwt.claims.aud, org.client.client_id);
+    assertEquals([jwt.claims.iat, jwt.claims.exp], [now, now + 120]);
+    assertEquals(jwt.claims.nonce, "nonce-123");
+    assertEquals(jwt.claims.at_hash, await accessTokenHash(body.access_token));
+    assertEquals(jwt.claims.preferred_username, "learner@demo-org.example");
+    // userinfo says the same.
+    const userinfo =
+      await (await call(org, `${org.url}/services/oauth2/userinfo`, {
+        headers: { authorization: `Bearer ${body.access_token}` },
+      })).json();
+    for (const claim of ["sub", "name", "email", "preferred_username"]) {
+      assertEquals(userinfo[claim], jwt.claims[claim], claim);
+    }
+    // The refresh grant gives a new ID token, for the same user, without the nonce.
+    const refreshed = await postToken(org, {
+      grant_type: "refresh_token",
+      refresh_token: body.refresh_token,
+      client_id: org.client.client_id,
+    });
+    const again = decodeJwt(refreshed.body.id_token);
+    assertEquals(again.claims.sub, jwt.claims.sub);
+    assertFalse("nonce" in again.claims);
+    assert(await verifyRs256(again, key));
+    // Without openid, no ID token.
+    const plainCode = await getCode(org, verifier, { scope: "api" });
+    const plain = await postToken(org, codeGrant(org, plainCode, verifier));
+    assertFalse("id_token" in plain.body);
   });
 });

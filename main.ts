@@ -26,7 +26,7 @@
  */
 
 import { parseArgs, parseEnv } from "node:util";
-import { generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
+import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -120,7 +120,7 @@ async function runFlow(run: Run) {
   await pause(run, 2);
   const pkce = await createPkce(run);
   await pause(run, 3);
-  const { url, state } = createAuthorizationRequest(run, pkce);
+  const { url, state, nonce } = createAuthorizationRequest(run, pkce);
   await pause(run, 4);
   const callback = await startCallbackServer(run, state, url);
   await pause(run, 5, callback);
@@ -128,18 +128,22 @@ async function runFlow(run: Run) {
   await pause(run, 6);
   const request = prepareTokenRequest(run, code, pkce);
   await pause(run, 7);
-  const response = await receiveTokens(run, request);
+  const { tokens: response, idToken } = await receiveTokens(
+    run,
+    request,
+    nonce,
+  );
   // Saved as soon as they passed step 7's checks: nothing later can lose them.
   if (run.config.save) await saveTokens(run, toTokenSet(response));
   await pause(run, 8);
-  let tokens = completeFlow(run, response);
+  let tokens = completeFlow(run, response, idToken);
   if (run.config.identity) {
     await pause(run, 9);
     await getIdentity(run, tokens);
   }
   if (run.config.refresh) {
     await pause(run, 10);
-    tokens = await refreshTokens(run, tokens);
+    tokens = await refreshTokens(run, tokens, { nonce, first: idToken });
   }
   if (run.config.revoke) {
     await pause(run, 11);
@@ -202,6 +206,7 @@ export interface AuthorizeQuery {
   code_challenge_method: "S256";
   state: string;
   scope?: string;
+  nonce?: string;
 }
 
 /** Builds `/services/oauth2/authorize?…`, each parameter encoded once. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.3 */
@@ -228,13 +233,24 @@ function createAuthorizationRequest(run: Run, pkce: Pkce) {
     state: randomBase64url(32),
     ...(config.scope ? { scope: config.scope } : {}),
   };
+  // An ID token may come back (openid asked for, or the app's own scopes):
+  // it must carry this nonce, so a replayed ID token is refused (OIDC §3.1.2.1).
+  const mayGetIdToken = !config.scope ||
+    config.scope.split(" ").includes("openid");
+  if (mayGetIdToken) query.nonce = randomBase64url(32);
   const url = buildAuthorizeUrl(config.instanceUrl, query);
   logStep(run, 3, {
     authorization_endpoint: `${url.origin}${url.pathname}`,
     query,
     authorization_url: url.href,
+    ...(mayGetIdToken
+      ? {
+        why_nonce:
+          "an ID token may come back (scope openid, or the app's own scopes): it must echo this nonce",
+      }
+      : {}),
   });
-  return { url, state: query.state };
+  return { url, state: query.state, nonce: query.nonce };
 }
 
 // ---------------------------------------------------------------------------
@@ -606,6 +622,7 @@ export interface TokenResponse {
   refresh_token?: string;
   signature?: string;
   scope?: string;
+  id_token?: string;
   instance_url: string;
   id: string;
   token_type: string;
@@ -616,15 +633,20 @@ export interface TokenResponse {
 async function receiveTokens(
   run: Run,
   body: URLSearchParams,
-): Promise<TokenResponse> {
+  nonce: string | undefined,
+) {
   const response = await tokenRequest(run, body);
   const { tokens, signature } = await processTokenResponse(run, response);
+  const idToken = tokens.id_token
+    ? await verifyIdToken(run, tokens, { nonce, nonceRequired: true })
+    : undefined;
   logStep(run, 7, {
     status: response.status,
     body: maskTokens(run, tokens),
     signature,
+    ...(idToken ? { id_token: idToken.shown } : {}),
   });
-  return tokens;
+  return { tokens, idToken };
 }
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
@@ -786,6 +808,7 @@ export interface TokenSet {
   scope: string | null;
   issued_at: string;
   token_type: string;
+  id_token: string | null;
 }
 
 /** The token object an app keeps, from a checked token response. */
@@ -798,10 +821,15 @@ function toTokenSet(tokens: TokenResponse): TokenSet {
     scope: tokens.scope ?? null,
     issued_at: tokens.issued_at,
     token_type: tokens.token_type,
+    id_token: tokens.id_token ?? null,
   };
 }
 
-function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
+function completeFlow(
+  run: Run,
+  tokens: TokenResponse,
+  idToken: VerifiedIdToken | undefined,
+): TokenSet {
   const result = toTokenSet(tokens);
   logStep(run, 8, {
     access_token: mask(result.access_token, run.output.showSecrets),
@@ -809,6 +837,7 @@ function completeFlow(run: Run, tokens: TokenResponse): TokenSet {
       mask(result.refresh_token, run.output.showSecrets),
     instance_url: result.instance_url,
     id_url: result.id_url,
+    ...(idToken ? { signed_in_user: signedInUser(idToken.claims) } : {}),
     scope: result.scope,
     issued_at: result.issued_at,
     issued_at_iso: new Date(Number(result.issued_at)).toISOString(),
@@ -927,7 +956,11 @@ async function getIdentity(run: Run, tokens: TokenSet) {
 // ---------------------------------------------------------------------------
 
 /** The refresh token grant, through the same request and checks as step 7. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
-async function refreshTokens(run: Run, tokens: TokenSet): Promise<TokenSet> {
+async function refreshTokens(
+  run: Run,
+  tokens: TokenSet,
+  openid: { nonce?: string; first?: VerifiedIdToken },
+): Promise<TokenSet> {
   if (!tokens.refresh_token) {
     logStep(run, 10, {
       skipped: true,
@@ -949,6 +982,14 @@ async function refreshTokens(run: Run, tokens: TokenSet): Promise<TokenSet> {
     run,
     response,
   );
+  // A nonce is not required on refresh; iss, sub and aud must be the first ID token's.
+  const idToken = refreshed.id_token
+    ? await verifyIdToken(run, refreshed, {
+      nonce: openid.nonce,
+      nonceRequired: false,
+      first: openid.first?.claims,
+    })
+    : undefined;
   logStep(run, 10, {
     token_endpoint: orgEndpoint(run, "token"),
     payload: maskPayload(run, body),
@@ -956,12 +997,14 @@ async function refreshTokens(run: Run, tokens: TokenSet): Promise<TokenSet> {
     access_token: mask(refreshed.access_token, run.output.showSecrets),
     issued_at: refreshed.issued_at,
     signature,
+    ...(idToken ? { id_token: idToken.shown } : {}),
   });
   return {
     ...tokens,
     access_token: refreshed.access_token,
     refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
     issued_at: refreshed.issued_at,
+    id_token: refreshed.id_token ?? tokens.id_token,
   };
 }
 
@@ -1017,6 +1060,313 @@ async function processRevocationResponse(response: Response) {
     ? fields.error_description
     : text.replace(/\s+/g, " ").trim().slice(0, 160);
   throw new FlowError({ error, error_description: description });
+}
+
+// ---------------------------------------------------------------------------
+// OpenID Connect: checking the ID token (steps 7 and 10)
+// ---------------------------------------------------------------------------
+//
+// With the openid scope, the token response carries an ID token: a JWT that
+// says who signed in, signed by the org. Reading its claims is easy; trusting
+// them takes every check below, in this order. No JWT library: this is it.
+
+/** A JWT split into its parts: decoded header and claims, and what was signed. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
+export interface DecodedJwt {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  signingInput: Uint8Array<ArrayBuffer>;
+  signature: Uint8Array<ArrayBuffer>;
+}
+
+/** An ID token that passed every check. */
+interface VerifiedIdToken {
+  claims: Record<string, unknown>;
+  /** What steps 7 and 10 print: header, claims, and each check with its outcome. */
+  shown: Record<string, unknown>;
+}
+
+/** How far clocks may disagree when checking `exp` and `iat`. */
+const CLOCK_ALLOWANCE_SECONDS = 60;
+
+function idTokenError(check: string, detail: string) {
+  return new FlowError({
+    error: "invalid_id_token",
+    error_description:
+      `Cannot trust the ID token: ${check} check failed: ${detail}`,
+  });
+}
+
+/** Splits a compact JWS into header, claims and signature. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
+export function decodeJwt(jwt: string): DecodedJwt {
+  const parts = jwt.split(".");
+  const json = (part: string) => {
+    const value = JSON.parse(
+      new TextDecoder().decode(
+        Uint8Array.fromBase64(part, { alphabet: "base64url" }),
+      ),
+    );
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError("not a JSON object");
+    }
+    return value as Record<string, unknown>;
+  };
+  try {
+    if (parts.length !== 3) throw new TypeError(`${parts.length} parts, not 3`);
+    return {
+      header: json(parts[0]),
+      claims: json(parts[1]),
+      signingInput: new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
+      signature: Uint8Array.fromBase64(parts[2], { alphabet: "base64url" }),
+    };
+  } catch (error) {
+    throw idTokenError(
+      "format",
+      `not a signed JWT (${(error as Error).message})`,
+    );
+  }
+}
+
+/** Verifies an RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256) with an RSA public key given as a JWK. @see https://www.rfc-editor.org/rfc/rfc7518#section-3.3 */
+export async function verifyRs256(
+  jwt: DecodedJwt,
+  jwk: JsonWebKey,
+): Promise<boolean> {
+  const key = await crypto.subtle.importKey(
+    "jwk",
+    { kty: "RSA", n: jwk.n, e: jwk.e },
+    { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+    false,
+    ["verify"],
+  );
+  return await crypto.subtle.verify(
+    "RSASSA-PKCS1-v1_5",
+    key,
+    jwt.signature,
+    jwt.signingInput,
+  );
+}
+
+/** `at_hash`: base64url of the left half of the access token's SHA-256. @see https://openid.net/specs/openid-connect-core-1_0.html#CodeIDToken */
+export async function accessTokenHash(accessToken: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(accessToken),
+    ),
+  );
+  return base64url(digest.slice(0, digest.length / 2));
+}
+
+/** Reads a JSON document the org publishes (discovery, keys); anything else is `unexpected_response`. */
+async function fetchDocument(run: Run, url: string, what: string) {
+  const response = await send(run, url, {
+    headers: { accept: "application/json" },
+  });
+  return await readJson(response, what);
+}
+
+/** The org's issuer and key set URL, from its discovery document. @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata */
+async function discoverIssuer(run: Run, origin: string) {
+  const url = `${origin}/.well-known/openid-configuration`;
+  const document = await fetchDocument(run, url, "discovery document");
+  const { issuer, jwks_uri } = document;
+  if (
+    typeof issuer !== "string" || typeof jwks_uri !== "string" ||
+    !URL.parse(jwks_uri)
+  ) {
+    throw new FlowError({
+      error: "unexpected_response",
+      error_description:
+        `Cannot use the discovery document ${url}: it lacks issuer or jwks_uri`,
+      hint:
+        "The org must publish its OpenID Connect metadata: check the instance URL.",
+    });
+  }
+  return { url, issuer, jwks_uri };
+}
+
+/** The signing key with this `kid`, from the key set; fetched again once when the kid is unknown (keys rotate). @see https://openid.net/specs/openid-connect-core-1_0.html#RotateSigKeys */
+async function findSigningKey(run: Run, jwksUri: string, kid: unknown) {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const set = await fetchDocument(run, jwksUri, "key set (JWKS)");
+    if (!Array.isArray(set.keys)) {
+      throw new FlowError({
+        error: "unexpected_response",
+        error_description:
+          `Cannot use the key set ${jwksUri}: it has no keys array`,
+        hint:
+          "The org's jwks_uri must answer a JSON Web Key Set: check the instance URL.",
+      });
+    }
+    const key = (set.keys as JsonWebKey[]).find((k) =>
+      typeof k === "object" && k !== null &&
+      (k as { kid?: unknown }).kid === kid && k.kty === "RSA"
+    );
+    if (key) return { key, attempt };
+  }
+  throw idTokenError(
+    "key",
+    `no RSA key with kid ${
+      JSON.stringify(kid)
+    } at ${jwksUri}, even after fetching it again`,
+  );
+}
+
+/**
+ * Checks an ID token as OpenID Connect Core §3.1.3.7 asks, and says what each
+ * check found. The issuer comes from the configured instance's discovery
+ * document, never from the token itself.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+ */
+async function verifyIdToken(
+  run: Run,
+  tokens: TokenResponse,
+  expected: {
+    nonce?: string;
+    nonceRequired: boolean;
+    /** On refresh: the first ID token's claims; iss, sub and aud must match. */
+    first?: Record<string, unknown>;
+  },
+): Promise<VerifiedIdToken> {
+  const jwt = decodeJwt(String(tokens.id_token));
+  const { header, claims } = jwt;
+  const checks: Record<string, string> = {};
+  // 1. The algorithm, before any key is touched: RS256 only, never none or HS256.
+  if (header.alg !== "RS256") {
+    throw idTokenError(
+      "alg",
+      `the algorithm is ${JSON.stringify(header.alg)}, not RS256`,
+    );
+  }
+  checks.alg = "RS256, the only algorithm the org uses";
+  // 2. The issuer, from the configured org's discovery document. Salesforce
+  // names a My Domain login's own host as issuer even when it began at
+  // login.salesforce.com: then that host's discovery must say so itself.
+  let discovery = await discoverIssuer(run, run.config.instanceUrl);
+  const instanceOrigin = URL.parse(tokens.instance_url)?.origin;
+  if (
+    instanceOrigin && claims.iss !== discovery.issuer &&
+    claims.iss === instanceOrigin
+  ) {
+    const mine = await discoverIssuer(run, instanceOrigin);
+    if (mine.issuer === claims.iss) {
+      discovery = mine;
+      checks.issuer_from =
+        `${mine.url} (the token response's instance_url: a My Domain login)`;
+    }
+  }
+  if (claims.iss !== discovery.issuer) {
+    throw idTokenError(
+      "iss",
+      `iss is ${
+        JSON.stringify(claims.iss)
+      }, the org's issuer is "${discovery.issuer}"`,
+    );
+  }
+  checks.iss = `matches the issuer in ${
+    checks.issuer_from ? "that" : "the org's"
+  } discovery document`;
+  // 3. The signature, with the key the header names.
+  const { key, attempt } = await findSigningKey(
+    run,
+    discovery.jwks_uri,
+    header.kid,
+  );
+  if (!await verifyRs256(jwt, key).catch(() => false)) {
+    throw idTokenError(
+      "signature",
+      "the RS256 signature does not match the header and claims",
+    );
+  }
+  checks.signature = `valid, with key ${
+    JSON.stringify(header.kid)
+  } from ${discovery.jwks_uri}${
+    attempt > 1 ? " (found after fetching the keys again)" : ""
+  }`;
+  // 4. The audience: this app.
+  const clientId = run.config.clientId;
+  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audience.includes(clientId)) {
+    throw idTokenError(
+      "aud",
+      `aud is ${JSON.stringify(claims.aud)}, not this app's consumer key`,
+    );
+  }
+  checks.aud = Array.isArray(claims.aud)
+    ? "contains the consumer key"
+    : "the consumer key";
+  // 5. The time: not expired, not issued in the future.
+  const now = Date.now() / 1000;
+  const { exp, iat } = claims;
+  if (typeof exp !== "number" || exp < now - CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError("exp", `exp ${JSON.stringify(exp)} is in the past`);
+  }
+  if (typeof iat !== "number" || iat > now + CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError("iat", `iat ${JSON.stringify(iat)} is in the future`);
+  }
+  checks.exp = `expires in ${
+    Math.round(exp - now)
+  } s (clocks may differ by ${CLOCK_ALLOWANCE_SECONDS} s)`;
+  checks.iat = "not in the future";
+  // 6. The nonce: the one step 3 sent, so this token was made for this run.
+  if (expected.nonceRequired || claims.nonce !== undefined) {
+    if (claims.nonce !== expected.nonce) {
+      throw idTokenError(
+        "nonce",
+        claims.nonce === undefined
+          ? "the nonce sent at step 3 is missing"
+          : "the nonce is not the one sent at step 3",
+      );
+    }
+    checks.nonce = "the one sent at step 3";
+  } else {
+    checks.nonce = "none (not required on refresh)";
+  }
+  // 7. at_hash, when present: this token was issued with this access token.
+  if (claims.at_hash !== undefined) {
+    if (claims.at_hash !== await accessTokenHash(tokens.access_token)) {
+      throw idTokenError("at_hash", "at_hash does not match the access token");
+    }
+    checks.at_hash = "matches the access token";
+  }
+  // 8. sub is the identity URL: step 9's URL, now in a signed statement.
+  if (claims.sub !== tokens.id) {
+    throw idTokenError(
+      "sub",
+      `sub is ${
+        JSON.stringify(claims.sub)
+      }, the token response's id is "${tokens.id}"`,
+    );
+  }
+  checks.sub = "the identity URL (id): who signed in, signed by the org";
+  // 9. On refresh: the same issuer, user and audience as the first ID token.
+  for (const name of ["iss", "sub", "aud"] as const) {
+    if (
+      expected.first &&
+      JSON.stringify(claims[name]) !== JSON.stringify(expected.first[name])
+    ) {
+      throw idTokenError(name, `${name} differs from the first ID token's`);
+    }
+  }
+  return {
+    claims,
+    shown: {
+      token: mask(String(tokens.id_token), run.output.showSecrets),
+      header: { alg: header.alg, kid: header.kid },
+      claims,
+      checks,
+    },
+  };
+}
+
+/** Who signed in, from a verified ID token. */
+function signedInUser(claims: Record<string, unknown>) {
+  return {
+    sub: claims.sub,
+    preferred_username: claims.preferred_username ?? null,
+    name: claims.name ?? null,
+    email: claims.email ?? null,
+  };
 }
 
 // ===========================================================================
@@ -1657,6 +2007,8 @@ const HINTS: Record<string, string> = {
   invalid_token:
     "The token is unknown to the org: it may already be revoked or expired.",
   unsupported_token_type: "The org cannot revoke this kind of token.",
+  invalid_id_token:
+    "Do not use these tokens: the ID token is not what the org signed for this app and this run. Run the flow again; if it persists, check the instance URL and the consumer key.",
 };
 
 const INVALID_GRANT_HINTS: Record<string, string> = {

@@ -16,10 +16,12 @@ import {
 } from "@std/assert";
 import { run } from "./_test_utils.ts";
 import {
+  accessTokenHash,
   browserCommands,
   buildAuthorizeUrl,
   type Config,
   createLineReader,
+  decodeJwt,
   EXIT_FAILED,
   EXIT_USAGE,
   FlowError,
@@ -31,6 +33,7 @@ import {
   readDotEnv,
   type SettingSources,
   validateTokenResponse,
+  verifyRs256,
 } from "./main.ts";
 
 Deno.test("buildAuthorizeUrl() sends every parameter once, encoded once, and scope only when set", () => {
@@ -665,4 +668,60 @@ Deno.test("createLineReader() cuts a huge line at MAX_LINE in linear time, and t
   assertEquals(await lines.next(), "next");
   assertEquals(await lines.next(), null);
   assert(took < 3_000, `40 MiB took ${Math.round(took)} ms`);
+});
+
+// ---------------------------------------------------------------------------
+// OpenID Connect: the pieces of the ID token check
+// ---------------------------------------------------------------------------
+
+/** RFC 7515 Appendix A.2: an RS256 JWS and the public half of its key. */
+const RFC7515_A2 = {
+  jws:
+    "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw",
+  jwk: {
+    kty: "RSA",
+    n: "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+    e: "AQAB",
+  },
+};
+
+Deno.test("verifyRs256() accepts RFC 7515 A.2's example, and refuses it with one bit changed", async () => {
+  const jwt = decodeJwt(RFC7515_A2.jws);
+  assertEquals(jwt.header, { alg: "RS256" });
+  assertEquals(jwt.claims, {
+    iss: "joe",
+    exp: 1300819380,
+    "http://example.com/is_root": true,
+  });
+  assert(await verifyRs256(jwt, RFC7515_A2.jwk));
+  const flippedSignature = { ...jwt, signature: jwt.signature.slice() };
+  flippedSignature.signature[10] ^= 1;
+  assertFalse(await verifyRs256(flippedSignature, RFC7515_A2.jwk));
+  const flippedInput = { ...jwt, signingInput: jwt.signingInput.slice() };
+  flippedInput.signingInput[20] ^= 1;
+  assertFalse(await verifyRs256(flippedInput, RFC7515_A2.jwk));
+});
+
+Deno.test("decodeJwt() refuses what is not a compact JWS of two JSON objects", () => {
+  const cases = [
+    "",
+    "only.two",
+    "a.b.c.d",
+    "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.sig",
+    "WzFd.eyJhIjoxfQ.sig", // a JSON array as header
+    "eyJhbGciOiJSUzI1NiJ9.bnVsbA.sig", // null as claims
+  ];
+  for (const jwt of cases) {
+    const error = assertThrows(() => decodeJwt(jwt), FlowError, undefined, jwt);
+    assertEquals(error.error, "invalid_id_token", jwt);
+    assertStringIncludes(error.error_description, "format check failed", jwt);
+  }
+});
+
+Deno.test("accessTokenHash() is the left half of the access token's SHA-256, base64url", async () => {
+  // OpenID Connect Core's example: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" has at_hash "77QmUPtjPfzWtF2AnpK9RQ".
+  assertEquals(
+    await accessTokenHash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+    "77QmUPtjPfzWtF2AnpK9RQ",
+  );
 });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { userClaims } from "./id_token.ts";
 import { jsonResponse, textResponse } from "./pages.ts";
 import {
   bearerGrant,
@@ -117,16 +118,7 @@ export async function userinfo(
   }
   return jsonResponse(200, {
     sub: org.identityUrl,
-    user_id: toId18(USER_ID),
-    organization_id: toId18(ORG_ID),
-    preferred_username: USERNAME,
-    nickname: "learner",
-    name: DISPLAY_NAME,
-    email: USERNAME,
-    email_verified: true,
-    given_name: "Demo",
-    family_name: "Learner",
-    zoneinfo: "Europe/London",
+    ...userClaims(org), // the same claims the ID token carries
     active: true,
     user_type: "STANDARD",
     language: "en_US",

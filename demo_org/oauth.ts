@@ -17,6 +17,7 @@ import {
   tokenError,
 } from "./pages.ts";
 import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
+import { signingKeys } from "./id_token.ts";
 import {
   addConsent,
   type DemoOrgState,
@@ -71,6 +72,7 @@ export function discovery(org: DemoOrgState): Response {
     token_endpoint: endpoint("token"),
     revocation_endpoint: endpoint("revoke"),
     userinfo_endpoint: endpoint("userinfo"),
+    jwks_uri: `${org.url}/id/keys`,
     introspection_endpoint: endpoint("introspect"),
     response_types_supported: ["code"],
     subject_types_supported: ["public"],
@@ -225,11 +227,13 @@ export function authorize(org: DemoOrgState, request: Request): Response {
     );
     return redirect(page);
   }
+  if (scopes.includes("openid")) void signingKeys(org); // ready by the token request
   const grant = {
     redirectUri,
     state,
     challenge,
     scopes,
+    nonce: query.get("nonce"),
     sessionId: session.id,
   };
   if (
@@ -367,7 +371,12 @@ async function exchangeCode(
   const wantsRefresh = issued.scopes.includes("refresh_token") ||
     issued.scopes.includes("offline_access");
   const refreshToken = wantsRefresh ? newRefreshToken() : undefined;
-  const body = await issueTokens(org, issued.scopes, refreshToken);
+  const body = await issueTokens(
+    org,
+    issued.scopes,
+    refreshToken,
+    issued.nonce,
+  );
   issued.tokens.push(
     body.access_token,
     ...(refreshToken ? [refreshToken] : []),

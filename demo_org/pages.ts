@@ -65,6 +65,7 @@ export function redirectWithError(
 /** What each scope lets the app do, in Salesforce's own words. */
 const SCOPE_LABELS: Record<string, string> = {
   api: "Manage user data via APIs (api)",
+  openid: "Access unique user identifiers (openid)",
   id: "Access the identity URL service (id, profile, email, address, phone)",
   refresh_token: "Perform requests at any time (refresh_token, offline_access)",
 };

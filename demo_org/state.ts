@@ -6,6 +6,7 @@
  */
 
 import { DEFAULT_REDIRECT_URI, importSignatureKey } from "../main.ts";
+import { issueIdToken } from "./id_token.ts";
 import { base64url, randomBase64url } from "../pkce.ts";
 
 /** A registered client, as a Connected App or External Client App would be. */
@@ -31,6 +32,10 @@ export interface DemoOrgOptions {
   clientSecret?: string;
   /** The clock, in milliseconds; tests move it to expire codes. */
   now?: () => number;
+  /** The RSA key pair that signs ID tokens; made on first use unless given (tests reuse one). */
+  signingKeys?: CryptoKeyPair;
+  /** How long an ID token lives, an app setting on Salesforce (default 2 minutes). */
+  idTokenLifetimeSeconds?: number;
 }
 
 /** A consent page shown and not yet answered. */
@@ -43,6 +48,8 @@ export interface PendingConsent {
   state: string | null;
   challenge: string;
   scopes: string[];
+  /** The `nonce` the client sent, echoed in the ID token. */
+  nonce: string | null;
 }
 
 /** An authorization code, bound to its client, redirect URI and challenge. */
@@ -51,6 +58,7 @@ export interface IssuedCode {
   redirectUri: string;
   challenge: string;
   scopes: string[];
+  nonce: string | null;
   expiresAt: number;
   used: boolean;
   /** Tokens issued for this code, revoked if the code is presented again (RFC 6749 §10.5). */
@@ -93,12 +101,15 @@ export interface DemoOrgState {
   received: string[];
   /** Every access and refresh token it issued, so tests can look for leaks. */
   issued: string[];
+  /** The ID token signing key, made on first use. */
+  signingKeys?: Promise<CryptoKeyPair>;
+  idTokenLifetimeSeconds: number;
 }
 
 /** The demo client's consumer key: `3MVG9` like every Salesforce key. */
 export const DEMO_CLIENT_ID = "3MVG9DemoOrg.LocalWalkthrough_PKCE_Client";
 /** Scopes configured on the demo client. */
-export const DEMO_SCOPES = ["api", "id", "refresh_token"];
+export const DEMO_SCOPES = ["api", "id", "openid", "refresh_token"];
 /** Salesforce's documented authorization code lifetime. */
 export const CODE_LIFETIME_MS = 15 * 60 * 1000;
 /** The API version `version=latest` stands for (Spring '26). */
@@ -142,6 +153,8 @@ export function createOrgState(
     refreshTokens: new Map(),
     received: [],
     issued: [],
+    signingKeys: options.signingKeys && Promise.resolve(options.signingKeys),
+    idTokenLifetimeSeconds: options.idTokenLifetimeSeconds ?? 120,
   };
 }
 
@@ -190,6 +203,7 @@ export function issueCode(
     redirectUri: consent.redirectUri,
     challenge: consent.challenge,
     scopes: consent.scopes,
+    nonce: consent.nonce,
     expiresAt: org.now() + CODE_LIFETIME_MS,
     used: false,
     tokens: [],
@@ -202,6 +216,7 @@ export async function issueTokens(
   org: DemoOrgState,
   scopes: string[],
   refreshToken: string | undefined,
+  nonce: string | null = null,
 ): Promise<Record<string, string>> {
   const accessToken = `${ORG_ID}!${randomOpaque(96)}`;
   const grant = { clientId: org.client.client_id, scopes, issuedAt: org.now() };
@@ -221,6 +236,9 @@ export async function issueTokens(
     issuedAt,
   );
   body.scope = scopes.join(" ");
+  if (scopes.includes("openid")) {
+    body.id_token = await issueIdToken(org, accessToken, nonce);
+  }
   body.instance_url = org.url;
   body.id = org.identityUrl;
   body.token_type = "Bearer";

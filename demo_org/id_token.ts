@@ -1,0 +1,108 @@
+/**
+ * The demo org as an OpenID Connect provider: an RSA signing key made with
+ * Web Crypto on the first `openid` request, published at `/id/keys`, and ID
+ * tokens with the claims Salesforce sends (facts J.1).
+ *
+ * @module
+ */
+
+import { accessTokenHash } from "../main.ts";
+import { base64url } from "../pkce.ts";
+import { jsonResponse } from "./pages.ts";
+import {
+  type DemoOrgState,
+  DISPLAY_NAME,
+  ORG_ID,
+  toId18,
+  USER_ID,
+  USERNAME,
+} from "./state.ts";
+
+/** The key's id in the JWKS and in each token's header: short and numeric, like Salesforce's. */
+export const SIGNING_KEY_ID = "1";
+
+/** RS256: RSASSA-PKCS1-v1_5 with SHA-256, on a 2048-bit key. */
+const RS256 = {
+  name: "RSASSA-PKCS1-v1_5",
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: "SHA-256",
+};
+
+/** The org's signing key pair, made once (60 to 260 ms), on first use. */
+export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
+  org.signingKeys ??= crypto.subtle.generateKey(RS256, true, [
+    "sign",
+    "verify",
+  ]) as Promise<CryptoKeyPair>;
+  return org.signingKeys;
+}
+
+/** GET /id/keys: the public signing key as a JSON Web Key Set. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
+export async function keys(org: DemoOrgState): Promise<Response> {
+  const { publicKey } = await signingKeys(org);
+  const { kty, n, e } = await crypto.subtle.exportKey("jwk", publicKey);
+  return jsonResponse(200, {
+    keys: [{ kty, n, e, alg: "RS256", use: "sig", kid: SIGNING_KEY_ID }],
+  });
+}
+
+/** Signs claims as a compact JWS with RS256. @see https://www.rfc-editor.org/rfc/rfc7515#section-3.1 */
+export async function signJwt(
+  privateKey: CryptoKey,
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  const encode = (value: unknown) =>
+    base64url(new TextEncoder().encode(JSON.stringify(value)));
+  const input = `${encode(header)}.${encode(claims)}`;
+  const signature = await crypto.subtle.sign(
+    RS256.name,
+    privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${base64url(new Uint8Array(signature))}`;
+}
+
+/** An ID token for the demo user, as Salesforce shapes it: `sub` is the identity URL, `aud` the consumer key. @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
+export async function issueIdToken(
+  org: DemoOrgState,
+  accessToken: string,
+  nonce: string | null,
+): Promise<string> {
+  const iat = Math.floor(org.now() / 1000);
+  const claims = {
+    at_hash: await accessTokenHash(accessToken),
+    sub: org.identityUrl,
+    aud: org.client.client_id,
+    iss: org.url,
+    exp: iat + org.idTokenLifetimeSeconds,
+    iat,
+    ...(nonce !== null ? { nonce } : {}),
+    ...userClaims(org),
+  };
+  const { privateKey } = await signingKeys(org);
+  return await signJwt(
+    privateKey,
+    { kid: SIGNING_KEY_ID, typ: "JWT", alg: "RS256" },
+    claims,
+  );
+}
+
+/** The demo user's profile claims, shared by ID tokens and userinfo so they agree. */
+export function userClaims(_org: DemoOrgState) {
+  return {
+    user_id: toId18(USER_ID),
+    organization_id: toId18(ORG_ID),
+    preferred_username: USERNAME,
+    nickname: "learner",
+    name: DISPLAY_NAME,
+    email: USERNAME,
+    email_verified: true,
+    given_name: "Demo",
+    family_name: "Learner",
+    zoneinfo: "Europe/London",
+    locale: "en_GB",
+    updated_at: "2026-01-01T00:00:00Z",
+  };
+}
