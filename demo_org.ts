@@ -41,8 +41,10 @@ import {
 } from "./demo_org/sign_in.ts";
 import { keys, signingKeys } from "./demo_org/id_token.ts";
 import { homePage } from "./demo_org/pages.ts";
+import { rest } from "./demo_org/rest.ts";
 import {
   createOrgState,
+  DEMO_SCOPES,
   type DemoClient,
   type DemoOrgOptions,
   type DemoOrgState,
@@ -64,7 +66,7 @@ type Handler = (
   request: Request,
 ) => Response | Promise<Response>;
 
-/** Every endpoint, as `METHOD /path`; identity URLs (`/id/…`) are matched by prefix. */
+/** Every endpoint, as `METHOD /path`; identity URLs (`/id/…`) and the REST API (`/services/…`) are matched by prefix. */
 const ROUTES: Record<string, Handler> = {
   "GET /": homePage,
   "GET /.well-known/openid-configuration": discovery,
@@ -88,6 +90,8 @@ export interface DemoOrg extends DemoOrgState {
 
 /** A running demo org. */
 export interface ServedDemoOrg extends DemoOrg {
+  /** The loopback addresses it listens on. */
+  addresses: string[];
   close(): Promise<void>;
 }
 
@@ -116,24 +120,36 @@ async function route(org: DemoOrgState, request: Request): Promise<Response> {
     ? ROUTES[key]
     : pathname.startsWith("/id/") && request.method === "GET"
     ? identity
+    : pathname.startsWith("/services/")
+    ? rest // the data API, and Salesforce's JSON 404 for the rest
     : undefined;
   if (handler) return await handler(org, request);
   await request.body?.cancel();
   return new Response("Not found", { status: 404 });
 }
 
-/** Starts a demo org on 127.0.0.1; it is listening when this returns. */
+/** Starts a demo org on 127.0.0.1 and, where the machine has it, [::1] at the same port; it is listening when this returns. */
 export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
-    (request) => org.handle(request), // no request arrives before `org` is set
-  );
-  const org = createDemoOrg(`http://127.0.0.1:${server.addr.port}`, options);
+  const handle = (request: Request) => org.handle(request); // no request arrives before `org` is set
+  const servers = [
+    Deno.serve(
+      { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
+      handle,
+    ),
+  ];
+  const { port } = servers[0].addr;
+  try {
+    servers.push(Deno.serve({ hostname: "::1", port, onListen() {} }, handle));
+  } catch {
+    // No IPv6 loopback here, or the port is taken there: 127.0.0.1 alone.
+  }
+  const org = createDemoOrg(`http://127.0.0.1:${port}`, options);
   // Start making the ID token key now (60 to 260 ms): it overlaps steps 1 to 6.
   if (org.client.scopes.includes("openid")) void signingKeys(org);
   return Object.assign(org, {
+    addresses: servers.map((server) => server.addr.hostname),
     async close() {
-      await closeServer(server);
+      await Promise.all(servers.map(closeServer));
       await org.signingKeys?.catch(() => {}); // no key generation left running
     },
   });
@@ -238,6 +254,9 @@ Options:
   --redirect-uri URI     the demo app's Callback URL (default ${DEFAULT_REDIRECT_URI})
   --client-id ID         the demo app's consumer key
   --client-secret S      a secret of your own; the app then requires it
+  --app-scopes "A B"     the demo app's scopes (default ${
+    DEMO_SCOPES.join(" ")
+  })
   --help                 this text`;
 
 /** Runs the demo org from the command line until Ctrl+C. */
@@ -251,6 +270,7 @@ function serveFromCommandLine(args: string[]) {
         "redirect-uri": { type: "string" },
         "client-id": { type: "string" },
         "client-secret": { type: "string" },
+        "app-scopes": { type: "string" },
         help: { type: "boolean" },
       },
     }).values;
@@ -280,6 +300,7 @@ function serveFromCommandLine(args: string[]) {
       redirectUri: values["redirect-uri"],
       clientId: values["client-id"],
       clientSecret: values["client-secret"],
+      appScopes: values["app-scopes"]?.trim().split(/\s+/),
     });
   } catch (error) {
     if (!(error instanceof Deno.errors.AddrInUse)) throw error;
@@ -289,13 +310,17 @@ function serveFromCommandLine(args: string[]) {
     Deno.exit(1);
   }
   const { client } = org;
-  console.log(`Demo org listening on ${org.url} (Ctrl+C to stop)
+  const also = org.addresses.includes("::1")
+    ? ` and http://[::1]:${port || new URL(org.url).port}`
+    : "";
+  console.log(`Demo org listening on ${org.url}${also} (Ctrl+C to stop)
   client_id:      ${client.client_id}
   client_secret:  ${client.client_secret}${
     client.secret_required ? "" : " (optional: this app does not require it)"
   }
   callback URL:   ${client.redirect_uris[0]}
   scopes:         ${client.scopes.join(" ")}
+  also:           the Salesforce CLI's app (PlatformCLI, http://localhost:1717/OauthRedirect)
 
 Run the walkthrough against it:
   deno run -A main.ts --instance-url ${org.url} --client-id ${client.client_id}`);

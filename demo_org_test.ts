@@ -273,7 +273,7 @@ Deno.test("GET /services/oauth2/authorize redirects errors once the client and r
       [{ response_type: "token" }, "unsupported_response_type", REDIRECT_URI],
       // Salesforce shows invalid_scope on its own page after sign-in, not to the app.
       [
-        { scope: "api full" },
+        { scope: "api chatter_api" },
         "invalid_scope",
         `${org.url}/setup/secur/RemoteAccessErrorPage.apexp`,
       ],
@@ -375,7 +375,7 @@ Deno.test("POST /services/oauth2/token answers in Salesforce's shape, with a val
     ]);
     assertMatch(body.access_token, /^00D[A-Za-z0-9]{12}![A-Za-z0-9._]{40,}$/);
     assertMatch(body.refresh_token, /^5Aep861/);
-    assertEquals(body.scope, "api id openid refresh_token"); // the app's own scopes
+    assertEquals(body.scope, "api id openid refresh_token web full"); // the app's own scopes
     assertEquals(body.instance_url, org.url);
     assertMatch(body.id, new RegExp(`^${org.url}/id/00D\\w{15}/005\\w{15}$`));
     assertEquals(body.token_type, "Bearer");

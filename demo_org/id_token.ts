@@ -10,8 +10,10 @@ import { accessTokenHash } from "../main.ts";
 import { base64url } from "../pkce.ts";
 import { jsonResponse } from "./pages.ts";
 import {
+  type DemoClient,
   type DemoOrgState,
   DISPLAY_NAME,
+  identityUrlAt,
   ORG_ID,
   toId18,
   USER_ID,
@@ -67,15 +69,21 @@ export async function signJwt(
 /** An ID token for the demo user, as Salesforce shapes it: `sub` is the identity URL, `aud` the consumer key. @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
 export async function issueIdToken(
   org: DemoOrgState,
-  accessToken: string,
-  nonce: string | null,
+  issue: {
+    client: DemoClient;
+    accessToken: string;
+    nonce: string | null;
+    /** The host the token request reached: the issuer. */
+    base: string;
+  },
 ): Promise<string> {
+  const { accessToken, nonce, base } = issue;
   const iat = Math.floor(org.now() / 1000);
   const claims = {
     at_hash: await accessTokenHash(accessToken),
-    sub: org.identityUrl,
-    aud: org.client.client_id,
-    iss: org.url,
+    sub: identityUrlAt(base),
+    aud: issue.client.client_id,
+    iss: base,
     exp: iat + org.idTokenLifetimeSeconds,
     iat,
     ...(nonce !== null ? { nonce } : {}),

@@ -8,10 +8,12 @@
 import { userClaims } from "./id_token.ts";
 import { jsonResponse, textResponse } from "./pages.ts";
 import {
+  baseUrl,
   bearerGrant,
   canReadIdentity,
   type DemoOrgState,
   DISPLAY_NAME,
+  identityUrlAt,
   LATEST_API_VERSION,
   ORG_ID,
   toId18,
@@ -32,13 +34,13 @@ export async function identity(
     return textResponse(403, "Insufficient_Scope");
   }
   const requested = new URL(request.url);
-  if (requested.pathname !== new URL(org.identityUrl).pathname) {
+  if (requested.pathname !== new URL(org.identityUrl).pathname) { // the same path on every host
     return textResponse(404, "Bad_Id");
   }
   const version = apiVersion(requested.searchParams.get("version"));
   if (version === null) return textResponse(406, "Invalid_Version");
   // `version` fills in `{version}` in every URL; without it they stay templates.
-  const text = JSON.stringify(identityBody(org)).replaceAll(
+  const text = JSON.stringify(identityBody(baseUrl(request))).replaceAll(
     "{version}",
     version ?? "{version}",
   );
@@ -59,8 +61,8 @@ function apiVersion(version: string | null): string | null | undefined {
 }
 
 /** The identity service's answer, with Salesforce's fields and `urls`. */
-function identityBody(org: DemoOrgState) {
-  const { url, identityUrl } = org;
+function identityBody(url: string) {
+  const identityUrl = identityUrlAt(url);
   const data = (kind: string) => `${url}/services/data/v{version}/${kind}`;
   return {
     id: identityUrl,
@@ -117,7 +119,7 @@ export async function userinfo(
     return textResponse(403, "Insufficient_Scope");
   }
   return jsonResponse(200, {
-    sub: org.identityUrl,
+    sub: identityUrlAt(baseUrl(request)),
     ...userClaims(org), // the same claims the ID token carries
     active: true,
     user_type: "STANDARD",

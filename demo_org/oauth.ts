@@ -20,8 +20,12 @@ import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
 import { signingKeys } from "./id_token.ts";
 import {
   addConsent,
+  baseUrl,
+  type DemoClient,
   type DemoOrgState,
+  findClient,
   ID_SCOPE_SYNONYMS,
+  identityUrlAt,
   issueCode,
   issueTokens,
   newRefreshToken,
@@ -64,15 +68,16 @@ const SCOPES_SUPPORTED = [
 ];
 
 /** GET /.well-known/openid-configuration: Salesforce's keys (facts J.2), with this org as issuer; only endpoints it serves. */
-export function discovery(org: DemoOrgState): Response {
-  const endpoint = (path: string) => `${org.url}/services/oauth2/${path}`;
+export function discovery(_org: DemoOrgState, request: Request): Response {
+  const base = baseUrl(request);
+  const endpoint = (path: string) => `${base}/services/oauth2/${path}`;
   return jsonResponse(200, {
-    issuer: org.url,
+    issuer: base,
     authorization_endpoint: endpoint("authorize"),
     token_endpoint: endpoint("token"),
     revocation_endpoint: endpoint("revoke"),
     userinfo_endpoint: endpoint("userinfo"),
-    jwks_uri: `${org.url}/id/keys`,
+    jwks_uri: `${base}/id/keys`,
     introspection_endpoint: endpoint("introspect"),
     response_types_supported: ["code"],
     subject_types_supported: ["public"],
@@ -132,9 +137,10 @@ export async function introspect(
     clientId = decodeURIComponent(decoded.slice(0, colon));
     secret = decodeURIComponent(decoded.slice(colon + 1));
   }
+  const client = findClient(org, clientId);
   if (
-    clientId !== org.client.client_id || secret === null ||
-    !timingSafeEqual(secret, org.client.client_secret)
+    !client || secret === null ||
+    !timingSafeEqual(secret, client.client_secret)
   ) {
     return jsonResponse(401, {
       error: "invalid_client",
@@ -144,14 +150,17 @@ export async function introspect(
   const token = form.get("token") ?? "";
   const access = org.accessTokens.get(token);
   const grant = access ?? org.refreshTokens.get(token);
-  if (!grant) return jsonResponse(200, { active: false });
+  // An app may introspect its own tokens only.
+  if (!grant || grant.clientId !== client.client_id) {
+    return jsonResponse(200, { active: false });
+  }
   const iat = Math.floor(grant.issuedAt / 1000);
   return jsonResponse(200, {
     active: true,
     scope: grant.scopes.join(" "),
     client_id: grant.clientId,
     username: USERNAME,
-    sub: org.identityUrl,
+    sub: identityUrlAt(baseUrl(request)),
     token_type: access ? "access_token" : "refresh_token",
     ...(access ? { exp: iat + SESSION_SECONDS } : {}),
     iat,
@@ -171,7 +180,8 @@ export function authorize(org: DemoOrgState, request: Request): Response {
   const query = url.searchParams;
   const redirectUri = query.get("redirect_uri");
   // Salesforce shows these errors itself and never redirects (RFC 6749 §4.1.2.1).
-  if (query.get("client_id") !== org.client.client_id) {
+  const client = findClient(org, query.get("client_id"));
+  if (!client) {
     return authorizeErrorBody("invalid_client_id", "client identifier invalid");
   }
   if (redirectUri === null) {
@@ -180,7 +190,7 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       "redirect_uri must be provided",
     );
   }
-  if (!org.client.redirect_uris.includes(redirectUri)) {
+  if (!client.redirect_uris.includes(redirectUri)) {
     return authorizeErrorBody(
       "redirect_uri_mismatch",
       "redirect_uri must match configuration",
@@ -216,10 +226,10 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       query.get("login_hint") ?? USERNAME,
     );
   }
-  const scopes = grantedScopes(org, query.get("scope"));
+  const scopes = grantedScopes(client, query.get("scope"));
   if (scopes === null) {
     // Salesforce shows this on its own page after sign-in, not to the app.
-    const page = new URL(ERROR_PAGE_PATH, org.url);
+    const page = new URL(ERROR_PAGE_PATH, baseUrl(request));
     page.searchParams.set("error", "invalid_scope");
     page.searchParams.set(
       "error_description",
@@ -235,9 +245,10 @@ export function authorize(org: DemoOrgState, request: Request): Response {
     scopes,
     nonce: query.get("nonce"),
     sessionId: session.id,
+    clientId: client.client_id,
   };
   if (
-    session.approved.has(org.client.client_id) && !prompt.includes("consent")
+    session.approved.has(client.client_id) && !prompt.includes("consent")
   ) {
     return redirectWithCode(org, grant);
   }
@@ -245,7 +256,7 @@ export function authorize(org: DemoOrgState, request: Request): Response {
     return fail("immediate_unsuccessful", "immediate unsuccessful");
   }
   const consentId = addConsent(org, grant);
-  return consentPage(org, consentId, redirectUri, scopes);
+  return consentPage(client, consentId, redirectUri, scopes);
 }
 
 /** The authorize request to come back to after signing in, without `prompt=login` (it would ask again). */
@@ -259,8 +270,8 @@ function continueAfterSignIn(url: URL): string {
 }
 
 /** The requested scopes, the app's own when none are sent, or null if any is not configured; synonyms count as their scope. */
-function grantedScopes(org: DemoOrgState, scope: string | null) {
-  const configured = org.client.scopes;
+function grantedScopes(client: DemoClient, scope: string | null) {
+  const configured = client.scopes;
   if (scope === null || scope.trim() === "") return configured;
   const requested = scope.trim().split(/\s+/);
   const known = (s: string) =>
@@ -286,7 +297,7 @@ export async function decide(
       "end-user denied authorization",
     );
   }
-  org.sessions.get(pending.sessionId)?.approved.add(org.client.client_id);
+  org.sessions.get(pending.sessionId)?.approved.add(pending.clientId);
   return redirectWithCode(org, pending);
 }
 
@@ -323,8 +334,8 @@ export async function token(
   if (grantType !== "authorization_code" && grantType !== "refresh_token") {
     return tokenError("unsupported_grant_type", "grant type not supported");
   }
-  const { client } = org;
-  if (form.get("client_id") !== client.client_id) {
+  const client = findClient(org, form.get("client_id"));
+  if (!client) {
     return tokenError("invalid_client_id", "client identifier invalid");
   }
   const secret = form.get("client_secret");
@@ -334,18 +345,21 @@ export async function token(
   if (secretWrong) {
     return tokenError("invalid_client", "invalid client credentials");
   }
+  const base = baseUrl(request);
   return grantType === "authorization_code"
-    ? await exchangeCode(org, form)
-    : await refresh(org, form);
+    ? await exchangeCode(org, client, form, base)
+    : await refresh(org, client, form, base);
 }
 
 /** The authorization code grant: one use, 15 minutes, same redirect URI, and the verifier. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6 */
 async function exchangeCode(
   org: DemoOrgState,
+  client: DemoClient,
   form: URLSearchParams,
+  base: string,
 ): Promise<Response> {
   const issued = org.codes.get(form.get("code") ?? "");
-  if (!issued || issued.clientId !== org.client.client_id) {
+  if (!issued || issued.clientId !== client.client_id) {
     return tokenError("invalid_grant", "invalid authorization code");
   }
   if (issued.used || org.now() > issued.expiresAt) {
@@ -371,12 +385,13 @@ async function exchangeCode(
   const wantsRefresh = issued.scopes.includes("refresh_token") ||
     issued.scopes.includes("offline_access");
   const refreshToken = wantsRefresh ? newRefreshToken() : undefined;
-  const body = await issueTokens(
-    org,
-    issued.scopes,
+  const body = await issueTokens(org, {
+    client,
+    scopes: issued.scopes,
     refreshToken,
-    issued.nonce,
-  );
+    nonce: issued.nonce,
+    base,
+  });
   issued.tokens.push(
     body.access_token,
     ...(refreshToken ? [refreshToken] : []),
@@ -387,14 +402,21 @@ async function exchangeCode(
 /** The refresh token grant; without rotation the old refresh token stays and none is returned. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
 async function refresh(
   org: DemoOrgState,
+  client: DemoClient,
   form: URLSearchParams,
+  base: string,
 ): Promise<Response> {
   const refreshToken = form.get("refresh_token") ?? "";
   const grant = org.refreshTokens.get(refreshToken);
-  if (!grant || grant.clientId !== org.client.client_id) {
+  if (!grant || grant.clientId !== client.client_id) {
     return tokenError("invalid_grant", "expired access/refresh token");
   }
-  const body = await issueTokens(org, grant.scopes, refreshToken);
+  const body = await issueTokens(org, {
+    client,
+    scopes: grant.scopes,
+    refreshToken,
+    base,
+  });
   delete body.refresh_token;
   return jsonResponse(200, body);
 }

@@ -7,6 +7,7 @@
 
 import { escapeHtml, PAGE_HEADERS } from "../main.ts";
 import {
+  type DemoClient,
   type DemoOrgState,
   DISPLAY_NAME,
   ID_SCOPE_SYNONYMS,
@@ -110,7 +111,7 @@ export function homePage(org: DemoOrgState): Response {
 
 /** The consent page: the app, what it asks for, Allow and Deny. */
 export function consentPage(
-  org: DemoOrgState,
+  client: DemoClient,
   consentId: string,
   redirectUri: string,
   scopes: string[],
@@ -118,10 +119,10 @@ export function consentPage(
   const labels = new Set(scopes.map(scopeLabel));
   const items = [...labels].map((label) => `<li>${escapeHtml(label)}</li>`)
     .join("");
-  const name = escapeHtml(org.client.name);
+  const name = escapeHtml(client.name);
   return htmlPage(
     200,
-    `Allow access? · ${org.client.name}`,
+    `Allow access? · ${client.name}`,
     `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> <span class="nowrap">(${USERNAME})</span></p>
       <h1>Allow access?</h1>
       <p><strong class="app">${name}</strong> is asking to:</p>

@@ -8,7 +8,7 @@
 
 import { randomBase64url } from "../pkce.ts";
 import { errorPage, signInFailedPage } from "./pages.ts";
-import { type DemoOrgState, type Session, USERNAME } from "./state.ts";
+import { baseUrl, type DemoOrgState, type Session, USERNAME } from "./state.ts";
 
 /** Where the org shows errors it does not redirect to the client, as Salesforce does for `invalid_scope`. */
 export const ERROR_PAGE_PATH = "/setup/secur/RemoteAccessErrorPage.apexp";
@@ -50,7 +50,7 @@ export async function signIn(
   return new Response(null, {
     status: 302,
     headers: {
-      location: new URL(startUrl, org.url).href,
+      location: new URL(startUrl, baseUrl(request)).href,
       "set-cookie": `${
         sessionCookieName(org)
       }=${session.id}; Path=/; HttpOnly; SameSite=Lax`,

@@ -36,6 +36,8 @@ export interface DemoOrgOptions {
   signingKeys?: CryptoKeyPair;
   /** How long an ID token lives, an app setting on Salesforce (default 2 minutes). */
   idTokenLifetimeSeconds?: number;
+  /** The demo app's scopes (default DEMO_SCOPES). */
+  appScopes?: string[];
 }
 
 /** A consent page shown and not yet answered. */
@@ -44,6 +46,8 @@ export interface PendingConsent {
   shownAt: number;
   /** The signed-in session that was asked; Allow records the approval there. */
   sessionId: string;
+  /** The app that asked. */
+  clientId: string;
   redirectUri: string;
   state: string | null;
   challenge: string;
@@ -90,7 +94,10 @@ export interface DemoOrgState {
   /** Its base URL, the `instance_url` it hands out, e.g. `http://127.0.0.1:51234`. */
   url: string;
   identityUrl: string;
+  /** The demo app: what `--demo` and the walkthrough use. */
   client: DemoClient;
+  /** Every app the org knows: the demo app and the Salesforce CLI's. */
+  clients: DemoClient[];
   now: () => number;
   consents: Map<string, PendingConsent>;
   sessions: Map<string, Session>;
@@ -101,15 +108,54 @@ export interface DemoOrgState {
   received: string[];
   /** Every access and refresh token it issued, so tests can look for leaks. */
   issued: string[];
+  /** REST API calls so far, for `Sforce-Limit-Info`. */
+  apiCalls: number;
   /** The ID token signing key, made on first use. */
   signingKeys?: Promise<CryptoKeyPair>;
   idTokenLifetimeSeconds: number;
 }
 
+/** The Salesforce CLI's own app, as every org has it: a public client with PKCE (facts K). */
+function salesforceCliApp(): DemoClient {
+  return {
+    name: "Salesforce CLI",
+    client_id: "PlatformCLI",
+    client_secret: randomConsumerSecret(),
+    secret_required: false,
+    redirect_uris: ["http://localhost:1717/OauthRedirect"],
+    scopes: ["api", "web", "refresh_token", "id", "openid"],
+  };
+}
+
+/** The app with this consumer key, if the org has it. */
+export function findClient(
+  org: DemoOrgState,
+  clientId: string | null,
+): DemoClient | undefined {
+  return org.clients.find((client) => client.client_id === clientId);
+}
+
+/** The org's URL as this request reached it (`localhost`, `127.0.0.1` or `[::1]`, already checked): every URL the org hands out follows it, so a client never has to cross hosts. */
+export function baseUrl(request: Request): string {
+  return new URL(request.url).origin;
+}
+
+/** The demo user's identity URL on a host. */
+export function identityUrlAt(base: string): string {
+  return `${base}/id/${toId18(ORG_ID)}/${toId18(USER_ID)}`;
+}
+
 /** The demo client's consumer key: `3MVG9` like every Salesforce key. */
 export const DEMO_CLIENT_ID = "3MVG9DemoOrg.LocalWalkthrough_PKCE_Client";
 /** Scopes configured on the demo client. */
-export const DEMO_SCOPES = ["api", "id", "openid", "refresh_token"];
+export const DEMO_SCOPES = [
+  "api",
+  "id",
+  "openid",
+  "refresh_token",
+  "web",
+  "full",
+];
 /** Salesforce's documented authorization code lifetime. */
 export const CODE_LIFETIME_MS = 15 * 60 * 1000;
 /** The API version `version=latest` stands for (Spring '26). */
@@ -134,17 +180,19 @@ export function createOrgState(
   url: string,
   options: DemoOrgOptions = {},
 ): DemoOrgState {
+  const client: DemoClient = {
+    name: "OAuth Walkthrough (demo)",
+    client_id: options.clientId ?? DEMO_CLIENT_ID,
+    client_secret: options.clientSecret ?? randomConsumerSecret(),
+    secret_required: options.clientSecret !== undefined,
+    redirect_uris: [options.redirectUri ?? DEFAULT_REDIRECT_URI],
+    scopes: options.appScopes ?? DEMO_SCOPES,
+  };
   return {
     url,
-    identityUrl: `${url}/id/${toId18(ORG_ID)}/${toId18(USER_ID)}`,
-    client: {
-      name: "OAuth Walkthrough (demo)",
-      client_id: options.clientId ?? DEMO_CLIENT_ID,
-      client_secret: options.clientSecret ?? randomConsumerSecret(),
-      secret_required: options.clientSecret !== undefined,
-      redirect_uris: [options.redirectUri ?? DEFAULT_REDIRECT_URI],
-      scopes: DEMO_SCOPES,
-    },
+    identityUrl: identityUrlAt(url),
+    client,
+    clients: [client, salesforceCliApp()],
     now: options.now ?? Date.now,
     consents: new Map(),
     sessions: new Map(),
@@ -153,6 +201,7 @@ export function createOrgState(
     refreshTokens: new Map(),
     received: [],
     issued: [],
+    apiCalls: 0,
     signingKeys: options.signingKeys && Promise.resolve(options.signingKeys),
     idTokenLifetimeSeconds: options.idTokenLifetimeSeconds ?? 120,
   };
@@ -199,7 +248,7 @@ export function issueCode(
 ): string {
   const code = `aPrx${crypto.getRandomValues(new Uint8Array(62)).toBase64()}`;
   org.codes.set(code, {
-    clientId: org.client.client_id,
+    clientId: consent.clientId,
     redirectUri: consent.redirectUri,
     challenge: consent.challenge,
     scopes: consent.scopes,
@@ -214,12 +263,19 @@ export function issueCode(
 /** Issues an access token (and records a refresh token); the body is in Salesforce's shape and key order, with no `expires_in`. */
 export async function issueTokens(
   org: DemoOrgState,
-  scopes: string[],
-  refreshToken: string | undefined,
-  nonce: string | null = null,
+  issue: {
+    client: DemoClient;
+    scopes: string[];
+    refreshToken?: string;
+    nonce?: string | null;
+    /** The host the token request reached; `instance_url`, `id` and `iss` follow it. */
+    base: string;
+  },
 ): Promise<Record<string, string>> {
+  const { client, scopes, refreshToken, base } = issue;
+  const identityUrl = identityUrlAt(base);
   const accessToken = `${ORG_ID}!${randomOpaque(96)}`;
-  const grant = { clientId: org.client.client_id, scopes, issuedAt: org.now() };
+  const grant = { clientId: client.client_id, scopes, issuedAt: org.now() };
   if (refreshToken && !org.refreshTokens.has(refreshToken)) {
     org.refreshTokens.set(refreshToken, grant);
     org.issued.push(accessToken, refreshToken);
@@ -231,16 +287,21 @@ export async function issueTokens(
   const body: Record<string, string> = { access_token: accessToken };
   if (refreshToken) body.refresh_token = refreshToken;
   body.signature = await signIdentity(
-    org.client.client_secret,
-    org.identityUrl,
+    client.client_secret,
+    identityUrl,
     issuedAt,
   );
   body.scope = scopes.join(" ");
   if (scopes.includes("openid")) {
-    body.id_token = await issueIdToken(org, accessToken, nonce);
+    body.id_token = await issueIdToken(org, {
+      client,
+      accessToken,
+      nonce: issue.nonce ?? null,
+      base,
+    });
   }
-  body.instance_url = org.url;
-  body.id = org.identityUrl;
+  body.instance_url = base;
+  body.id = identityUrl;
   body.token_type = "Bearer";
   body.issued_at = issuedAt;
   return body;
