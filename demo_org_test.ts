@@ -21,7 +21,12 @@ import {
   verifyRs256,
   verifySignature,
 } from "./main.ts";
-import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
+import {
+  base64url,
+  createCodeChallenge,
+  createCodeVerifier,
+  s256,
+} from "./pkce.ts";
 
 const REDIRECT_URI = "http://localhost:8000/callback";
 
@@ -987,5 +992,255 @@ Deno.test("with openid the demo org issues an RS256 ID token its /id/keys verifi
     const plainCode = await getCode(org, verifier, { scope: "api" });
     const plain = await postToken(org, codeGrant(org, plainCode, verifier));
     assertFalse("id_token" in plain.body);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The REST API surface, and real clients' habits
+// ---------------------------------------------------------------------------
+
+/** A live access token from the demo app, for REST calls. */
+async function accessToken(org: DemoOrg, scope?: string): Promise<string> {
+  const verifier = createCodeVerifier();
+  const code = await getCode(org, verifier, scope ? { scope } : {});
+  const { body } = await postToken(org, codeGrant(org, code, verifier));
+  return body.access_token;
+}
+
+async function restGet(org: DemoOrg, path: string, token?: string) {
+  const response = await call(org, `${org.url}${path}`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    limit: response.headers.get("sforce-limit-info"),
+    body: await response.json(),
+  };
+}
+
+Deno.test("GET /services/data/ lists every version from 31.0 to the latest, with no token needed", async () => {
+  await withOrg(async (org) => {
+    const { status, type, body } = await restGet(org, "/services/data/");
+    assertEquals(status, 200);
+    assertEquals(type, "application/json;charset=UTF-8");
+    assertEquals(body[0], {
+      label: "Summer '14",
+      url: "/services/data/v31.0",
+      version: "31.0",
+    });
+    assertEquals(
+      body.find((v: { version: string }) => v.version === "62.0").label,
+      "Winter '25",
+    );
+    assertEquals(body.at(-1).version, LATEST_API_VERSION);
+  });
+});
+
+Deno.test("the REST resources answer in Salesforce's shapes, each error as Salesforce's JSON array", async () => {
+  await withOrg(async (org) => {
+    const token = await accessToken(org);
+    const id18 = "0055g00000DEMOUAA5";
+    // deno-lint-ignore no-explicit-any -- each case reads its own JSON shape
+    type Check = (body: any) => void;
+    const cases: [string, string | undefined, number, Check][] = [
+      ["/services/data/v50.0/", token, 200, (b) => {
+        assertEquals(b.identity, org.identityUrl);
+        assertEquals(b.query, "/services/data/v50.0/query");
+      }],
+      ["/services/data/v51.0/sobjects/User/" + id18, token, 200, (b) => {
+        assertEquals(b.attributes, {
+          type: "User",
+          url: `/services/data/v51.0/sobjects/User/${id18}`,
+        });
+        assertEquals([b.Id, b.Username], [id18, "learner@demo-org.example"]);
+      }],
+      [
+        "/services/data/v51.0/sobjects/User/" + id18 + "?fields=Username",
+        token,
+        200,
+        (b) => {
+          assertEquals(Object.keys(b), ["attributes", "Username"]);
+        },
+      ],
+      [
+        `/services/data/v51.0/query?q=${
+          encodeURIComponent(
+            "SELECT Name, InstanceName, IsSandbox FROM Organization",
+          )
+        }`,
+        token,
+        200,
+        (b) => {
+          assertEquals([b.totalSize, b.done], [1, true]);
+          assertEquals(b.records[0].IsSandbox, false);
+        },
+      ],
+      [
+        `/services/data/v62.0/query?q=${
+          encodeURIComponent("select id, name from account limit 2")
+        }`,
+        token,
+        200,
+        (b) => {
+          assertEquals(b.totalSize, 2);
+          assertEquals(Object.keys(b.records[0]), ["attributes", "Id", "Name"]);
+        },
+      ],
+      ["/services/data/v62.0/limits", token, 200, (b) => {
+        assertEquals(b.DailyApiRequests.Max, 15000);
+      }],
+      [
+        `/services/data/v62.0/query?q=${
+          encodeURIComponent("SELECT Id FROM ScratchOrgInfo")
+        }`,
+        token,
+        400,
+        (b) => {
+          assertEquals(b[0].errorCode, "INVALID_TYPE");
+          assertStringIncludes(
+            b[0].message,
+            "sObject type 'ScratchOrgInfo' is not supported",
+          );
+          assertStringIncludes(
+            b[0].message,
+            "only knows Organization, User and Account",
+          );
+        },
+      ],
+      [
+        `/services/data/v62.0/query?q=${
+          encodeURIComponent("SELECT Bogus FROM Account")
+        }`,
+        token,
+        400,
+        (b) => {
+          assertEquals(b[0].errorCode, "INVALID_FIELD");
+        },
+      ],
+      ["/services/data/v62.0/query?q=DELETE%20everything", token, 400, (b) => {
+        assertEquals(b[0].errorCode, "MALFORMED_QUERY");
+      }],
+      [
+        "/services/data/v62.0/sobjects/User/005000000000000AAA",
+        token,
+        404,
+        (b) => {
+          assertEquals(b[0].errorCode, "NOT_FOUND");
+        },
+      ],
+      ["/services/data/v99.0/", token, 404, (b) => {
+        assertEquals(b, [{
+          message: "The requested resource does not exist",
+          errorCode: "NOT_FOUND",
+        }]);
+      }],
+      ["/services/apexrest/constructor", token, 404, (b) => {
+        assertEquals(b[0].errorCode, "NOT_FOUND");
+      }],
+      ["/services/data/v62.0/limits", undefined, 401, (b) => {
+        assertEquals(b, [{
+          message: "Session expired or invalid",
+          errorCode: "INVALID_SESSION_ID",
+        }]);
+      }],
+      ["/services/data/v62.0/limits", "00D5g000004DEMO!forged", 401, (b) => {
+        assertEquals(b[0].errorCode, "INVALID_SESSION_ID");
+      }],
+    ];
+    for (const [path, bearer, status, check] of cases) {
+      const answer = await restGet(org, path, bearer);
+      assertEquals(answer.status, status, path);
+      assertEquals(answer.type, "application/json;charset=UTF-8", path);
+      check(answer.body);
+      if (status === 200) assertMatch(answer.limit!, /^api-usage=\d+\/15000$/);
+    }
+    // A token without api (or full) is not valid for the REST API.
+    const idOnly = await accessToken(org, "id openid");
+    const refused = await restGet(org, "/services/data/v62.0/limits", idOnly);
+    assertEquals(refused.status, 401);
+    assertStringIncludes(
+      refused.body[0].message,
+      "not valid for use with the REST API",
+    );
+  });
+});
+
+Deno.test("every URL the org hands out follows the host the request reached", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const response = await call(
+      org,
+      "http://localhost:8080/services/oauth2/token",
+      {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(codeGrant(org, code, verifier)),
+      },
+    );
+    const body = await response.json();
+    assertEquals(body.instance_url, "http://localhost:8080");
+    assertMatch(body.id, /^http:\/\/localhost:8080\/id\//);
+    assertEquals(decodeJwt(body.id_token).claims.iss, "http://localhost:8080");
+    assert(await verifySignature(body, org.client.client_secret));
+    const discovery = await (await call(
+      org,
+      "http://[::1]:8080/.well-known/openid-configuration",
+    )).json();
+    assertEquals(discovery.issuer, "http://[::1]:8080");
+    assertEquals(discovery.jwks_uri, "http://[::1]:8080/id/keys");
+  });
+});
+
+Deno.test("the Salesforce CLI's app: PlatformCLI, a public client, PKCE with a 171-character verifier and no method", async () => {
+  await withOrg(async (org) => {
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(128)));
+    assertEquals(verifier.length, 171);
+    const params = {
+      client_id: "PlatformCLI",
+      redirect_uri: "http://localhost:1717/OauthRedirect",
+      response_type: "code",
+      code_challenge: await s256(verifier),
+      scope: "refresh_token api web",
+      state: "cli",
+      prompt: "login",
+    };
+    const signInPage = await call(org, authorizeUrl(org, params));
+    const startURL = /name="startURL" value="([^"]+)"/.exec(
+      await signInPage.text(),
+    )![1]
+      .replaceAll("&#38;", "&");
+    const signedIn = await signIn(org, startURL);
+    const consentPage = await call(org, signedIn.headers.get("location")!);
+    const html = await consentPage.text();
+    assertStringIncludes(html, "Salesforce CLI");
+    const consentId = /name="consent" value="([^"]+)"/.exec(html)![1];
+    const answer = await call(org, `${org.url}/services/oauth2/authorize`, {
+      method: "POST",
+      body: new URLSearchParams({ consent: consentId, decision: "allow" }),
+    });
+    const location = new URL(answer.headers.get("location")!);
+    assertEquals(
+      location.origin + location.pathname,
+      "http://localhost:1717/OauthRedirect",
+    );
+    const { status, body } = await postToken(org, {
+      grant_type: "authorization_code",
+      code: location.searchParams.get("code")!,
+      client_id: "PlatformCLI",
+      redirect_uri: "http://localhost:1717/OauthRedirect",
+      code_verifier: verifier,
+    });
+    assertEquals(status, 200, JSON.stringify(body));
+    assertEquals(body.scope, "refresh_token api web");
+    assert(body.refresh_token);
+    // Its tokens are its own: the demo app's refresh grant cannot use them.
+    const stolen = await postToken(org, {
+      grant_type: "refresh_token",
+      refresh_token: body.refresh_token,
+      client_id: org.client.client_id,
+    });
+    assertEquals(stolen.body.error, "invalid_grant");
   });
 });
