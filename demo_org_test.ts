@@ -1090,6 +1090,22 @@ Deno.test("the REST resources answer in Salesforce's shapes, each error as Sales
       ["/services/data/v62.0/limits", token, 200, (b) => {
         assertEquals(b.DailyApiRequests.Max, 15000);
       }],
+      // What `sf data query` asks first: the columns, not the records.
+      [
+        `/services/data/v66.0/query?q=${
+          encodeURIComponent("SELECT Id, Name FROM Account")
+        }&columns=true`,
+        token,
+        200,
+        (b) => {
+          assertEquals(b.entityName, "Account");
+          assertEquals(
+            b.columnMetadata.map((c: { columnName: string }) => c.columnName),
+            ["Id", "Name"],
+          );
+          assertEquals(b.keyPrefix, "001");
+        },
+      ],
       [
         `/services/data/v62.0/query?q=${
           encodeURIComponent("SELECT Id FROM ScratchOrgInfo")

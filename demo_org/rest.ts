@@ -102,7 +102,8 @@ export async function rest(
   }
   if (resource === "/limits") return restJson(200, limits(org), headers);
   if (resource === "/query") {
-    return query(url.searchParams.get("q") ?? "", data, headers);
+    const columns = url.searchParams.get("columns") === "true";
+    return query(url.searchParams.get("q") ?? "", data, headers, columns);
   }
   const user = /^\/sobjects\/User\/(\w{15}|\w{18})$/.exec(resource);
   if (user) return userRecord(user[1], data, url.searchParams, headers);
@@ -211,6 +212,7 @@ function query(
   soql: string,
   data: string,
   headers: Record<string, string>,
+  columns = false,
 ): Response {
   const parsed =
     /^\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+.+?)?(?:\s+ORDER\s+BY\s+.+?)?(?:\s+LIMIT\s+(\d+))?\s*$/is
@@ -240,6 +242,34 @@ function query(
   const rows = all[typeName].slice(0, limit ? Number(limit) : undefined);
   const unknown = unknownField(all[typeName][0], typeName, fields);
   if (unknown) return unknown;
+  if (columns) {
+    // `columns=true` describes the columns instead (the Salesforce CLI asks it
+    // before `sf data query`). Not in the facts file: the shape is Salesforce's
+    // as the CLI reads it, and the demo fills in what it can know.
+    const row = pick(all[typeName][0], fields);
+    return restJson(200, {
+      columnMetadata: Object.keys(row).filter((k) => k !== "attributes").map(
+        (name) => ({
+          aggregate: false,
+          apexType: name === "Id" ? "Id" : "String",
+          booleanType: typeof row[name] === "boolean",
+          columnName: name,
+          custom: false,
+          displayName: name,
+          foreignKeyName: null,
+          insertable: name !== "Id",
+          joinColumns: [],
+          numberType: false,
+          textType: typeof row[name] === "string" && name !== "Id",
+          updatable: name !== "Id",
+        }),
+      ),
+      entityName: typeName,
+      groupBy: false,
+      idSelected: fields.some((f) => f.toLowerCase() === "id"),
+      keyPrefix: String(all[typeName][0].Id).slice(0, 3),
+    }, headers);
+  }
   return restJson(200, {
     totalSize: rows.length,
     done: true,
