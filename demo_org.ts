@@ -24,6 +24,7 @@ import {
   closeServer,
   DEFAULT_REDIRECT_URI,
   isLoopbackAuthority,
+  terminalSafe,
 } from "./main.ts";
 import { identity, userinfo } from "./demo_org/identity.ts";
 import {
@@ -155,6 +156,27 @@ export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
   });
 }
 
+/** A browser's fetch, as far as the demo user needs one: it keeps cookies and follows no redirects. */
+function browserSession() {
+  const cookies = new Map<string, string>();
+  return async (url: string | URL, form?: Record<string, string>) => {
+    const response = await fetch(url, {
+      method: form ? "POST" : "GET",
+      body: form ? new URLSearchParams(form) : undefined,
+      headers: {
+        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+      },
+      redirect: "manual",
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const at = pair.indexOf("=");
+      cookies.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+    return { response, html: await response.text() };
+  };
+}
+
 /** An OAuth error the org showed on its own page (`invalid_scope`, say), met by the demo user. */
 export class DemoUserError extends Error {
   constructor(readonly error: string, readonly error_description: string) {
@@ -187,23 +209,7 @@ export async function signInAndDecide(
   decision: "allow" | "deny" = "allow",
 ): Promise<URL> {
   const org = new URL(authorizationUrl).origin;
-  const cookies = new Map<string, string>();
-  async function go(url: string | URL, form?: Record<string, string>) {
-    const response = await fetch(url, {
-      method: form ? "POST" : "GET",
-      body: form ? new URLSearchParams(form) : undefined,
-      headers: {
-        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-      },
-      redirect: "manual",
-    });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair] = line.split(";");
-      const at = pair.indexOf("=");
-      cookies.set(pair.slice(0, at), pair.slice(at + 1));
-    }
-    return { response, html: await response.text() };
-  }
+  const go = browserSession();
   const field = (html: string, name: string) =>
     new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]
       ?.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)));
@@ -259,8 +265,12 @@ Options:
   })
   --help                 this text`;
 
-/** Runs the demo org from the command line until Ctrl+C. */
-function serveFromCommandLine(args: string[]) {
+/** The standalone org's options from its command line; null after --help. Bad usage exits 2. */
+function readCommandLine(args: string[]): DemoOrgOptions | null {
+  const fail = (message: string) => {
+    console.error(`error: ${terminalSafe(message)}\n${USAGE}`);
+    Deno.exit(2);
+  };
   let values;
   try {
     values = parseArgs({
@@ -275,43 +285,42 @@ function serveFromCommandLine(args: string[]) {
       },
     }).values;
   } catch (error) {
-    console.error(
-      `error: Cannot read the command line: ${
-        (error as Error).message
-      }\n${USAGE}`,
-    );
-    Deno.exit(2);
+    return fail(`Cannot read the command line: ${(error as Error).message}`);
   }
   if (values.help) {
     console.log(USAGE);
-    return;
+    return null;
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(
-      `error: Cannot use --port: not a port number "${values.port}"`,
-    );
-    Deno.exit(2);
+    return fail(`Cannot use --port: not a port number "${values.port}"`);
   }
+  return {
+    port,
+    redirectUri: values["redirect-uri"],
+    clientId: values["client-id"],
+    clientSecret: values["client-secret"],
+    appScopes: values["app-scopes"]?.trim().split(/\s+/),
+  };
+}
+
+/** Runs the demo org from the command line until Ctrl+C. */
+function serveFromCommandLine(args: string[]) {
+  const options = readCommandLine(args);
+  if (!options) return;
   let org: ServedDemoOrg;
   try {
-    org = startDemoOrg({
-      port,
-      redirectUri: values["redirect-uri"],
-      clientId: values["client-id"],
-      clientSecret: values["client-secret"],
-      appScopes: values["app-scopes"]?.trim().split(/\s+/),
-    });
+    org = startDemoOrg(options);
   } catch (error) {
     if (!(error instanceof Deno.errors.AddrInUse)) throw error;
     console.error(
-      `error: Cannot start the demo org: port ${port} on 127.0.0.1 is in use; pick another with --port N (0 picks a free one)`,
+      `error: Cannot start the demo org: port ${options.port} on 127.0.0.1 is in use; pick another with --port N (0 picks a free one)`,
     );
     Deno.exit(1);
   }
   const { client } = org;
   const also = org.addresses.includes("::1")
-    ? ` and http://[::1]:${port || new URL(org.url).port}`
+    ? ` and http://[::1]:${new URL(org.url).port}`
     : "";
   console.log(`Demo org listening on ${org.url}${also} (Ctrl+C to stop)
   client_id:      ${client.client_id}

@@ -309,64 +309,6 @@ interface CallbackServer {
   close(): Promise<void>;
 }
 
-/** How long the check before the browser may take; no answer means "unknown", never a failure. */
-const CHECK_TIMEOUT_MS = 5_000;
-
-/**
- * Before anyone signs in: one GET of the authorization URL, no redirects
- * followed. Salesforce answers an unknown consumer key or an unregistered
- * callback URL with a bare `error=…&error_description=…` text, so the run can
- * stop now instead of waiting for a callback that never comes. Any other
- * answer means "looks fine"; the check never stops a flow that would work.
- */
-async function checkAuthorizationUrl(
-  run: Run,
-  url: URL,
-): Promise<Record<string, string>> {
-  if (!run.config.check) {
-    return { outcome: "skipped", meaning: "--no-check" };
-  }
-  let response: Response;
-  try {
-    response = await send(run, url.href, {}, CHECK_TIMEOUT_MS);
-  } catch (error) {
-    if (error instanceof FlowError && error.error === "network_error") {
-      const where = `${url.origin}${url.pathname}`;
-      throw new FlowError({
-        error: error.error,
-        error_description: error.error_description.replace(url.href, where) +
-          " (checked before opening the browser)",
-        hint: `${error.hint} The instance URL is ${run.config.instanceUrl} (${
-          run.config.settingsFrom.instance ?? "the demo org"
-        }).`,
-        cause: error,
-      });
-    }
-    if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
-    return {
-      outcome: "unknown",
-      meaning: `no answer within ${
-        CHECK_TIMEOUT_MS / 1000
-      } seconds: going on, the browser will show any error`,
-    };
-  }
-  const text = (await response.text()).trim();
-  if (/^error=[^&\s]*&error_description=[^&\s]*$/.test(text)) {
-    const fields = new URLSearchParams(text);
-    throw new FlowError({
-      error: fields.get("error") || `http_${response.status}`,
-      error_description: `${
-        fields.get("error_description") ?? ""
-      } (the org refused the authorization URL before sign-in; no browser was opened)`,
-    });
-  }
-  return {
-    outcome: "looks fine",
-    meaning:
-      `GET of the authorization URL answered HTTP ${response.status} without an error: the org knows the consumer key and the callback URL`,
-  };
-}
-
 /** How many ignored callbacks are each named before the rest are only counted. */
 const SHOWN_WARNINGS = 3;
 
@@ -443,81 +385,6 @@ async function startCallbackServer(
       }
     },
   };
-}
-
-/**
- * Binds 127.0.0.1 and, where the machine has it, ::1 at `port`; if either is
- * taken, closes what it bound and fails naming the address.
- */
-async function listenOnLoopback(
-  run: Run,
-  port: number,
-  handle: (request: Request) => Response,
-): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
-  const hostnames = new URL(run.config.redirectUri).hostname === "localhost"
-    ? ["127.0.0.1", "::1"]
-    : ["127.0.0.1"];
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
-  for (const hostname of hostnames) {
-    try {
-      servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
-    } catch (error) {
-      const address = hostname === "::1" ? "[::1]" : hostname;
-      const inUse = error instanceof Deno.errors.AddrInUse;
-      const denied = error instanceof Deno.errors.PermissionDenied;
-      if (hostname === "::1" && error instanceof Deno.errors.NotCapable) {
-        warn(
-          `not listening on [::1]: this run may not (add [::1] to --allow-net); a browser that resolves localhost to ::1 will not reach the callback`,
-        );
-        continue;
-      }
-      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback on this machine
-      await Promise.all(servers.map(closeServer)); // nothing half-done
-      throw inUse
-        ? new FlowError({
-          error: "port_in_use",
-          error_description:
-            `Cannot start the callback server: port ${port} on ${address} is in use`,
-          hint:
-            `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
-              new URL(run.config.redirectUri).pathname
-            }; ` +
-            "the app's Callback URL must then change to the same URL.",
-          cause: error,
-        })
-        : denied
-        ? new FlowError({
-          error: "port_not_permitted",
-          error_description:
-            `Cannot start the callback server: port ${port} on ${address} needs administrator rights`,
-          hint:
-            "Ports below 1024 are reserved: use a port such as 8000 in --redirect-uri and in the app's Callback URL.",
-          cause: error,
-        })
-        : error;
-    }
-  }
-  return servers;
-}
-
-/** How long closing a server may wait for connections still open. */
-const CLOSE_GRACE_MS = 1_000;
-
-/** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
-export async function closeServer(server: Deno.HttpServer): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    server.shutdown(),
-    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
-  ]);
-  clearTimeout(timer);
-}
-
-/** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
-export function isLoopbackAuthority(host: string, port: number): boolean {
-  return ["localhost", "127.0.0.1", "[::1]"].some((name) =>
-    host === `${name}:${port}` || (port === 80 && host === name)
-  );
 }
 
 // ---------------------------------------------------------------------------
@@ -664,86 +531,6 @@ async function processTokenResponse(run: Run, response: Response) {
   );
   const signature = await checkSignature(tokens, run.config.clientSecret);
   return { tokens, signature };
-}
-
-/** The fields the rest of the flow relies on; Salesforce sends no `expires_in`. */
-const REQUIRED_TOKEN_FIELDS = [
-  "access_token",
-  "instance_url",
-  "id",
-  "token_type",
-  "issued_at",
-];
-
-/** Fields a token response may have; when present they must be strings. */
-const OPTIONAL_TOKEN_FIELDS = [
-  "refresh_token",
-  "signature",
-  "scope",
-  "id_token",
-];
-
-/** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
-export function validateTokenResponse(
-  body: Record<string, unknown>,
-): TokenResponse {
-  const missing = REQUIRED_TOKEN_FIELDS.filter((key) =>
-    typeof body[key] !== "string" || body[key] === ""
-  );
-  if (missing.length > 0) {
-    throw new FlowError({
-      error: "invalid_token_response",
-      error_description: `Cannot use the token response: missing ${
-        missing.join(", ")
-      }`,
-      hint:
-        "The org answered 200 without the fields of a token response: check the instance URL points at a Salesforce org.",
-    });
-  }
-  if (String(body.token_type).toLowerCase() !== "bearer") {
-    throw new FlowError({
-      error: "invalid_token_response",
-      error_description:
-        `Cannot use the token response: token_type is not Bearer "${body.token_type}"`,
-      hint:
-        "Salesforce always issues Bearer tokens: check the instance URL points at a Salesforce org.",
-    });
-  }
-  if (!/^\d{1,15}$/.test(String(body.issued_at))) {
-    throw new FlowError({
-      error: "invalid_token_response",
-      error_description:
-        `Cannot use the token response: issued_at is not a time in milliseconds "${body.issued_at}"`,
-      hint:
-        "Salesforce sends issued_at as milliseconds since 1970: check the instance URL points at a Salesforce org.",
-    });
-  }
-  const wrongType = OPTIONAL_TOKEN_FIELDS.find((key) =>
-    key in body && typeof body[key] !== "string"
-  );
-  if (wrongType) {
-    throw new FlowError({
-      error: "invalid_token_response",
-      error_description:
-        `Cannot use the token response: ${wrongType} is not a string`,
-      hint:
-        "The org answered with fields of the wrong type: check the instance URL points at a Salesforce org.",
-    });
-  }
-  for (const key of ["instance_url", "id"]) {
-    const value = String(body[key]);
-    const url = URL.parse(value);
-    if (!url || (url.protocol !== "https:" && !isLoopbackHost(url.hostname))) {
-      throw new FlowError({
-        error: "invalid_token_response",
-        error_description:
-          `Cannot use the token response: ${key} is not an https URL "${value}"`,
-        hint:
-          "The tokens would be sent there: refusing. Check the instance URL.",
-      });
-    }
-  }
-  return body as TokenResponse;
 }
 
 /** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
@@ -1437,6 +1224,64 @@ async function send(
   }
 }
 
+/** How long the check before the browser may take; no answer means "unknown", never a failure. */
+const CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * Before anyone signs in: one GET of the authorization URL, no redirects
+ * followed. Salesforce answers an unknown consumer key or an unregistered
+ * callback URL with a bare `error=…&error_description=…` text, so the run can
+ * stop now instead of waiting for a callback that never comes. Any other
+ * answer means "looks fine"; the check never stops a flow that would work.
+ */
+async function checkAuthorizationUrl(
+  run: Run,
+  url: URL,
+): Promise<Record<string, string>> {
+  if (!run.config.check) {
+    return { outcome: "skipped", meaning: "--no-check" };
+  }
+  let response: Response;
+  try {
+    response = await send(run, url.href, {}, CHECK_TIMEOUT_MS);
+  } catch (error) {
+    if (error instanceof FlowError && error.error === "network_error") {
+      const where = `${url.origin}${url.pathname}`;
+      throw new FlowError({
+        error: error.error,
+        error_description: error.error_description.replace(url.href, where) +
+          " (checked before opening the browser)",
+        hint: `${error.hint} The instance URL is ${run.config.instanceUrl} (${
+          run.config.settingsFrom.instance ?? "the demo org"
+        }).`,
+        cause: error,
+      });
+    }
+    if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
+    return {
+      outcome: "unknown",
+      meaning: `no answer within ${
+        CHECK_TIMEOUT_MS / 1000
+      } seconds: going on, the browser will show any error`,
+    };
+  }
+  const text = (await response.text()).trim();
+  if (/^error=[^&\s]*&error_description=[^&\s]*$/.test(text)) {
+    const fields = new URLSearchParams(text);
+    throw new FlowError({
+      error: fields.get("error") || `http_${response.status}`,
+      error_description: `${
+        fields.get("error_description") ?? ""
+      } (the org refused the authorization URL before sign-in; no browser was opened)`,
+    });
+  }
+  return {
+    outcome: "looks fine",
+    meaning:
+      `GET of the authorization URL answered HTTP ${response.status} without an error: the org knows the consumer key and the callback URL`,
+  };
+}
+
 /** The most specific message in a fetch error's cause chain, without the URL repeated. */
 function networkDetail(error: unknown): string {
   let detail = String(error);
@@ -1495,6 +1340,165 @@ async function readJson(
     });
   }
   return fields;
+}
+
+/** The fields the rest of the flow relies on; Salesforce sends no `expires_in`. */
+const REQUIRED_TOKEN_FIELDS = [
+  "access_token",
+  "instance_url",
+  "id",
+  "token_type",
+  "issued_at",
+];
+
+/** Fields a token response may have; when present they must be strings. */
+const OPTIONAL_TOKEN_FIELDS = [
+  "refresh_token",
+  "signature",
+  "scope",
+  "id_token",
+];
+
+/** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
+export function validateTokenResponse(
+  body: Record<string, unknown>,
+): TokenResponse {
+  const missing = REQUIRED_TOKEN_FIELDS.filter((key) =>
+    typeof body[key] !== "string" || body[key] === ""
+  );
+  if (missing.length > 0) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description: `Cannot use the token response: missing ${
+        missing.join(", ")
+      }`,
+      hint:
+        "The org answered 200 without the fields of a token response: check the instance URL points at a Salesforce org.",
+    });
+  }
+  if (String(body.token_type).toLowerCase() !== "bearer") {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: token_type is not Bearer "${body.token_type}"`,
+      hint:
+        "Salesforce always issues Bearer tokens: check the instance URL points at a Salesforce org.",
+    });
+  }
+  if (!/^\d{1,15}$/.test(String(body.issued_at))) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: issued_at is not a time in milliseconds "${body.issued_at}"`,
+      hint:
+        "Salesforce sends issued_at as milliseconds since 1970: check the instance URL points at a Salesforce org.",
+    });
+  }
+  const wrongType = OPTIONAL_TOKEN_FIELDS.find((key) =>
+    key in body && typeof body[key] !== "string"
+  );
+  if (wrongType) {
+    throw new FlowError({
+      error: "invalid_token_response",
+      error_description:
+        `Cannot use the token response: ${wrongType} is not a string`,
+      hint:
+        "The org answered with fields of the wrong type: check the instance URL points at a Salesforce org.",
+    });
+  }
+  for (const key of ["instance_url", "id"]) {
+    const value = String(body[key]);
+    const url = URL.parse(value);
+    if (!url || (url.protocol !== "https:" && !isLoopbackHost(url.hostname))) {
+      throw new FlowError({
+        error: "invalid_token_response",
+        error_description:
+          `Cannot use the token response: ${key} is not an https URL "${value}"`,
+        hint:
+          "The tokens would be sent there: refusing. Check the instance URL.",
+      });
+    }
+  }
+  return body as TokenResponse;
+}
+
+// ---------------------------------------------------------------------------
+// The callback server's sockets: both loopbacks, and a bounded close
+// ---------------------------------------------------------------------------
+
+/**
+ * Binds 127.0.0.1 and, where the machine has it, ::1 at `port`; if either is
+ * taken, closes what it bound and fails naming the address.
+ */
+async function listenOnLoopback(
+  run: Run,
+  port: number,
+  handle: (request: Request) => Response,
+): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
+  const hostnames = new URL(run.config.redirectUri).hostname === "localhost"
+    ? ["127.0.0.1", "::1"]
+    : ["127.0.0.1"];
+  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  for (const hostname of hostnames) {
+    try {
+      servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
+    } catch (error) {
+      const address = hostname === "::1" ? "[::1]" : hostname;
+      const inUse = error instanceof Deno.errors.AddrInUse;
+      const denied = error instanceof Deno.errors.PermissionDenied;
+      if (hostname === "::1" && error instanceof Deno.errors.NotCapable) {
+        warn(
+          `not listening on [::1]: this run may not (add [::1] to --allow-net); a browser that resolves localhost to ::1 will not reach the callback`,
+        );
+        continue;
+      }
+      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback on this machine
+      await Promise.all(servers.map(closeServer)); // nothing half-done
+      throw inUse
+        ? new FlowError({
+          error: "port_in_use",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} is in use`,
+          hint:
+            `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
+              new URL(run.config.redirectUri).pathname
+            }; ` +
+            "the app's Callback URL must then change to the same URL.",
+          cause: error,
+        })
+        : denied
+        ? new FlowError({
+          error: "port_not_permitted",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} needs administrator rights`,
+          hint:
+            "Ports below 1024 are reserved: use a port such as 8000 in --redirect-uri and in the app's Callback URL.",
+          cause: error,
+        })
+        : error;
+    }
+  }
+  return servers;
+}
+
+/** How long closing a server may wait for connections still open. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
+export async function closeServer(server: Deno.HttpServer): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    server.shutdown(),
+    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+}
+
+/** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
+export function isLoopbackAuthority(host: string, port: number): boolean {
+  return ["localhost", "127.0.0.1", "[::1]"].some((name) =>
+    host === `${name}:${port}` || (port === 80 && host === name)
+  );
 }
 
 // ---------------------------------------------------------------------------

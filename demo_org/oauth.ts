@@ -171,19 +171,32 @@ export async function introspect(
 /** How long an access token lives: the demo org's session timeout, two hours. */
 const SESSION_SECONDS = 2 * 60 * 60;
 
-/** GET /services/oauth2/authorize: checks the request, then signs the user in, asks for consent, or sends a code back. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1 */
-export function authorize(org: DemoOrgState, request: Request): Response {
-  const url = new URL(request.url);
+/** An authorize request that passed the checks Salesforce makes before sign-in. */
+interface AuthorizeRequest {
+  client: DemoClient;
+  redirectUri: string;
+  state: string | null;
+  challenge: string;
+}
+
+/**
+ * The checks before anyone signs in. Salesforce shows the first errors
+ * itself as bare text and never redirects (RFC 6749 §4.1.2.1); once the app
+ * and its redirect URI are known, errors go back to the app.
+ */
+function checkAuthorizeRequest(
+  org: DemoOrgState,
+  url: URL,
+): AuthorizeRequest | Response {
   if (url.search.length > MAX_AUTHORIZE_QUERY) {
     return authorizeErrorBody("invalid_request", "request too large");
   }
   const query = url.searchParams;
-  const redirectUri = query.get("redirect_uri");
-  // Salesforce shows these errors itself and never redirects (RFC 6749 §4.1.2.1).
   const client = findClient(org, query.get("client_id"));
   if (!client) {
     return authorizeErrorBody("invalid_client_id", "client identifier invalid");
   }
+  const redirectUri = query.get("redirect_uri");
   if (redirectUri === null) {
     return authorizeErrorBody(
       "redirect_uri_missing",
@@ -197,10 +210,13 @@ export function authorize(org: DemoOrgState, request: Request): Response {
     );
   }
   const state = query.get("state");
-  const fail = (error: string, description: string) =>
-    redirectWithError(redirectUri, state, error, description);
   if (query.get("response_type") !== "code") {
-    return fail("unsupported_response_type", "response type not supported");
+    return redirectWithError(
+      redirectUri,
+      state,
+      "unsupported_response_type",
+      "response type not supported",
+    );
   }
   const challenge = query.get("code_challenge");
   if (!challenge) {
@@ -214,49 +230,59 @@ export function authorize(org: DemoOrgState, request: Request): Response {
   if ((query.get("code_challenge_method") ?? "S256") !== "S256") {
     return authorizeErrorBody("invalid_request", "invalid code challenge");
   }
+  return { client, redirectUri, state, challenge };
+}
+
+/** GET /services/oauth2/authorize: checks the request, then signs the user in, asks for consent, or sends a code back. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1 */
+export function authorize(org: DemoOrgState, request: Request): Response {
+  const url = new URL(request.url);
+  const checked = checkAuthorizeRequest(org, url);
+  if (checked instanceof Response) return checked;
+  const { client, ...asked } = checked;
+  const { redirectUri, state } = asked;
+  const query = url.searchParams;
   const prompt = (query.get("prompt") ?? "").split(/\s+/);
   const immediate = query.get("immediate") === "true";
+  const notImmediately = () =>
+    redirectWithError(
+      redirectUri,
+      state,
+      "immediate_unsuccessful",
+      "immediate unsuccessful",
+    );
   const session = findSession(org, request);
   if (!session || prompt.includes("login")) {
-    if (immediate) {
-      return fail("immediate_unsuccessful", "immediate unsuccessful");
-    }
-    return signInPage(
-      continueAfterSignIn(url),
-      query.get("login_hint") ?? USERNAME,
-    );
+    if (immediate) return notImmediately();
+    const hint = query.get("login_hint") ?? USERNAME;
+    return signInPage(continueAfterSignIn(url), hint);
   }
   const scopes = grantedScopes(client, query.get("scope"));
-  if (scopes === null) {
-    // Salesforce shows this on its own page after sign-in, not to the app.
-    const page = new URL(ERROR_PAGE_PATH, baseUrl(request));
-    page.searchParams.set("error", "invalid_scope");
-    page.searchParams.set(
-      "error_description",
-      "the requested scope is not allowed",
-    );
-    return redirect(page);
-  }
+  if (scopes === null) return scopeErrorPage(request);
   if (scopes.includes("openid")) void signingKeys(org); // ready by the token request
   const grant = {
-    redirectUri,
-    state,
-    challenge,
+    ...asked,
+    clientId: client.client_id,
     scopes,
     nonce: query.get("nonce"),
     sessionId: session.id,
-    clientId: client.client_id,
   };
-  if (
-    session.approved.has(client.client_id) && !prompt.includes("consent")
-  ) {
+  const approved = session.approved.has(client.client_id);
+  if (approved && !prompt.includes("consent")) {
     return redirectWithCode(org, grant);
   }
-  if (immediate) {
-    return fail("immediate_unsuccessful", "immediate unsuccessful");
-  }
-  const consentId = addConsent(org, grant);
-  return consentPage(client, consentId, redirectUri, scopes);
+  if (immediate) return notImmediately();
+  return consentPage(client, addConsent(org, grant), redirectUri, scopes);
+}
+
+/** Salesforce shows `invalid_scope` on its own page after sign-in, not to the app (facts J.3). */
+function scopeErrorPage(request: Request): Response {
+  const page = new URL(ERROR_PAGE_PATH, baseUrl(request));
+  page.searchParams.set("error", "invalid_scope");
+  page.searchParams.set(
+    "error_description",
+    "the requested scope is not allowed",
+  );
+  return redirect(page);
 }
 
 /** The authorize request to come back to after signing in, without `prompt=login` (it would ask again). */

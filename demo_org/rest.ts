@@ -243,38 +243,52 @@ function query(
   const unknown = unknownField(all[typeName][0], typeName, fields);
   if (unknown) return unknown;
   if (columns) {
-    // `columns=true` describes the columns instead (the Salesforce CLI asks it
-    // before `sf data query`). Not in the facts file: the shape is Salesforce's
-    // as the CLI reads it, and the demo fills in what it can know.
-    const row = pick(all[typeName][0], fields);
-    return restJson(200, {
-      columnMetadata: Object.keys(row).filter((k) => k !== "attributes").map(
-        (name) => ({
-          aggregate: false,
-          apexType: name === "Id" ? "Id" : "String",
-          booleanType: typeof row[name] === "boolean",
-          columnName: name,
-          custom: false,
-          displayName: name,
-          foreignKeyName: null,
-          insertable: name !== "Id",
-          joinColumns: [],
-          numberType: false,
-          textType: typeof row[name] === "string" && name !== "Id",
-          updatable: name !== "Id",
-        }),
-      ),
-      entityName: typeName,
-      groupBy: false,
-      idSelected: fields.some((f) => f.toLowerCase() === "id"),
-      keyPrefix: String(all[typeName][0].Id).slice(0, 3),
-    }, headers);
+    return restJson(
+      200,
+      describeColumns(all[typeName][0], typeName, fields),
+      headers,
+    );
   }
   return restJson(200, {
     totalSize: rows.length,
     done: true,
     records: rows.map((row) => pick(row, fields)),
   }, headers);
+}
+
+/**
+ * `query?columns=true`: the columns a query would return, not its records
+ * (the Salesforce CLI asks it before `sf data query`). Not in the facts
+ * file: the shape is Salesforce's as the CLI reads it, filled in with what
+ * the demo org can know.
+ */
+function describeColumns(
+  first: Record<string, unknown>,
+  type: string,
+  fields: string[],
+) {
+  const row = pick(first, fields);
+  const names = Object.keys(row).filter((k) => k !== "attributes");
+  return {
+    columnMetadata: names.map((name) => ({
+      aggregate: false,
+      apexType: name === "Id" ? "Id" : "String",
+      booleanType: typeof row[name] === "boolean",
+      columnName: name,
+      custom: false,
+      displayName: name,
+      foreignKeyName: null,
+      insertable: name !== "Id",
+      joinColumns: [],
+      numberType: false,
+      textType: typeof row[name] === "string" && name !== "Id",
+      updatable: name !== "Id",
+    })),
+    entityName: type,
+    groupBy: false,
+    idSelected: names.includes("Id"),
+    keyPrefix: String(first.Id).slice(0, 3),
+  };
 }
 
 /** Salesforce's INVALID_FIELD for the first field the record lacks, if any. */
