@@ -171,6 +171,16 @@ export function spawn(args: string[], options: RunOptions = {}): Running {
   };
 }
 
+/** A real-looking org that tests never reach: they end before step 6. */
+export const UNREACHED_ORG = [
+  "--instance-url",
+  "https://acme.my.salesforce.com",
+  "--no-check",
+  "--client-id",
+  "3MVG9x",
+  "--no-browser",
+];
+
 /** A port free on 127.0.0.1 right now. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -27,6 +27,7 @@ import {
   runApproved,
   signedTokens,
   spawn,
+  UNREACHED_ORG,
   withDemoOrg,
   withFakeOrg,
 } from "./_test_utils.ts";
@@ -202,12 +203,7 @@ Deno.test({
     const port = freePort();
     const numeric = `http://127.0.0.1:${port}/callback`;
     const script = spawn([
-      "--instance-url",
-      "https://acme.my.salesforce.com",
-      "--no-check",
-      "--client-id",
-      "3MVG9x",
-      "--no-browser",
+      ...UNREACHED_ORG,
       "--json",
       "--timeout",
       "0.5",
@@ -243,12 +239,7 @@ Deno.test("another process on [::1] at the callback port fails at once naming it
   try {
     const { port } = squatter.addr;
     const result = await run([
-      "--instance-url",
-      "https://acme.my.salesforce.com",
-      "--no-check",
-      "--client-id",
-      "3MVG9x",
-      "--no-browser",
+      ...UNREACHED_ORG,
       "--json",
       "--redirect-uri",
       `http://localhost:${port}/callback`,
@@ -1130,12 +1121,7 @@ Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by mor
   });
   const redirect = redirectUri();
   const script = spawn([
-    "--instance-url",
-    "https://acme.my.salesforce.com",
-    "--no-check",
-    "--client-id",
-    "3MVG9x",
-    "--no-browser",
+    ...UNREACHED_ORG,
     "--json",
     "--redirect-uri",
     redirect,

@@ -29,20 +29,11 @@ import {
   secrets,
   signedTokens,
   spawn,
+  UNREACHED_ORG,
   waitUntilListening,
   withDemoOrg,
   withFakeOrg,
 } from "./_test_utils.ts";
-
-/** A real-looking org that these tests never reach: they end before step 6. */
-const UNREACHED_ORG = [
-  "--instance-url",
-  "https://acme.my.salesforce.com",
-  "--no-check",
-  "--client-id",
-  "3MVG9x",
-  "--no-browser",
-];
 
 // ---------------------------------------------------------------------------
 // Time limits, signals, ports

@@ -17,22 +17,32 @@ import {
   LATEST_API_VERSION,
   ORG_ID,
   toId18,
+  type TokenGrant,
   USER_ID,
   USERNAME,
 } from "./state.ts";
+
+/** The live grant behind the request's token, or Salesforce's 403 for a missing, invalid, expired or revoked token, or one without the id scope (facts J.4). */
+async function identityGrant(
+  org: DemoOrgState,
+  request: Request,
+): Promise<TokenGrant | Response> {
+  await request.body?.cancel();
+  const grant = bearerGrant(org, request);
+  if (!grant) return textResponse(403, "Bad_OAuth_Token");
+  if (!canReadIdentity(grant.scopes)) {
+    return textResponse(403, "Insufficient_Scope");
+  }
+  return grant;
+}
 
 /** GET /id/<org id>/<user id>: who the token's user is, and where the APIs are. */
 export async function identity(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  await request.body?.cancel();
-  // Salesforce answers 403 for a missing, invalid, expired or revoked token (facts J.4).
-  const grant = bearerGrant(org, request);
-  if (!grant) return textResponse(403, "Bad_OAuth_Token");
-  if (!canReadIdentity(grant.scopes)) {
-    return textResponse(403, "Insufficient_Scope");
-  }
+  const grant = await identityGrant(org, request);
+  if (grant instanceof Response) return grant;
   const requested = new URL(request.url);
   if (requested.pathname !== new URL(org.identityUrl).pathname) { // the same path on every host
     return textResponse(404, "Bad_Id");
@@ -112,12 +122,8 @@ export async function userinfo(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  await request.body?.cancel();
-  const grant = bearerGrant(org, request);
-  if (!grant) return textResponse(403, "Bad_OAuth_Token");
-  if (!canReadIdentity(grant.scopes)) {
-    return textResponse(403, "Insufficient_Scope");
-  }
+  const grant = await identityGrant(org, request);
+  if (grant instanceof Response) return grant;
   return jsonResponse(200, {
     sub: identityUrlAt(baseUrl(request)),
     ...userClaims(org), // the same claims the ID token carries
