@@ -1278,7 +1278,7 @@ async function checkAuthorizationUrl(
   return {
     outcome: "looks fine",
     meaning:
-      `GET of the authorization URL answered HTTP ${response.status} without an error: the org knows the consumer key and the callback URL`,
+      `GET of the authorization URL answered HTTP ${response.status} without Salesforce's error text: the consumer key and the callback URL were not refused`,
   };
 }
 
