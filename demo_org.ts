@@ -40,7 +40,7 @@ import {
   remoteAccessError,
   signIn,
 } from "./demo_org/sign_in.ts";
-import { keys, signingKeys } from "./demo_org/id_token.ts";
+import { keys } from "./demo_org/id_token.ts";
 import { homePage } from "./demo_org/pages.ts";
 import { rest } from "./demo_org/rest.ts";
 import {
@@ -145,8 +145,6 @@ export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
     // No IPv6 loopback here, or the port is taken there: 127.0.0.1 alone.
   }
   const org = createDemoOrg(`http://127.0.0.1:${port}`, options);
-  // Start making the ID token key now (60 to 260 ms): it overlaps steps 1 to 6.
-  if (org.client.scopes.includes("openid")) void signingKeys(org);
   return Object.assign(org, {
     addresses: servers.map((server) => server.addr.hostname),
     async close() {

@@ -250,15 +250,17 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       "immediate_unsuccessful",
       "immediate unsuccessful",
     );
+  const scopes = grantedScopes(client, query.get("scope"));
+  // The first openid request starts the ID token key (60 to 260 ms): it is
+  // made while the user signs in and approves.
+  if (scopes?.includes("openid")) void signingKeys(org);
   const session = findSession(org, request);
   if (!session || prompt.includes("login")) {
     if (immediate) return notImmediately();
     const hint = query.get("login_hint") ?? USERNAME;
     return signInPage(continueAfterSignIn(url), hint);
   }
-  const scopes = grantedScopes(client, query.get("scope"));
   if (scopes === null) return scopeErrorPage(request);
-  if (scopes.includes("openid")) void signingKeys(org); // ready by the token request
   const grant = {
     ...asked,
     clientId: client.client_id,
