@@ -933,7 +933,9 @@ Deno.test("requests addressed to another host are refused (DNS rebinding)", asyn
     }
     const ok = await call(org, "http://localhost:8080/");
     assertEquals(ok.status, 200);
-    await ok.body?.cancel();
+    const home = await ok.text();
+    assertStringIncludes(home, "--instance-url http://localhost:8080 ");
+    assertStringIncludes(home, "Salesforce CLI (<code>PlatformCLI</code>)");
   });
 });
 

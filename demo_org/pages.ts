@@ -7,6 +7,7 @@
 
 import { escapeHtml, PAGE_HEADERS } from "../main.ts";
 import {
+  baseUrl,
   type DemoClient,
   type DemoOrgState,
   DISPLAY_NAME,
@@ -84,8 +85,9 @@ function scopeLabel(scope: string): string {
 }
 
 /** GET /: what this org is, and how to point the walkthrough at it. */
-export function homePage(org: DemoOrgState): Response {
+export function homePage(org: DemoOrgState, request: Request): Response {
   const { client } = org;
+  const base = baseUrl(request); // the host the browser used
   return htmlPage(
     200,
     "Demo org",
@@ -100,10 +102,15 @@ export function homePage(org: DemoOrgState): Response {
       escapeHtml(client.redirect_uris.join(" "))
     }</code></dd>
         <dt>Scopes</dt><dd>${escapeHtml(client.scopes.join(" "))}</dd>
-        <dt>Signed-in user</dt><dd>${DISPLAY_NAME} (${USERNAME})</dd>
+        <dt>Other apps</dt><dd>${
+      org.clients.filter((c) => c !== client).map((c) =>
+        `${escapeHtml(c.name)} (<code>${escapeHtml(c.client_id)}</code>)`
+      ).join(", ")
+    }</dd>
+        <dt>User</dt><dd>${DISPLAY_NAME} (${USERNAME}), any password</dd>
       </dl>
       <p>Start the walkthrough against it:</p>
-      <pre>deno run -A main.ts --instance-url ${org.url} --client-id ${
+      <pre>deno run -A main.ts --instance-url ${base} --client-id ${
       escapeHtml(client.client_id)
     }</pre>`,
   );
