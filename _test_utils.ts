@@ -10,6 +10,8 @@
  */
 
 import { assertEquals, assertFalse } from "@std/assert";
+import { newSigningKeys } from "./demo_org/id_token.ts";
+import { freeLoopbackPort } from "./main.ts";
 import {
   playDemoUser,
   type ServedDemoOrg,
@@ -181,11 +183,10 @@ export const UNREACHED_ORG = [
   "--no-browser",
 ];
 
-/** A port free on 127.0.0.1 right now. */
+/** A port free on both loopbacks right now. */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
+  const port = freeLoopbackPort(0);
+  if (port === undefined) throw new Error("no free port on loopback");
   return port;
 }
 
@@ -205,16 +206,7 @@ let keys: Promise<CryptoKeyPair> | undefined;
 
 /** One RSA key pair for every test org: making one takes 60 to 260 ms. */
 export function testSigningKeys(): Promise<CryptoKeyPair> {
-  return keys ??= crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  ) as Promise<CryptoKeyPair>;
+  return keys ??= newSigningKeys();
 }
 
 /** A standalone demo org for one test; when it closes, everything recorded meanwhile is scanned for its tokens. */

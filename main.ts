@@ -2626,7 +2626,7 @@ function freeDemoRedirectUri(run: Run): string {
 }
 
 /** `port` (0: any) if it is free on 127.0.0.1 and, where the machine has it, ::1; the port found, or undefined. */
-function freeLoopbackPort(port: number): number | undefined {
+export function freeLoopbackPort(port: number): number | undefined {
   for (let attempt = 0; attempt < 5; attempt++) {
     const listeners: Deno.Listener[] = [];
     try {

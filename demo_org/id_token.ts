@@ -31,13 +31,17 @@ const RS256 = {
   hash: "SHA-256",
 };
 
-/** The org's signing key pair, made once (60 to 260 ms), on first use. */
-export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
-  org.signingKeys ??= crypto.subtle.generateKey(RS256, true, [
+/** A new RS256 key pair (60 to 260 ms). */
+export function newSigningKeys(): Promise<CryptoKeyPair> {
+  return crypto.subtle.generateKey(RS256, true, [
     "sign",
     "verify",
   ]) as Promise<CryptoKeyPair>;
-  return org.signingKeys;
+}
+
+/** The org's signing key pair, made once, on first use. */
+export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
+  return org.signingKeys ??= newSigningKeys();
 }
 
 /** GET /id/keys: the public signing key as a JSON Web Key Set. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
