@@ -352,6 +352,32 @@ export async function runAgainst(
   return await script.finish();
 }
 
+/** Opens a connection to a local server and sends a request body one byte at a time, as a slow client would; it stops by itself after 5 s. */
+export function dripInto(port: number, path = "/callback") {
+  const stop = new AbortController();
+  const done = (async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          `POST ${path} HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Length: 1000\r\n\r\n`,
+        ),
+      );
+      while (!stop.signal.aborted) {
+        await conn.write(new Uint8Array([120])).catch(() => stop.abort());
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      conn.close();
+    }
+  })();
+  // Never longer than 5 s, so a flow that waits for it fails its timing instead of hanging.
+  const limit = setTimeout(() => stop.abort(), 5_000);
+  return {
+    stop: async () => (stop.abort(), clearTimeout(limit), await done),
+  };
+}
+
 /** Fails unless nothing accepts connections on 127.0.0.1 at `port`. */
 export async function assertConnectionRefused(port: number) {
   try {

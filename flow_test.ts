@@ -17,6 +17,7 @@ import { playDemoUser } from "./demo_org.ts";
 import {
   assertConnectionRefused,
   browse,
+  dripInto,
   FAKE_SECRET,
   freePort,
   orgArgs,
@@ -1076,32 +1077,6 @@ Deno.test("without a secret to vouch for it, an identity URL on a foreign host g
     },
   );
 });
-
-/** Opens a connection to the callback and sends a request body one byte at a time, as a slow client would. */
-function dripInto(port: number) {
-  const stop = new AbortController();
-  const done = (async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    try {
-      await conn.write(
-        new TextEncoder().encode(
-          `POST /callback HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Length: 1000\r\n\r\n`,
-        ),
-      );
-      while (!stop.signal.aborted) {
-        await conn.write(new Uint8Array([120])).catch(() => stop.abort());
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    } finally {
-      conn.close();
-    }
-  })();
-  // Never longer than 5 s, so a flow that waits for it fails its timing instead of hanging.
-  const limit = setTimeout(() => stop.abort(), 5_000);
-  return {
-    stop: async () => (stop.abort(), clearTimeout(limit), await done),
-  };
-}
 
 Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by more than a second", async () => {
   await withDemoOrg(async (org, redirect) => {

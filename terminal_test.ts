@@ -18,6 +18,7 @@ import { STEPS } from "./main.ts";
 import {
   assertConnectionRefused,
   childEnv,
+  dripInto,
   freePort,
   MAIN,
   orgArgs,
@@ -836,5 +837,33 @@ Deno.test({
         .map((l) => JSON.parse(l).step);
       assertEquals(steps, [4, 5, 6, 7, 8, 9]);
     });
+  },
+});
+
+Deno.test({
+  name: "a client dripping into the demo org does not hold up Ctrl+C at exit",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const launcher = await fakeLauncher("exit 0"); // a browser that opens, and no one signs in
+    try {
+      const script = spawn(
+        ["--demo", "--json", "--redirect-uri", redirectUri()],
+        { env: { PATH: `${launcher}:/usr/bin:/bin` } },
+      );
+      const step1 = await script.waitForStep(1);
+      await script.waitForStep(4);
+      const port = Number(new URL(step1.data.instance).port);
+      const drip = dripInto(port, "/services/oauth2/token");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      script.child.kill("SIGINT");
+      const result = await script.finish();
+      const took = Date.now() - started;
+      await drip.stop();
+      assertEquals(result.code, 130);
+      assert(took < 2_000, `Ctrl+C took ${took} ms`);
+    } finally {
+      await Deno.remove(launcher, { recursive: true });
+    }
   },
 });
