@@ -103,7 +103,7 @@ export const STEPS = {
 export type StepNumber = keyof typeof STEPS;
 
 /** Everything a step needs: the settings, how to print, standard input, and the signal that ends the run. */
-export interface Run {
+export interface Flow {
   config: Config;
   output: Output;
   lines: LineReader;
@@ -114,42 +114,42 @@ export interface Run {
 }
 
 /** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
-async function runFlow(run: Run) {
-  await pause(run, 1);
-  startFlow(run);
-  await pause(run, 2);
-  const pkce = await createPkce(run);
-  await pause(run, 3);
-  const { url, state, nonce } = createAuthorizationRequest(run, pkce);
-  await pause(run, 4);
-  const callback = await startCallbackServer(run, state, url);
-  await pause(run, 5, callback);
-  const code = await waitForAuthorizationCode(run, callback, url, state);
-  await pause(run, 6);
-  const request = prepareTokenRequest(run, code, pkce);
-  await pause(run, 7);
+async function runFlow(flow: Flow) {
+  await pause(flow, 1);
+  startFlow(flow);
+  await pause(flow, 2);
+  const pkce = await createPkce(flow);
+  await pause(flow, 3);
+  const { url, state, nonce } = createAuthorizationRequest(flow, pkce);
+  await pause(flow, 4);
+  const callback = await startCallbackServer(flow, state, url);
+  await pause(flow, 5, callback);
+  const code = await waitForAuthorizationCode(flow, callback, url, state);
+  await pause(flow, 6);
+  const request = prepareTokenRequest(flow, code, pkce);
+  await pause(flow, 7);
   const { tokens: response, idToken } = await receiveTokens(
-    run,
+    flow,
     request,
     nonce,
   );
   // Saved as soon as they passed step 7's checks: nothing later can lose them.
-  if (run.config.save) await saveTokens(run, toTokenSet(response));
-  await pause(run, 8);
-  let tokens = completeFlow(run, response, idToken);
-  if (run.config.identity) {
-    await pause(run, 9);
-    await getIdentity(run, tokens);
+  if (flow.config.save) await saveTokens(flow, toTokenSet(response));
+  await pause(flow, 8);
+  let tokens = completeFlow(flow, response, idToken);
+  if (flow.config.identity) {
+    await pause(flow, 9);
+    await getIdentity(flow, tokens);
   }
-  if (run.config.refresh) {
-    await pause(run, 10);
-    tokens = await refreshTokens(run, tokens, { nonce, first: idToken });
+  if (flow.config.refresh) {
+    await pause(flow, 10);
+    tokens = await refreshTokens(flow, tokens, { nonce, first: idToken });
   }
-  if (run.config.revoke) {
-    await pause(run, 11);
-    await revokeTokens(run, tokens);
+  if (flow.config.revoke) {
+    await pause(flow, 11);
+    await revokeTokens(flow, tokens);
   }
-  note(run, whatNext(run.config));
+  note(flow, whatNext(flow.config));
 }
 
 /** The closing remark: what the learner just saw, or what to try next. */
@@ -168,9 +168,9 @@ function whatNext(config: Config): string {
 // Step 1: OAuth Flow Started
 // ---------------------------------------------------------------------------
 
-function startFlow(run: Run) {
-  const { config } = run;
-  logStep(run, 1, {
+function startFlow(flow: Flow) {
+  const { config } = flow;
+  logStep(flow, 1, {
     instance: config.instanceUrl,
     client_id: config.clientId,
     redirect_uri: config.redirectUri,
@@ -183,10 +183,10 @@ function startFlow(run: Run) {
 // Step 2: PKCE Generated
 // ---------------------------------------------------------------------------
 
-async function createPkce(run: Run): Promise<Pkce> {
+async function createPkce(flow: Flow): Promise<Pkce> {
   const pkce = await generatePkce();
-  logStep(run, 2, {
-    code_verifier: mask(pkce.code_verifier, run.output.showSecrets),
+  logStep(flow, 2, {
+    code_verifier: mask(pkce.code_verifier, flow.output.showSecrets),
     code_challenge: pkce.code_challenge,
     challenge_method: pkce.code_challenge_method, // the guide's name
   });
@@ -221,8 +221,8 @@ export function buildAuthorizeUrl(
   return url;
 }
 
-function createAuthorizationRequest(run: Run, pkce: Pkce) {
-  const { config } = run;
+function createAuthorizationRequest(flow: Flow, pkce: Pkce) {
+  const { config } = flow;
   const query: AuthorizeQuery = {
     client_id: config.clientId,
     redirect_uri: config.redirectUri,
@@ -239,7 +239,7 @@ function createAuthorizationRequest(run: Run, pkce: Pkce) {
     config.scope.split(" ").includes("openid");
   if (mayGetIdToken) query.nonce = randomBase64url(32);
   const url = buildAuthorizeUrl(config.instanceUrl, query);
-  logStep(run, 3, {
+  logStep(flow, 3, {
     authorization_endpoint: `${url.origin}${url.pathname}`,
     query,
     authorization_url: url.href,
@@ -318,11 +318,11 @@ const SHOWN_WARNINGS = 3;
  * machine has them. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
  */
 async function startCallbackServer(
-  run: Run,
+  flow: Flow,
   state: string,
   authorizationUrl: URL,
 ): Promise<CallbackServer> {
-  const redirectUri = new URL(run.config.redirectUri);
+  const redirectUri = new URL(flow.config.redirectUri);
   const port = Number(redirectUri.port || 80);
   const { promise: outcome, resolve } = Promise.withResolvers<
     CallbackResult
@@ -366,9 +366,9 @@ async function startCallbackServer(
       : CALLBACK_PAGES.error(result.error, result.error_description);
   }
 
-  const check = await checkAuthorizationUrl(run, authorizationUrl);
-  const servers = await listenOnLoopback(run, port, handle);
-  logStep(run, 4, {
+  const check = await checkAuthorizationUrl(flow, authorizationUrl);
+  const servers = await listenOnLoopback(flow, port, handle);
+  logStep(flow, 4, {
     hostname: redirectUri.hostname,
     port,
     path: redirectUri.pathname,
@@ -396,28 +396,28 @@ async function startCallbackServer(
  * browser, pasted on standard input, or (with --demo) from the demo user.
  */
 async function waitForAuthorizationCode(
-  run: Run,
+  flow: Flow,
   callback: CallbackServer,
   url: URL,
   state: string,
 ): Promise<string> {
-  const ms = run.config.timeoutSeconds * 1000;
+  const ms = flow.config.timeoutSeconds * 1000;
   const over = new AbortController(); // the paste reader stops once the wait ends
   const signal = AbortSignal.any([
-    run.signal,
+    flow.signal,
     AbortSignal.timeout(ms),
     over.signal,
   ]);
   let outcome: CallbackResult;
   try {
-    const otherWay = await sendUserToOrg(run, url, state, signal);
+    const otherWay = await sendUserToOrg(flow, url, state, signal);
     outcome = await Promise.race([
       callback.outcome,
       otherWay.result,
       ended(signal),
     ]);
   } catch (error) {
-    throw isTimeout(error) ? timeoutError(run) : error;
+    throw isTimeout(error) ? timeoutError(flow) : error;
   } finally {
     over.abort();
     await callback.close(); // one callback only (RFC 8252 §8.3)
@@ -428,8 +428,8 @@ async function waitForAuthorizationCode(
       error_description: outcome.error_description,
     });
   }
-  logStep(run, 5, {
-    authorization_code: mask(outcome.code, run.output.showSecrets),
+  logStep(flow, 5, {
+    authorization_code: mask(outcome.code, flow.output.showSecrets),
     state_verified: true,
   });
   return outcome.code;
@@ -440,10 +440,10 @@ async function waitForAuthorizationCode(
 // ---------------------------------------------------------------------------
 
 /** The authorization code grant request. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3 */
-function prepareTokenRequest(run: Run, code: string, pkce: Pkce) {
-  const { config } = run;
+function prepareTokenRequest(flow: Flow, code: string, pkce: Pkce) {
+  const { config } = flow;
   const body = withClientAuthentication(
-    run,
+    flow,
     new URLSearchParams({
       grant_type: "authorization_code",
       code,
@@ -452,27 +452,30 @@ function prepareTokenRequest(run: Run, code: string, pkce: Pkce) {
       code_verifier: pkce.code_verifier,
     }),
   );
-  logStep(run, 6, {
-    token_endpoint: orgEndpoint(run, "token"),
-    payload: maskPayload(run, body),
+  logStep(flow, 6, {
+    token_endpoint: orgEndpoint(flow, "token"),
+    payload: maskPayload(flow, body),
   });
   return body;
 }
 
 /** Adds the client secret, as `client_secret_post` (what Salesforce's own tools send); public clients send none. */
-function withClientAuthentication(run: Run, body: URLSearchParams) {
-  if (run.config.clientSecret) {
-    body.set("client_secret", run.config.clientSecret);
+function withClientAuthentication(flow: Flow, body: URLSearchParams) {
+  if (flow.config.clientSecret) {
+    body.set("client_secret", flow.config.clientSecret);
   }
   return body;
 }
 
 /** A request body as printed: the client secret is always `********`; the code, verifier and tokens are masked unless --show-secrets. */
-function maskPayload(run: Run, body: URLSearchParams): Record<string, string> {
+function maskPayload(
+  flow: Flow,
+  body: URLSearchParams,
+): Record<string, string> {
   const payload = Object.fromEntries(body);
   for (const key of SECRET_FIELDS) {
     if (key in payload) {
-      payload[key] = mask(payload[key], run.output.showSecrets);
+      payload[key] = mask(payload[key], flow.output.showSecrets);
     }
   }
   if ("client_secret" in payload) payload.client_secret = "********";
@@ -498,18 +501,18 @@ export interface TokenResponse {
 }
 
 async function receiveTokens(
-  run: Run,
+  flow: Flow,
   body: URLSearchParams,
   nonce: string | undefined,
 ) {
-  const response = await tokenRequest(run, body);
-  const { tokens, signature } = await processTokenResponse(run, response);
+  const response = await tokenRequest(flow, body);
+  const { tokens, signature } = await processTokenResponse(flow, response);
   const idToken = tokens.id_token
-    ? await verifyIdToken(run, tokens, { nonce, nonceRequired: true })
+    ? await verifyIdToken(flow, tokens, { nonce, nonceRequired: true })
     : undefined;
-  logStep(run, 7, {
+  logStep(flow, 7, {
     status: response.status,
-    body: maskTokens(run, tokens),
+    body: maskTokens(flow, tokens),
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
   });
@@ -518,18 +521,18 @@ async function receiveTokens(
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
 async function tokenRequest(
-  run: Run,
+  flow: Flow,
   body: URLSearchParams,
 ): Promise<Response> {
-  return await postForm(run, orgEndpoint(run, "token"), body);
+  return await postForm(flow, orgEndpoint(flow, "token"), body);
 }
 
 /** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
-async function processTokenResponse(run: Run, response: Response) {
+async function processTokenResponse(flow: Flow, response: Response) {
   const tokens = validateTokenResponse(
     await readJson(response, "token response"),
   );
-  const signature = await checkSignature(tokens, run.config.clientSecret);
+  const signature = await checkSignature(tokens, flow.config.clientSecret);
   return { tokens, signature };
 }
 
@@ -613,15 +616,15 @@ function toTokenSet(tokens: TokenResponse): TokenSet {
 }
 
 function completeFlow(
-  run: Run,
+  flow: Flow,
   tokens: TokenResponse,
   idToken: VerifiedIdToken | undefined,
 ): TokenSet {
   const result = toTokenSet(tokens);
-  logStep(run, 8, {
-    access_token: mask(result.access_token, run.output.showSecrets),
+  logStep(flow, 8, {
+    access_token: mask(result.access_token, flow.output.showSecrets),
     refresh_token: result.refresh_token &&
-      mask(result.refresh_token, run.output.showSecrets),
+      mask(result.refresh_token, flow.output.showSecrets),
     instance_url: result.instance_url,
     id_url: result.id_url,
     ...(idToken ? { signed_in_user: signedInUser(idToken.claims) } : {}),
@@ -633,8 +636,8 @@ function completeFlow(
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
-async function saveTokens(run: Run, tokens: TokenSet) {
-  const path = run.config.save!;
+async function saveTokens(flow: Flow, tokens: TokenSet) {
+  const path = flow.config.save!;
   try {
     await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
       createNew: true,
@@ -652,9 +655,9 @@ async function saveTokens(run: Run, tokens: TokenSet) {
     });
   }
   note(
-    run,
+    flow,
     `saved the tokens to ${path} (mode 0600): keep it out of version control` +
-      (run.config.revoke
+      (flow.config.revoke
         ? "; step 11 will revoke them, so they will not work"
         : ""),
   );
@@ -665,10 +668,13 @@ async function saveTokens(run: Run, tokens: TokenSet) {
 // ---------------------------------------------------------------------------
 
 /** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
-async function identityRequest(run: Run, tokens: TokenSet): Promise<Response> {
+async function identityRequest(
+  flow: Flow,
+  tokens: TokenSet,
+): Promise<Response> {
   const url = new URL(tokens.id_url);
   url.searchParams.set("version", "latest");
-  return await send(run, url.href, {
+  return await send(flow, url.href, {
     headers: {
       authorization: `Bearer ${tokens.access_token}`,
       accept: "application/json",
@@ -685,23 +691,23 @@ const SALESFORCE_HOSTS = [
 ];
 
 /** Why the access token may not go to this URL, if it may not: only the configured org's host (never the response's instance_url) or Salesforce's own hosts. */
-function tokenDestinationProblem(run: Run, url: string): string | undefined {
+function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
   const target = new URL(url);
-  if (target.host === new URL(run.config.instanceUrl).host) return undefined;
+  if (target.host === new URL(flow.config.instanceUrl).host) return undefined;
   const salesforce = target.protocol === "https:" &&
     SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
   if (salesforce) return undefined;
   return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
 }
 
-async function getIdentity(run: Run, tokens: TokenSet) {
-  const problem = tokenDestinationProblem(run, tokens.id_url);
+async function getIdentity(flow: Flow, tokens: TokenSet) {
+  const problem = tokenDestinationProblem(flow, tokens.id_url);
   if (problem) {
     warn(`skipped step 9: ${problem}`);
-    logStep(run, 9, { skipped: true, reason: problem });
+    logStep(flow, 9, { skipped: true, reason: problem });
     return;
   }
-  const response = await identityRequest(run, tokens);
+  const response = await identityRequest(flow, tokens);
   if (response.status === 401 || response.status === 403) {
     const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
@@ -727,7 +733,7 @@ async function getIdentity(run: Run, tokens: TokenSet) {
     });
   };
   const urls = identity.urls;
-  logStep(run, 9, {
+  logStep(flow, 9, {
     user_id: field(identity.user_id, "user_id"),
     organization_id: field(identity.organization_id, "organization_id"),
     username: field(identity.username, "username"),
@@ -744,12 +750,12 @@ async function getIdentity(run: Run, tokens: TokenSet) {
 
 /** The refresh token grant, through the same request and checks as step 7. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
 async function refreshTokens(
-  run: Run,
+  flow: Flow,
   tokens: TokenSet,
   openid: { nonce?: string; first?: VerifiedIdToken },
 ): Promise<TokenSet> {
   if (!tokens.refresh_token) {
-    logStep(run, 10, {
+    logStep(flow, 10, {
       skipped: true,
       reason:
         "no refresh token: the refresh_token scope was not granted (add it to the app's scopes or --scope)",
@@ -757,31 +763,31 @@ async function refreshTokens(
     return tokens;
   }
   const body = withClientAuthentication(
-    run,
+    flow,
     new URLSearchParams({
       grant_type: "refresh_token",
       refresh_token: tokens.refresh_token,
-      client_id: run.config.clientId,
+      client_id: flow.config.clientId,
     }),
   );
-  const response = await tokenRequest(run, body);
+  const response = await tokenRequest(flow, body);
   const { tokens: refreshed, signature } = await processTokenResponse(
-    run,
+    flow,
     response,
   );
   // A nonce is not required on refresh; iss, sub and aud must be the first ID token's.
   const idToken = refreshed.id_token
-    ? await verifyIdToken(run, refreshed, {
+    ? await verifyIdToken(flow, refreshed, {
       nonce: openid.nonce,
       nonceRequired: false,
       first: openid.first?.claims,
     })
     : undefined;
-  logStep(run, 10, {
-    token_endpoint: orgEndpoint(run, "token"),
-    payload: maskPayload(run, body),
+  logStep(flow, 10, {
+    token_endpoint: orgEndpoint(flow, "token"),
+    payload: maskPayload(flow, body),
     status: response.status,
-    access_token: mask(refreshed.access_token, run.output.showSecrets),
+    access_token: mask(refreshed.access_token, flow.output.showSecrets),
     issued_at: refreshed.issued_at,
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
@@ -800,25 +806,25 @@ async function refreshTokens(
 // ---------------------------------------------------------------------------
 
 /** Revokes the refresh token (and with it its access tokens), then shows the access token refused. @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1 */
-async function revokeTokens(run: Run, tokens: TokenSet) {
+async function revokeTokens(flow: Flow, tokens: TokenSet) {
   const kind = tokens.refresh_token ? "refresh_token" : "access_token";
   const token = tokens.refresh_token ?? tokens.access_token;
-  const endpoint = orgEndpoint(run, "revoke");
+  const endpoint = orgEndpoint(flow, "revoke");
   const response = await postForm(
-    run,
+    flow,
     endpoint,
     new URLSearchParams({ token }),
   );
   await processRevocationResponse(response);
   // Show it bite: the identity URL now refuses the access token.
-  const after = tokenDestinationProblem(run, tokens.id_url)
+  const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
-    : await identityRequest(run, tokens);
+    : await identityRequest(flow, tokens);
   await after?.body?.cancel();
-  logStep(run, 11, {
+  logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
-    token: mask(token, run.output.showSecrets),
+    token: mask(token, flow.output.showSecrets),
     status: response.status,
     identity_status_after: after?.status ?? null,
   });
@@ -945,17 +951,17 @@ export async function accessTokenHash(accessToken: string): Promise<string> {
 }
 
 /** Reads a JSON document the org publishes (discovery, keys); anything else is `unexpected_response`. */
-async function fetchDocument(run: Run, url: string, what: string) {
-  const response = await send(run, url, {
+async function fetchDocument(flow: Flow, url: string, what: string) {
+  const response = await send(flow, url, {
     headers: { accept: "application/json" },
   });
   return await readJson(response, what);
 }
 
 /** The org's issuer and key set URL, from its discovery document. @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata */
-async function discoverIssuer(run: Run, origin: string) {
+async function discoverIssuer(flow: Flow, origin: string) {
   const url = `${origin}/.well-known/openid-configuration`;
-  const document = await fetchDocument(run, url, "discovery document");
+  const document = await fetchDocument(flow, url, "discovery document");
   const { issuer, jwks_uri } = document;
   if (
     typeof issuer !== "string" || typeof jwks_uri !== "string" ||
@@ -973,9 +979,9 @@ async function discoverIssuer(run: Run, origin: string) {
 }
 
 /** The signing key with this `kid`, from the key set; fetched again once when the kid is unknown (keys rotate). @see https://openid.net/specs/openid-connect-core-1_0.html#RotateSigKeys */
-async function findSigningKey(run: Run, jwksUri: string, kid: unknown) {
+async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
   for (let attempt = 1; attempt <= 2; attempt++) {
-    const set = await fetchDocument(run, jwksUri, "key set (JWKS)");
+    const set = await fetchDocument(flow, jwksUri, "key set (JWKS)");
     if (!Array.isArray(set.keys)) {
       throw new FlowError({
         error: "unexpected_response",
@@ -1006,7 +1012,7 @@ async function findSigningKey(run: Run, jwksUri: string, kid: unknown) {
  * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
  */
 async function verifyIdToken(
-  run: Run,
+  flow: Flow,
   tokens: TokenResponse,
   expected: {
     nonce?: string;
@@ -1029,13 +1035,13 @@ async function verifyIdToken(
   // 2. The issuer, from the configured org's discovery document. Salesforce
   // names a My Domain login's own host as issuer even when it began at
   // login.salesforce.com: then that host's discovery must say so itself.
-  let discovery = await discoverIssuer(run, run.config.instanceUrl);
+  let discovery = await discoverIssuer(flow, flow.config.instanceUrl);
   const instanceOrigin = URL.parse(tokens.instance_url)?.origin;
   if (
     instanceOrigin && claims.iss !== discovery.issuer &&
     claims.iss === instanceOrigin
   ) {
-    const mine = await discoverIssuer(run, instanceOrigin);
+    const mine = await discoverIssuer(flow, instanceOrigin);
     if (mine.issuer === claims.iss) {
       discovery = mine;
       checks.issuer_from =
@@ -1055,7 +1061,7 @@ async function verifyIdToken(
   } discovery document`;
   // 3. The signature, with the key the header names.
   const { key, attempt } = await findSigningKey(
-    run,
+    flow,
     discovery.jwks_uri,
     header.kid,
   );
@@ -1071,7 +1077,7 @@ async function verifyIdToken(
     attempt > 1 ? " (found after fetching the keys again)" : ""
   }`;
   // 4. The audience: this app.
-  const clientId = run.config.clientId;
+  const clientId = flow.config.clientId;
   const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!audience.includes(clientId)) {
     throw idTokenError(
@@ -1138,7 +1144,7 @@ async function verifyIdToken(
   return {
     claims,
     shown: {
-      token: mask(String(tokens.id_token), run.output.showSecrets),
+      token: mask(String(tokens.id_token), flow.output.showSecrets),
       header: { alg: header.alg, kid: header.kid },
       claims,
       checks,
@@ -1168,17 +1174,17 @@ function signedInUser(claims: Record<string, unknown>) {
 const FETCH_TIMEOUT_MS = 30_000;
 
 /** An endpoint on the configured org: `/services/oauth2/{token,revoke}`. */
-function orgEndpoint(run: Run, name: "token" | "revoke"): string {
-  return new URL(`/services/oauth2/${name}`, run.config.instanceUrl).href;
+function orgEndpoint(flow: Flow, name: "token" | "revoke"): string {
+  return new URL(`/services/oauth2/${name}`, flow.config.instanceUrl).href;
 }
 
 /** POSTs a form to the org, with a time limit and no redirects followed. */
 async function postForm(
-  run: Run,
+  flow: Flow,
   endpoint: string,
   body: URLSearchParams,
 ): Promise<Response> {
-  return await send(run, endpoint, {
+  return await send(flow, endpoint, {
     method: "POST",
     headers: {
       "content-type": "application/x-www-form-urlencoded",
@@ -1190,7 +1196,7 @@ async function postForm(
 
 /** `fetch` with the run's signal, a time limit (30 seconds unless told), no redirects followed, and network failures explained. */
 async function send(
-  run: Run,
+  flow: Flow,
   url: string,
   init: RequestInit,
   timeoutMs = FETCH_TIMEOUT_MS,
@@ -1199,10 +1205,10 @@ async function send(
     return await fetch(url, {
       ...init,
       redirect: "manual",
-      signal: AbortSignal.any([run.signal, AbortSignal.timeout(timeoutMs)]),
+      signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
     });
   } catch (error) {
-    if (run.signal.aborted) throw run.signal.reason;
+    if (flow.signal.aborted) throw flow.signal.reason;
     if (isTimeout(error)) {
       throw new FlowError({
         error: "timeout",
@@ -1235,15 +1241,15 @@ const CHECK_TIMEOUT_MS = 5_000;
  * answer means "looks fine"; the check never stops a flow that would work.
  */
 async function checkAuthorizationUrl(
-  run: Run,
+  flow: Flow,
   url: URL,
 ): Promise<Record<string, string>> {
-  if (!run.config.check) {
+  if (!flow.config.check) {
     return { outcome: "skipped", meaning: "--no-check" };
   }
   let response: Response;
   try {
-    response = await send(run, url.href, {}, CHECK_TIMEOUT_MS);
+    response = await send(flow, url.href, {}, CHECK_TIMEOUT_MS);
   } catch (error) {
     if (error instanceof FlowError && error.error === "network_error") {
       const where = `${url.origin}${url.pathname}`;
@@ -1251,8 +1257,8 @@ async function checkAuthorizationUrl(
         error: error.error,
         error_description: error.error_description.replace(url.href, where) +
           " (checked before opening the browser)",
-        hint: `${error.hint} The instance URL is ${run.config.instanceUrl} (${
-          run.config.settingsFrom.instance ?? "the demo org"
+        hint: `${error.hint} The instance URL is ${flow.config.instanceUrl} (${
+          flow.config.settingsFrom.instance ?? "the demo org"
         }).`,
         cause: error,
       });
@@ -1431,11 +1437,11 @@ export function validateTokenResponse(
  * taken, closes what it bound and fails naming the address.
  */
 async function listenOnLoopback(
-  run: Run,
+  flow: Flow,
   port: number,
   handle: (request: Request) => Response,
 ): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
-  const hostnames = new URL(run.config.redirectUri).hostname === "localhost"
+  const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
     ? ["127.0.0.1", "::1"]
     : ["127.0.0.1"];
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
@@ -1461,7 +1467,7 @@ async function listenOnLoopback(
             `Cannot start the callback server: port ${port} on ${address} is in use`,
           hint:
             `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
-              new URL(run.config.redirectUri).pathname
+              new URL(flow.config.redirectUri).pathname
             }; ` +
             "the app's Callback URL must then change to the same URL.",
           cause: error,
@@ -1559,31 +1565,31 @@ const PASTE_TIP =
 
 /**
  * Opens the browser at the authorization URL, once the callback server
- * listens; or, with no browser, hands it to `run.withoutBrowser`. Its
+ * listens; or, with no browser, hands it to `flow.withoutBrowser`. Its
  * `result` is what else may end the wait: a pasted callback, or the
  * stand-in failing.
  */
 async function sendUserToOrg(
-  run: Run,
+  flow: Flow,
   url: URL,
   state: string,
   signal: AbortSignal,
 ): Promise<{ result: Promise<CallbackResult> }> {
-  const { openBrowser, timeoutSeconds } = run.config;
+  const { openBrowser, timeoutSeconds } = flow.config;
   if (openBrowser && await launchBrowser(url.href)) {
     note(
-      run,
+      flow,
       `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
     );
-    return { result: readPastedCallback(run, state, signal) };
+    return { result: readPastedCallback(flow, state, signal) };
   }
-  if (openBrowser) note(run, "could not open a browser on this machine");
-  if (run.withoutBrowser) return { result: run.withoutBrowser(url.href) };
+  if (openBrowser) note(flow, "could not open a browser on this machine");
+  if (flow.withoutBrowser) return { result: flow.withoutBrowser(url.href) };
   note(
-    run,
+    flow,
     `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
   );
-  return { result: readPastedCallback(run, state, signal) };
+  return { result: readPastedCallback(flow, state, signal) };
 }
 
 /**
@@ -1592,18 +1598,18 @@ async function sendUserToOrg(
  * standard input ends or the wait is over.
  */
 async function readPastedCallback(
-  run: Run,
+  flow: Flow,
   state: string,
   signal: AbortSignal,
 ): Promise<CallbackResult> {
   while (true) {
-    const line = await run.lines.next(signal);
+    const line = await flow.lines.next(signal);
     if (line === null) return new Promise(() => {});
     if (line.trim() === "") continue;
     const url = URL.parse(line.trim());
-    if (url && !isRedirectUri(url, run.config.redirectUri)) {
+    if (url && !isRedirectUri(url, flow.config.redirectUri)) {
       warn(
-        `that URL is not the redirect URI: it must start ${run.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
+        `that URL is not the redirect URI: it must start ${flow.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
       );
       continue;
     }
@@ -1627,8 +1633,8 @@ function isRedirectUri(url: URL, redirectUri: string): boolean {
   return url.origin === expected.origin && url.pathname === expected.pathname;
 }
 
-function timeoutError(run: Run): FlowError {
-  const { timeoutSeconds, redirectUri } = run.config;
+function timeoutError(flow: Flow): FlowError {
+  const { timeoutSeconds, redirectUri } = flow.config;
   return new FlowError({
     error: "timeout",
     error_description:
@@ -1765,21 +1771,21 @@ export function safeJson(value: unknown, indent?: number): string {
 }
 
 /** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(run: Run, step: StepNumber, data: Record<string, unknown>) {
+function logStep(flow: Flow, step: StepNumber, data: Record<string, unknown>) {
   const { title } = STEPS[step];
-  if (run.output.json) {
+  if (flow.output.json) {
     console.log(safeJson({ step, title, data }));
     return;
   }
   const heading = `## ${step}. ${title}`;
-  console.log(run.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
+  console.log(flow.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
   console.log(safeJson(data, 2).replace(/^/gm, "  ") + "\n");
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
-function note(run: Pick<Run, "output">, text: string) {
+function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
-  console.error(run.output.json ? `note: ${line}` : `→ ${line}`);
+  console.error(flow.output.json ? `note: ${line}` : `→ ${line}`);
 }
 
 function warn(text: string) {
@@ -1824,14 +1830,14 @@ const SECRET_FIELDS = [
 ];
 
 function maskTokens(
-  run: Run,
+  flow: Flow,
   body: Record<string, unknown>,
 ): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(body).map(([key, value]) => [
       key,
       SECRET_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value, run.output.showSecrets)
+        ? mask(value, flow.output.showSecrets)
         : value,
     ]),
   );
@@ -1839,20 +1845,20 @@ function maskTokens(
 
 /** With --pause, reads out why a step matters and waits for Enter; `q` quits (closing the callback server if one is open). */
 async function pause(
-  run: Run,
+  flow: Flow,
   step: StepNumber,
   callback?: CallbackServer,
 ) {
-  if (!run.output.pause) return;
+  if (!flow.output.pause) return;
   console.error(
     `\n${
       STEPS[step].why
     }\n  Press Enter for step ${step} (q, then Enter, quits)`,
   );
-  const line = await run.lines.next(run.signal);
+  const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
-  if (run.signal.aborted || quit) await callback?.close();
-  if (run.signal.aborted) throw run.signal.reason;
+  if (flow.signal.aborted || quit) await callback?.close();
+  if (flow.signal.aborted) throw flow.signal.reason;
   if (quit) {
     throw new FlowError({
       error: "quit",
@@ -2588,16 +2594,16 @@ export async function main(args: string[]): Promise<number> {
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
-    const run: Run = {
+    const flow: Flow = {
       config,
       output,
       lines: createLineReader(Deno.stdin.readable),
       signal: interrupt.signal,
     };
     if (config.demo) {
-      demoOrg = await startDemo(run);
+      demoOrg = await startDemo(flow);
     }
-    await runFlow(run);
+    await runFlow(flow);
     return EXIT_OK;
   } catch (error) {
     return fail(output, error);
@@ -2608,14 +2614,14 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
-function freeDemoRedirectUri(run: Run): string {
+function freeDemoRedirectUri(flow: Flow): string {
   const fallback = new URL(DEFAULT_REDIRECT_URI);
   for (const port of [Number(fallback.port), 0]) {
     const free = freeLoopbackPort(port);
     if (free === undefined) continue;
     if (port !== free) {
       note(
-        run,
+        flow,
         `port ${fallback.port} is busy: the demo uses port ${free} instead (the demo org accepts any)`,
       );
     }
@@ -2647,7 +2653,7 @@ export function freeLoopbackPort(port: number): number | undefined {
 }
 
 /** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(run: Run) {
+async function startDemo(flow: Flow) {
   let demo: typeof import("./demo_org.ts");
   try {
     demo = await import("./demo_org.ts");
@@ -2662,28 +2668,28 @@ async function startDemo(run: Run) {
       cause: error,
     });
   }
-  const redirectUri = run.config.settingsFrom.redirect_uri === "default"
-    ? freeDemoRedirectUri(run)
-    : run.config.redirectUri;
+  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
+    ? freeDemoRedirectUri(flow)
+    : flow.config.redirectUri;
   const org = demo.startDemoOrg({ redirectUri });
-  run.config = {
-    ...run.config,
+  flow.config = {
+    ...flow.config,
     redirectUri,
     instanceUrl: org.url,
     clientId: org.client.client_id,
-    clientSecret: run.config.sendSecret ? org.client.client_secret : undefined,
+    clientSecret: flow.config.sendSecret ? org.client.client_secret : undefined,
     settingsFrom: {
       instance: "the demo org",
       client_id: "the demo org's app",
-      client_secret: run.config.sendSecret
+      client_secret: flow.config.sendSecret
         ? "the demo org's app"
         : "--no-secret: none sent (the demo app does not require one)",
-      ...run.config.settingsFrom,
+      ...flow.config.settingsFrom,
     },
   };
-  run.withoutBrowser = async (url) => {
+  flow.withoutBrowser = async (url) => {
     note(
-      run,
+      flow,
       "no browser: the script plays the demo user (signs in, then clicks Allow)",
     );
     try {
@@ -2702,7 +2708,7 @@ async function startDemo(run: Run) {
     return await new Promise<never>(() => {}); // the callback carries on
   };
   note(
-    run,
+    flow,
     `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored. ` +
       "It is new each run, so it asks you to sign in each time (any password).",
   );
