@@ -195,7 +195,7 @@ function stepSections(record: RunRecord): string[] {
     return [
       `### ${markdownText(`${step}. ${title}`)}`,
       markdownParagraph(why),
-      fenced("json", safeJson(data, 2)),
+      fenced("json", safeJson(record.http ? withoutHttp(data) : data, 2)),
       ...(record.http ? mine.flatMap(httpBlocks) : []),
     ];
   });
@@ -212,6 +212,12 @@ function stepSections(record: RunRecord): string[] {
     );
   }
   return sections;
+}
+
+/** A step's data less its `http` list (--http's view of the exchanges), which the page shows as HTTP blocks instead. */
+function withoutHttp(data: Record<string, unknown>): Record<string, unknown> {
+  const { http: _http, ...rest } = data;
+  return rest;
 }
 
 /** One exchange as raw HTTP/1.1: a heading, the request, the response. */

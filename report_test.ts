@@ -453,6 +453,16 @@ Deno.test("renderReport() with --http shows each exchange's request and response
     "HTTP/1.1 200 OK",
   ]);
   assertFalse(http[0].text.includes("\r"));
+  // --http's own list in the step's data is not repeated as JSON.
+  const withList = demoRecord({ http: true });
+  withList.steps[2].data.http = [{
+    channel: "back",
+    request: "POST /services/oauth2/token HTTP/1.1",
+  }];
+  assertEquals(
+    JSON.parse(codeBlocks(renderReport(withList))[3].text),
+    { status: 200, body: { access_token: "00D5g0…1Xun" } },
+  );
   assertEquals(
     codeBlocks(renderReport(demoRecord())).some(({ lang }) => lang === "http"),
     false,
@@ -913,6 +923,9 @@ Deno.test({
         assertEquals(drawn.error, undefined, where);
         assertEquals(drawn.svg, 1, where);
       }
+      // The README's picture of the flow is this file, once it has one.
+      const readme = diagrams.find(([where]) => where === "README.md #1");
+      if (readme) assertEquals(readme[1].trim(), diagrams[0][1].trim());
       const flow = await draw(diagrams[0][1]);
       assertEquals(flow.actors, PARTICIPANTS);
       const shown = [...flow.labels, ...flow.notes].join("\n");
