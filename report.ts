@@ -251,7 +251,7 @@ function outcomeSection({ outcome }: RunRecord): string[] {
     case "interrupted":
       return [
         `## The run was ${outcomeWords(outcome)}`,
-        "Ctrl+C or SIGTERM ended it; the diagram above stops where it was.",
+        "It was stopped (Ctrl+C, SIGTERM, or q at a --pause prompt); the diagram above ends where it stopped.",
       ];
   }
 }
@@ -271,6 +271,7 @@ const PARTICIPANTS: Record<Party, string> = {
 
 /** Limits that keep a hostile record from making the diagram too big to draw (Mermaid refuses over 50,000 characters). */
 const DIAGRAM_BUDGET = 40_000;
+/** The most exchanges shown as HTTP text under the steps (each request or response at most MAX_HTTP characters). */
 const MAX_SHOWN_EXCHANGES = 100;
 const MAX_HIGHLIGHTS = 5;
 const MAX_VALUE = 96;
