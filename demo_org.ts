@@ -79,7 +79,7 @@ type Handler = (
 ) => Response | Promise<Response>;
 
 /** Every endpoint, as `METHOD /path`; identity URLs (`/id/…`) and the REST API (`/services/…`) are matched by prefix. */
-const ROUTES: Record<string, Handler> = {
+export const ROUTES: Record<string, Handler> = {
   "GET /": homePage,
   "GET /.well-known/openid-configuration": discovery,
   "GET /id/keys": keys,

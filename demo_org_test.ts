@@ -12,11 +12,24 @@ import {
   type DemoOrg,
   type DemoOrgOptions,
   LATEST_API_VERSION,
+  ROUTES,
   signIdentity,
   startDemoOrg,
   toId18,
 } from "./demo_org.ts";
 import { testSigningKeys } from "./_test_utils.ts";
+import {
+  MAX_ACCESS_TOKENS,
+  MAX_CODES,
+  MAX_FORM_BYTES,
+  MAX_ISSUED,
+  MAX_LOGGED_PATH,
+  MAX_PENDING_CONSENTS,
+  MAX_RECEIVED,
+  MAX_RETIRED_REFRESH_TOKENS,
+  MAX_SESSIONS,
+  SESSION_LIFETIME_MS,
+} from "./demo_org/limits.ts";
 import {
   accessTokenHash,
   decodeJwt,
@@ -1843,7 +1856,7 @@ Deno.test("invalid_scope: the org tells an in-process caller at once, and its pa
       html,
       "The walkthrough in your terminal has been told",
     );
-    assertStringIncludes(html, "without <code>--scope</code>");
+    assertStringIncludes(html, 'without <code class="nowrap">--scope</code>');
     assertStringIncludes(html, "--app-scopes");
     assertStringIncludes(html, org.client.scopes.join(" "));
     // Anyone can load the page itself: that tells nobody anything.
@@ -1883,4 +1896,399 @@ Deno.test("invalid_scope: the org tells an in-process caller at once, and its pa
     assertStringIncludes(html, "Your terminal cannot see this page");
     assertStringIncludes(html, "Ctrl+C");
   });
+});
+
+// ---------------------------------------------------------------------------
+// What the demo org reads and remembers, under hostile use (issue 16)
+// ---------------------------------------------------------------------------
+
+/** A body that would be 1 GiB if read whole, counting what was pulled from it. */
+function endlessBody() {
+  const pulled = { bytes: 0, cancelled: false };
+  const chunk = new TextEncoder().encode("a=".padEnd(64 * 1024, "x"));
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled.bytes >= 1 << 30) return controller.close();
+      pulled.bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      pulled.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, pulled };
+}
+
+/** Every endpoint that reads a form body. */
+const FORM_ROUTES = [
+  "/services/oauth2/token",
+  "/services/oauth2/introspect",
+  "/services/oauth2/revoke",
+  "/services/oauth2/authorize",
+  "/login",
+];
+
+Deno.test("every form endpoint reads at most 16 KiB: an endless body is cancelled at the limit, a large Content-Length refused unread", async () => {
+  await withOrg(async (org) => {
+    for (const path of FORM_ROUTES) {
+      const { stream, pulled } = endlessBody();
+      const response = await call(org, `${org.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: stream,
+      });
+      await response.body?.cancel();
+      assertEquals(response.status, 413, path);
+      assert(
+        pulled.bytes <= MAX_FORM_BYTES + 64 * 1024,
+        `${path}: ${pulled.bytes}`,
+      );
+      assert(pulled.cancelled, path);
+      const declared = endlessBody();
+      const unread = await call(org, `${org.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "content-length": String(1 << 30),
+        },
+        body: declared.stream,
+      });
+      await unread.body?.cancel();
+      assertEquals(unread.status, 413, path);
+      assertEquals(declared.pulled.bytes, 0, `${path} read nothing`);
+    }
+    // Just under the limit is read.
+    const full = await call(org, `${org.url}/services/oauth2/revoke`, {
+      method: "POST",
+      body: new URLSearchParams({ token: "x".repeat(MAX_FORM_BYTES - 10) }),
+    });
+    assertEquals(full.status, 400); // read, and not a token
+    await full.body?.cancel();
+    assertEquals(org.sessions.size, 1, "no sign-in from any of them");
+  });
+});
+
+Deno.test("a user name longer than Salesforce's 80 characters signs nobody in", async () => {
+  await withOrg(async (org) => {
+    for (const username of ["x".repeat(81), "x".repeat(15_000)]) {
+      const response = await call(org, `${org.url}/login`, {
+        method: "POST",
+        body: new URLSearchParams({
+          username,
+          password: "x",
+          startURL: "/services/oauth2/authorize?",
+        }),
+      });
+      assertEquals(response.status, 400);
+      assertStringIncludes(await response.text(), "at most 80 characters");
+      assertEquals(response.headers.get("set-cookie"), null);
+    }
+    assertEquals(org.sessions.size, 0);
+    await signIn(org); // 80 and fewer work
+    assertEquals(org.sessions.size, 1);
+  }, { signedIn: false });
+});
+
+Deno.test("a refused request (421) leaves nothing behind; received keeps the latest requests, each path cut short", async () => {
+  await withOrg(async (org) => {
+    const before = [...org.received];
+    for (let i = 0; i < 50; i++) {
+      const refused = await call(org, `http://evil.example:8080/${i}`);
+      await refused.body?.cancel();
+      assertEquals(refused.status, 421);
+    }
+    assertEquals(org.received, before);
+    const long = "/".padEnd(10_000, "p");
+    for (let i = 0; i < MAX_RECEIVED + 20; i++) {
+      await (await call(org, `${org.url}${long}`)).body?.cancel();
+    }
+    const last = await call(org, `${org.url}/`);
+    await last.body?.cancel();
+    assertEquals(org.received.length, MAX_RECEIVED);
+    assertEquals(org.received.at(-1), "GET /", "the latest is kept");
+    assertEquals(org.received[0].length, MAX_LOGGED_PATH);
+  });
+});
+
+Deno.test("sessions, access tokens and codes expire: sign in again after two hours, tokens refused, old codes forgotten", async () => {
+  await withOrg(async (org, clock) => {
+    const body = await tokensFor(org);
+    await getCode(org, createCodeVerifier()); // one not exchanged
+    assertEquals(org.codes.size, 2);
+    clock.now += SESSION_LIFETIME_MS + 1;
+    assertFalse(await accessWorks(org, body.access_token));
+    const introspected = await call(
+      org,
+      `${org.url}/services/oauth2/introspect`,
+      {
+        method: "POST",
+        body: new URLSearchParams({
+          token: body.access_token,
+          client_id: org.client.client_id,
+          client_secret: org.client.client_secret,
+        }),
+      },
+    );
+    assertEquals(await introspected.json(), { active: false });
+    const page = await call(
+      org,
+      authorizeUrl(org, await authorizeParams(org, createCodeVerifier())),
+    );
+    assertStringIncludes(await page.text(), 'action="/login"', "signed out");
+    assertEquals(org.sessions.size, 0);
+    // Refresh tokens live on (valid until revoked, Salesforce's default policy).
+    const refreshed = await refreshWith(org, body.refresh_token);
+    assertEquals(refreshed.status, 200);
+    await signIn(org);
+    await getCode(org, createCodeVerifier());
+    assertEquals(org.codes.size, 1, "the expired codes are gone");
+  });
+});
+
+/** The most each of the org's maps, sets and logs may hold; anything not named here, 1000. */
+const CAPS: Record<string, number> = {
+  sessions: MAX_SESSIONS,
+  consents: MAX_PENDING_CONSENTS,
+  codes: MAX_CODES,
+  accessTokens: MAX_ACCESS_TOKENS,
+  refreshTokens: 10, // five approvals for each of the two apps
+  approvals: 10,
+  retiredRefreshTokens: MAX_RETIRED_REFRESH_TOKENS,
+  received: MAX_RECEIVED,
+  issued: MAX_ISSUED,
+};
+
+/** Fails if any map, set or array in the org holds more than its cap. */
+function assertWithinCaps(org: DemoOrg) {
+  for (const [name, value] of Object.entries(org)) {
+    const size = value instanceof Map || value instanceof Set
+      ? value.size
+      : Array.isArray(value)
+      ? value.length
+      : undefined;
+    if (size === undefined) continue;
+    const cap = Object.hasOwn(CAPS, name) ? CAPS[name] : 1000;
+    assert(size <= cap, `${name} holds ${size}, more than ${cap}`);
+  }
+  for (const session of org.sessions.values()) {
+    assert(session.approved.size <= org.clients.length);
+    assert(session.username.length <= 80);
+  }
+}
+
+Deno.test("under a long hostile run every map and log stays within its cap, and the heap within a few MiB", async () => {
+  await withOrg(async (org, clock) => {
+    const hugeSignIn = new URLSearchParams({
+      username: "x".repeat(1 << 20),
+      password: "x",
+      startURL: "/services/oauth2/authorize?",
+    }).toString();
+    const longPath = "/".padEnd(4000, "p");
+    (globalThis as { gc?: () => void }).gc?.();
+    const heapBefore = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < 300; i++) {
+      const refusedSignIn = await call(org, `${org.url}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: hugeSignIn,
+      });
+      await refusedSignIn.body?.cancel();
+      await signIn(org); // a new session each time
+      for (const host of ["evil.example:8080", "127.0.0.1:8080"]) {
+        await (await call(org, `http://${host}${longPath}${i}`)).body?.cancel();
+      }
+      const verifier = createCodeVerifier();
+      const params = await authorizeParams(org, verifier, { state: `${i}` });
+      await consent(org, params); // a consent page, then a code
+      await consent(org, params); // approved: a code at once
+      if (i % 3 === 0) {
+        const body = await tokensFor(org);
+        const rotated = await refreshWith(org, body.refresh_token);
+        await refreshWith(org, rotated.body.refresh_token);
+        await refreshWith(org, body.refresh_token); // reuse: revokes the grant
+      }
+      clock.now += 60_000; // two hours every 120 rounds
+    }
+    assertWithinCaps(org);
+    (globalThis as { gc?: () => void }).gc?.();
+    const grown = Deno.memoryUsage().heapUsed - heapBefore;
+    // Remembering each refused 1 MiB user name alone would take 300 MiB.
+    assert(grown < 64 * 1024 * 1024, `the heap grew ${grown >> 20} MiB`);
+  }, { rotateRefreshTokens: true, jwtAccessTokens: true });
+});
+
+/** Requests a hostile page or script might send, as changes to a plain request. */
+interface Hostile {
+  name: string;
+  headers?: Record<string, string>;
+  body?: BodyInit;
+  query?: string;
+}
+
+const HOSTILE_BODIES: [string, BodyInit][] = [
+  ["a lone %", "%"],
+  ["bad escapes", "%%%zz&a=%E0%A4%A"],
+  ["prototype names", "__proto__=1&constructor=2&toString=3&hasOwnProperty=4"],
+  [
+    "prototype names as values",
+    "grant_type=refresh_token&refresh_token=__proto__&client_id=__proto__&token=constructor&consent=__proto__&startURL=/services/oauth2/authorize?__proto__",
+  ],
+  [
+    "a repeated grant type",
+    "grant_type=authorization_code&grant_type=refresh_token",
+  ],
+  ["not UTF-8", new Uint8Array([0xff, 0xfe, 0x00, 0x3d, 0xc3, 0x28, 0x80])],
+  ["JSON", '{"__proto__":{"polluted":1},"grant_type":"authorization_code"}'],
+  ["just over the limit", "a=".padEnd(MAX_FORM_BYTES + 1, "x")],
+  ["a huge value under the limit", `token=${"A".repeat(MAX_FORM_BYTES - 100)}`],
+];
+
+const HOSTILE_HEADERS: [string, Record<string, string>][] = [
+  ["Basic, not Base64", { authorization: "Basic !!!" }],
+  ["Basic with no colon", { authorization: `Basic ${btoa("x")}` }],
+  ["Basic with bad escapes", {
+    authorization: `Basic ${btoa("%zz:%E0%A4%A")}`,
+  }],
+  ["Basic, not UTF-8", { authorization: `Basic ${btoa("\xff:\xfe")}` }],
+  ["a bare Bearer", { authorization: "Bearer" }],
+  ["a huge Bearer", { authorization: `Bearer ${"A".repeat(20_000)}` }],
+  ["Bearer __proto__", { authorization: "Bearer __proto__" }],
+  ["Bearer constructor", { authorization: "Bearer constructor" }],
+  ["another scheme", { authorization: "Digest username=x" }],
+  ["a session named __proto__", { cookie: "demo_org_sid_8080=__proto__" }],
+  ["broken cookies", { cookie: "=;=;;demo_org_sid_8080;constructor=1" }],
+  ["a huge cookie", { cookie: `demo_org_sid_8080=${"x".repeat(20_000)}` }],
+  ["a JSON body", { "content-type": "application/json" }],
+  ["multipart", { "content-type": "multipart/form-data; boundary=zz" }],
+  ["UTF-16 forms", {
+    "content-type": "application/x-www-form-urlencoded; charset=utf-16",
+  }],
+  ["text", { "content-type": "text/plain" }],
+  ["a lying Content-Length", { "content-length": "99999999999999999999" }],
+  ["a negative Content-Length", { "content-length": "-1" }],
+];
+
+const HOSTILE_QUERIES: [string, string][] = [
+  ["prototype names", "__proto__=1&constructor=2&toString=3"],
+  ["a lone %", "%"],
+  ["bad escapes", "q=%zz&version=%E0%A4%A"],
+  [
+    "prototype names as values",
+    "version=__proto__&format=constructor&oauth_token=__proto__&token=__proto__&callback=__proto__&fields=__proto__,constructor",
+  ],
+  [
+    "an authorize request of prototype names",
+    "client_id=__proto__&redirect_uri=__proto__&response_type=code&code_challenge=x&scope=__proto__%20constructor&prompt=__proto__",
+  ],
+  [
+    "every prompt at once",
+    "client_id=3MVG9DemoOrg.LocalWalkthrough_PKCE_Client&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback&response_type=code&code_challenge=x&prompt=select_account%20login%20consent&immediate=true&display=__proto__",
+  ],
+  ["many parameters", "a=1&".repeat(3000)],
+  ["a huge value", `q=${"(".repeat(20_000)}`],
+  [
+    "markup and control characters",
+    "error=%3Cscript%3E&error_description=%00%01%1b%5B2J",
+  ],
+  [
+    "SOQL of prototype names",
+    `q=${
+      encodeURIComponent(
+        "SELECT __proto__, constructor FROM __proto__ WHERE constructor = 'x' ORDER BY __proto__ LIMIT 1e999",
+      )
+    }`,
+  ],
+];
+
+/** Every route the org has, with a concrete path for the prefix routes (identity URLs, the REST API) and a few it does not have. */
+function everyRoute(org: DemoOrg): [string, string][] {
+  const routes = Object.keys(ROUTES).map((key) => {
+    const [method, path] = key.split(" ");
+    return [method, path] as [string, string];
+  });
+  const rest = "/services/data/v62.0";
+  return [
+    ...routes,
+    ["GET", new URL(org.identityUrl).pathname],
+    ["GET", "/id/__proto__/constructor"],
+    ["GET", "/services/data/"],
+    ["GET", `${rest}/`],
+    ["GET", `${rest}/query`],
+    ["GET", `${rest}/limits`],
+    ["GET", `${rest}/sobjects`],
+    ["GET", `${rest}/sobjects/__proto__/describe`],
+    ["GET", `${rest}/sobjects/User/0055g00000DEMOUAA5`],
+    ["POST", `${rest}/sobjects/Account`],
+    ["PATCH", `${rest}/sobjects/Account/001000000000000AAA`],
+    ["DELETE", `${rest}/sobjects/Account/constructor`],
+    ["GET", `/${rest}/limits`],
+    ["GET", "/services/oauth2/singleaccess"],
+    ["GET", "/services/apexrest/__proto__"],
+    ["GET", "/nope"],
+    ["DELETE", "/"],
+    ["OPTIONS", "/services/oauth2/token"],
+  ];
+}
+
+/** Each route with each hostile change, as a stranger and as a signed-in browser holding a live token. */
+function hostileRequests(org: DemoOrg, token: string): [string, Request][] {
+  const variants: Hostile[] = [
+    { name: "plain" },
+    ...HOSTILE_BODIES.map(([name, body]) => ({ name: `body: ${name}`, body })),
+    ...HOSTILE_HEADERS.map(([name, headers]) => ({
+      name: `header: ${name}`,
+      headers,
+    })),
+    ...HOSTILE_QUERIES.map(([name, query]) => ({
+      name: `query: ${name}`,
+      query,
+    })),
+  ];
+  const requests: [string, Request][] = [];
+  for (const [method, path] of everyRoute(org)) {
+    for (const variant of variants) {
+      for (const signedIn of [false, true]) {
+        const url = `${org.url}${path}${
+          variant.query ? `?${variant.query}` : ""
+        }`;
+        const headers = new Headers({
+          "content-type": "application/x-www-form-urlencoded",
+        });
+        if (signedIn) {
+          headers.set("cookie", cookies.get(org)!);
+          headers.set("authorization", `Bearer ${token}`);
+        }
+        for (const [key, value] of Object.entries(variant.headers ?? {})) {
+          headers.set(key, value);
+        }
+        const hasBody = method !== "GET" && method !== "HEAD";
+        const body = hasBody ? variant.body ?? "a=1" : undefined;
+        const name = `${method} ${path.slice(0, 60)} ${variant.name}${
+          signedIn ? " (signed in)" : ""
+        }`;
+        requests.push([name, new Request(url, { method, headers, body })]);
+      }
+    }
+  }
+  return requests;
+}
+
+Deno.test("no demo-org route answers 500 or throws, whatever the headers, body or parameters", async () => {
+  await withOrg(async (org) => {
+    const token = await accessToken(org);
+    const failures: string[] = [];
+    for (const [name, request] of hostileRequests(org, token)) {
+      try {
+        const response = await org.handle(request);
+        await response.body?.cancel();
+        if (response.status >= 500) {
+          failures.push(`${name}: ${response.status}`);
+        }
+      } catch (error) {
+        failures.push(`${name}: threw ${(error as Error).message}`);
+      }
+    }
+    assertEquals(failures, []);
+    assertWithinCaps(org);
+  }, { jwtAccessTokens: true });
 });

@@ -254,13 +254,16 @@ export function errorPage(
   const shown = (text: string) => escapeHtml(text.slice(0, 200));
   const terminal = context.told
     ? "<p><strong>The walkthrough in your terminal has been told</strong> and has stopped with this error.</p>"
-    : "<p><strong>Your terminal cannot see this page.</strong> The app never hears of this error, so the walkthrough there is still waiting for the org to send your browser back: stop it with Ctrl+C.</p>";
+    : "<p><strong>Your terminal cannot see this page.</strong> The app never hears of this error, so the walkthrough is still waiting: stop it with Ctrl+C.</p>";
   const scopes = escapeHtml(context.appScopes.join(" "));
   const fix = error === "invalid_scope"
     ? `<p>The app asked for a scope it does not have. This demo org's app has: <code>${scopes}</code>.</p>
       <ol>
-        <li>Run the walkthrough again without <code>--scope</code> (it then gets all of the app's scopes), or with <code>--scope</code> naming only scopes from that list.</li>
-        <li>Or give the app the scope: restart the demo org with <code>--app-scopes</code>, for example <code>deno run -A demo_org.ts --app-scopes "${scopes} chatter_api"</code>. (With <code>--demo</code> the demo org is new each run, with the scopes above.) On a real org, add the scope to the app's OAuth settings; changes can take 10 minutes to arrive.</li>
+        <li>Run the walkthrough again without <code class="nowrap">--scope</code> (it then gets all of the app's scopes), or with only scopes from that list.</li>
+        <li>Or give the app the scope: restart the demo org with it, for example
+<pre>deno run -A demo_org.ts \\
+  --app-scopes "${scopes} chatter_api"</pre>
+        With <code class="nowrap">--demo</code> the demo org is new each run, with the scopes above. On a real org, add the scope to the app's OAuth settings; changes can take 10 minutes to arrive.</li>
       </ol>`
     : "<p>Start the flow again from the terminal.</p>";
   return htmlPage(
