@@ -14,6 +14,7 @@ import {
   LATEST_API_VERSION,
   ROUTES,
   signIdentity,
+  signInAndDecide,
   startDemoOrg,
   toId18,
 } from "./demo_org.ts";
@@ -2291,4 +2292,87 @@ Deno.test("no demo-org route answers 500 or throws, whatever the headers, body o
     assertEquals(failures, []);
     assertWithinCaps(org);
   }, { jwtAccessTokens: true });
+});
+
+Deno.test("demo_org.ts --rotate-refresh-tokens --jwt-access-tokens: the standalone org says so, rotates and issues JWTs", async () => {
+  const script = new URL("./demo_org.ts", import.meta.url).pathname;
+  const help = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--help"],
+    stdin: "null",
+  }).output();
+  const usage = new TextDecoder().decode(help.stdout);
+  assertStringIncludes(usage, "--rotate-refresh-tokens");
+  assertStringIncludes(usage, "--jwt-access-tokens");
+  assertStringIncludes(usage, "five approvals per user per app");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      script,
+      "--port",
+      "0",
+      "--rotate-refresh-tokens",
+      "--jwt-access-tokens",
+    ],
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let banner = "";
+  while (!banner.includes("Run the walkthrough")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    banner += value;
+  }
+  try {
+    assertStringIncludes(
+      banner,
+      "settings:       refresh token rotation, JWT-based access tokens",
+    );
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(banner)![1];
+    const clientId = /client_id:\s+(\S+)/.exec(banner)![1];
+    const verifier = createCodeVerifier();
+    const authorize = new URL(`${url}/services/oauth2/authorize`);
+    authorize.search = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: REDIRECT_URI,
+      response_type: "code",
+      code_challenge: await createCodeChallenge(verifier),
+      scope: "api refresh_token",
+    }).toString();
+    const callback = await signInAndDecide(authorize.href);
+    const post = async (form: Record<string, string>) =>
+      await (await fetch(`${url}/services/oauth2/token`, {
+        method: "POST",
+        body: new URLSearchParams({ client_id: clientId, ...form }),
+      })).json();
+    const tokens = await post({
+      grant_type: "authorization_code",
+      code: callback.searchParams.get("code")!,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+    });
+    assertEquals(tokens.token_format, "jwt");
+    assertEquals(decodeJwt(tokens.access_token).header.tty, "sfdc-core-token");
+    const refresh = { grant_type: "refresh_token" };
+    const rotated = await post({
+      ...refresh,
+      refresh_token: tokens.refresh_token,
+    });
+    assertMatch(rotated.refresh_token, /^5Aep861/);
+    assert(rotated.refresh_token !== tokens.refresh_token);
+    assertEquals(
+      await post({ ...refresh, refresh_token: tokens.refresh_token }),
+      REVOKED,
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    await stderr;
+  }
 });
