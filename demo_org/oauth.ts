@@ -195,7 +195,7 @@ type Credentials =
  * per request; the code is §5.2's, Salesforce's text is not known); a
  * `client_id` in the form that names the same client is allowed.
  */
-export function clientCredentials(
+function clientCredentials(
   request: Request,
   form: URLSearchParams,
 ): Credentials {
