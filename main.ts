@@ -111,6 +111,10 @@ export interface Flow {
   signal: AbortSignal;
   /** Who signs in when no browser opens (with --demo, the demo user); it settles only if that fails. */
   withoutBrowser?: (authorizationUrl: string) => Promise<never>;
+  /** The step under way (set as each begins), for what is recorded and for Ctrl+C's message. */
+  step?: StepNumber;
+  /** True once the callback server listens: Ctrl+C then says it closed it. */
+  callbackStarted?: boolean;
 }
 
 /** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
@@ -472,14 +476,12 @@ function maskPayload(
   flow: Flow,
   body: URLSearchParams,
 ): Record<string, string> {
-  const payload = Object.fromEntries(body);
-  for (const key of SECRET_FIELDS) {
-    if (key in payload) {
-      payload[key] = mask(payload[key], flow.output.showSecrets);
-    }
-  }
-  if ("client_secret" in payload) payload.client_secret = "********";
-  return payload;
+  return Object.fromEntries(
+    [...body].map(([key, value]) => [
+      key,
+      maskField(key, value, flow.output.showSecrets),
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -1448,6 +1450,7 @@ async function listenOnLoopback(
   for (const hostname of hostnames) {
     try {
       servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
+      flow.callbackStarted = true;
     } catch (error) {
       const address = hostname === "::1" ? "[::1]" : hostname;
       const inUse = error instanceof Deno.errors.AddrInUse;
@@ -1733,7 +1736,10 @@ function resultPage(
 /** How a run prints; `main` sets it once from the configuration and the terminal. */
 export interface Output {
   json: boolean;
+  /** Colour on stdout (the steps); stderr decides for itself (`stderrStyle`). */
   color: boolean;
+  /** Where the steps' prose wraps: the terminal's width, or Infinity when stdout is not a terminal. */
+  width: number;
   showSecrets: boolean;
   pause: boolean;
 }
@@ -1770,26 +1776,162 @@ export function safeJson(value: unknown, indent?: number): string {
   );
 }
 
-/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(flow: Flow, step: StepNumber, data: Record<string, unknown>) {
+/** Prints one step of the flow: `## N. Title` and its fields, or one JSON line; `view` is what a person sees, when it differs from the data. */
+function logStep(
+  flow: Flow,
+  step: StepNumber,
+  data: Record<string, unknown>,
+  view: Record<string, unknown> = data,
+) {
   const { title } = STEPS[step];
   if (flow.output.json) {
     console.log(safeJson({ step, title, data }));
     return;
   }
-  const heading = `## ${step}. ${title}`;
-  console.log(flow.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(safeJson(data, 2).replace(/^/gm, "  ") + "\n");
+  const heading = paint(flow.output.color, "heading", `## ${step}. ${title}`);
+  const fields = renderFields(view, flow.output.width);
+  console.log([heading, ...fields].join("\n") + "\n");
+}
+
+/** Colours for a terminal: SGR parameters. @see https://ecma-international.org/publications-and-standards/standards/ecma-48/ */
+const STYLES = {
+  heading: "1;36",
+  error: "1;31",
+  warning: "1;33",
+  hint: "1",
+  why: "1",
+  prompt: "2",
+};
+
+/** Text in a style when `on`, plain otherwise. */
+function paint(on: boolean, style: keyof typeof STYLES, text: string): string {
+  return on ? `\x1b[${STYLES[style]}m${text}\x1b[0m` : text;
+}
+
+/** The terminal's width in columns, 80 when it cannot say. */
+function terminalWidth(): number {
+  try {
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** How remarks on stderr look: coloured (unless NO_COLOR) and wrapped only on a terminal. */
+function stderrStyle(): { color: boolean; width: number } {
+  const terminal = Deno.stderr.isTerminal();
+  return {
+    color: terminal && !readEnv("NO_COLOR"),
+    width: terminal ? terminalWidth() : Infinity,
+  };
+}
+
+/**
+ * Prose wrapped at spaces to `width` columns, continuation lines starting
+ * with `indent`; a word longer than a line (a URL) is never broken, so it
+ * still copies whole. Each line of `text` is wrapped on its own.
+ */
+export function wrap(text: string, width: number, indent = ""): string {
+  if (!Number.isFinite(width)) return text;
+  return text.split("\n").map((paragraph) => {
+    const [, lead, rest] = /^( *)(.*)$/s.exec(paragraph)!;
+    const lines: string[] = [];
+    let line = lead;
+    for (const chunk of rest.match(/\S+ */g) ?? []) {
+      const word = chunk.trimEnd();
+      if (line.trim() !== "" && line.length + word.length > width) {
+        lines.push(line.trimEnd());
+        line = indent;
+      }
+      line += chunk;
+    }
+    lines.push(line.trimEnd());
+    return lines.join("\n");
+  }).join("\n");
+}
+
+/** The widest field name that values are aligned after. */
+const MAX_NAME_COLUMN = 22;
+
+/**
+ * A step's data for a person: `name: value` a line, names aligned, nested
+ * objects indented below their name, lists of values joined, prose wrapped
+ * to `width` under its value. Everything is terminal-safe.
+ */
+export function renderFields(
+  data: Record<string, unknown>,
+  width: number,
+  indent = "  ",
+): string[] {
+  const nested = (value: unknown) =>
+    typeof value === "object" && value !== null &&
+    (!Array.isArray(value) || value.some((item) => typeof item === "object"));
+  const entries = Object.entries(data).filter(([, value]) =>
+    value !== undefined
+  );
+  const column = Math.min(
+    MAX_NAME_COLUMN,
+    Math.max(
+      0,
+      ...entries.filter(([, v]) => !nested(v)).map(([k]) => k.length),
+    ),
+  );
+  const lines: string[] = [];
+  for (const [key, value] of entries) {
+    const name = terminalSafe(key);
+    if (nested(value)) {
+      lines.push(`${indent}${name}:`);
+      const items = Array.isArray(value) ? value : [value];
+      for (const item of items) {
+        lines.push(
+          ...(typeof item === "object" && item !== null
+            ? renderFields(
+              item as Record<string, unknown>,
+              width,
+              indent + "  ",
+            )
+            : [`${indent}  ${scalarText(item)}`]),
+        );
+      }
+      continue;
+    }
+    const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+    const hanging = label.length <= 40 ? label.length : indent.length + 4;
+    lines.push(wrap(label + scalarText(value), width, " ".repeat(hanging)));
+  }
+  return lines;
+}
+
+/** One value as a field shows it: text as it is (terminal-safe), lists joined, the rest as JSON. */
+function scalarText(value: unknown): string {
+  if (typeof value === "string") return terminalSafe(value);
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "[]" : value.map(scalarText).join(", ");
+  }
+  if (typeof value === "object" && value !== null) return "{}";
+  return String(value);
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
 function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
-  console.error(flow.output.json ? `note: ${line}` : `→ ${line}`);
+  if (flow.output.json) {
+    console.error(`note: ${line}`);
+    return;
+  }
+  console.error(wrap(`→ ${line}`, stderrStyle().width, "  "));
 }
 
 function warn(text: string) {
-  console.error(`warning: ${terminalSafe(text)}`);
+  const { color, width } = stderrStyle();
+  console.error(
+    wrap(
+      `${paint(color, "warning", "warning:")} ${terminalSafe(text)}`,
+      width,
+      "  ",
+    ),
+  );
 }
 
 function logFailure(output: Output, failure: FlowError) {
@@ -1802,58 +1944,44 @@ function logFailure(output: Output, failure: FlowError) {
     }));
     return;
   }
+  const { color, width } = stderrStyle();
   const [code, description, what] = [error, error_description, hint].map(
     terminalSafe,
   );
-  if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${code}: ${description}. ${what}`); // one line
-  } else {
-    console.error(`error: ${code}: ${description}\nhint: ${what}`);
-  }
+  const lines = failure.exitCode === EXIT_INTERRUPTED
+    ? [`${code}: ${description}. ${what}`] // one line
+    : [
+      failure.exitCode === EXIT_USAGE
+        ? `${paint(color, "error", "usage:")} ${description}`
+        : `${paint(color, "error", "error:")} ${code}: ${description}`,
+      `${paint(color, "hint", "hint:")} ${what}`,
+    ];
+  console.error(lines.map((line) => wrap(line, width, "  ")).join("\n"));
 }
 
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
-export function mask(value: string, showSecrets: boolean): string {
-  if (showSecrets) return value;
-  return value.length < 20
-    ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
-}
-
-/** Fields that are secrets wherever they appear: tokens, the code, and the verifier. */
-const SECRET_FIELDS = [
-  "access_token",
-  "refresh_token",
-  "id_token",
-  "code",
-  "code_verifier",
-];
-
-function maskTokens(
-  flow: Flow,
-  body: Record<string, unknown>,
-): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => [
-      key,
-      SECRET_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value, flow.output.showSecrets)
-        : value,
-    ]),
-  );
-}
-
-/** With --pause, reads out why a step matters and waits for Enter; `q` quits (closing the callback server if one is open). */
+/**
+ * With --pause, reads out why a step matters and waits for Enter; `q` quits
+ * (closing the callback server if one is open). The first pause lists the
+ * steps ahead; lines typed ahead are dropped, so one Enter is one step.
+ */
 async function pause(
   flow: Flow,
   step: StepNumber,
   callback?: CallbackServer,
 ) {
+  flow.step = step;
   if (!flow.output.pause) return;
+  const { color, width } = stderrStyle();
+  if (step === 1) console.error(stepsAhead(flow.config, width));
+  flow.lines.drain();
   console.error(
-    `\n${
-      STEPS[step].why
-    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
+    `${paint(color, "why", wrap(STEPS[step].why, width))}\n${
+      paint(
+        color,
+        "prompt",
+        `  Press Enter for step ${step} (q, then Enter, quits)`,
+      )
+    }`,
   );
   const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
@@ -1869,10 +1997,31 @@ async function pause(
   }
 }
 
+/** The opening screen of --pause: the steps this run will take, from `STEPS`. */
+function stepsAhead(config: Config, width: number): string {
+  const taken = (Object.keys(STEPS).map(Number) as StepNumber[]).filter(
+    (step) =>
+      step <= 8 || (step === 9 && config.identity) ||
+      (step === 10 && config.refresh) || (step === 11 && config.revoke),
+  );
+  return [
+    wrap(
+      `Workshop mode: ${taken.length} steps, each introduced first; press Enter for each.`,
+      width,
+    ),
+    ...taken.map((step) =>
+      `  ${String(step).padStart(2)}. ${STEPS[step].title}`
+    ),
+    "",
+  ].join("\n");
+}
+
 /** Lines from a stream, each handed to whoever asks first. */
 export interface LineReader {
   /** The next line, or null at the end of input or once `signal` aborts. */
   next(signal?: AbortSignal): Promise<string | null>;
+  /** Drops the lines read but not yet asked for: what was typed ahead. */
+  drain(): void;
 }
 
 /** The longest line kept whole; a callback URL is a few KB at most. */
@@ -1918,6 +2067,9 @@ export function createLineReader(
     }
   }
   return {
+    drain() {
+      lines.length = 0;
+    },
     next(signal) {
       if (!started) {
         started = true;
@@ -1951,6 +2103,148 @@ function ended(signal: AbortSignal): Promise<never> {
 
 function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && error.name === "TimeoutError";
+}
+
+// ---------------------------------------------------------------------------
+// Masking: one rule set for every view (steps, --json, --http, curl, report)
+// ---------------------------------------------------------------------------
+
+/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+export function mask(value: string, showSecrets: boolean): string {
+  if (showSecrets) return value;
+  return value.length < 20
+    ? "********"
+    : `${value.slice(0, 6)}…${value.slice(-4)}`;
+}
+
+/** Fields that are secrets wherever they appear (JSON, forms, queries): tokens, the code, and the verifier. */
+const SECRET_FIELDS = [
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "code",
+  "code_verifier",
+  "token", // revocation and introspection name the token just "token"
+];
+
+/** Fields never shown, not even with --show-secrets: the client secret and a password. */
+const HIDDEN_FIELDS = ["client_secret", "password"];
+
+/** A named value as every view shows it: hidden, masked, or as it is. */
+export function maskField(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  if (HIDDEN_FIELDS.includes(name)) return "********";
+  return SECRET_FIELDS.includes(name) ? mask(value, showSecrets) : value;
+}
+
+/** True for a field that `maskField` hides or masks. */
+export function isSecretField(name: string): boolean {
+  return HIDDEN_FIELDS.includes(name) || SECRET_FIELDS.includes(name);
+}
+
+/** A JSON value with every secret field masked, at any depth. */
+export function maskJson(value: unknown, showSecrets: boolean): unknown {
+  if (Array.isArray(value)) {
+    return value.map((item) => maskJson(item, showSecrets));
+  }
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      typeof item === "string"
+        ? maskField(key, item, showSecrets)
+        : maskJson(item, showSecrets),
+    ]),
+  );
+}
+
+/** One form value, encoded as a form encodes it. */
+function formEncode(text: string): string {
+  return new URLSearchParams([["", text]]).toString().slice(1);
+}
+
+/**
+ * A form body or query string (`a=1&code=…`) with its secret values masked
+ * and left encoded, so it still reads as what was sent: `code=aPrxuL…jbs%3D`.
+ */
+export function maskForm(encoded: string, showSecrets: boolean): string {
+  return encoded.split("&").map((pair) => {
+    const at = pair.indexOf("=");
+    if (at < 0) return pair;
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text.replaceAll("+", " "));
+      } catch {
+        return text;
+      }
+    };
+    const name = decode(pair.slice(0, at));
+    if (!isSecretField(name)) return pair;
+    const value = decode(pair.slice(at + 1));
+    const shown = maskField(name, value, showSecrets);
+    if (shown === value) return pair;
+    const [head, tail] = shown.split("…");
+    return `${pair.slice(0, at)}=${
+      tail === undefined ? shown : `${formEncode(head)}…${formEncode(tail)}`
+    }`;
+  }).join("&");
+}
+
+/** A URL with its query's secrets masked; state, challenge and nonce stay whole. */
+export function maskUrl(url: string, showSecrets: boolean): string {
+  const at = url.indexOf("?");
+  if (at < 0) return url;
+  const end = url.indexOf("#", at);
+  const query = url.slice(at + 1, end < 0 ? undefined : end);
+  return url.slice(0, at + 1) + maskForm(query, showSecrets) +
+    (end < 0 ? "" : url.slice(end));
+}
+
+/** A header as every view shows it: bearer tokens and session cookies masked, Basic credentials hidden, redirects' secrets masked. */
+export function maskHeader(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  switch (name.toLowerCase()) {
+    case "authorization":
+    case "proxy-authorization": {
+      const [scheme, credentials = ""] = value.split(/ (.*)/s);
+      return /^bearer$/i.test(scheme)
+        ? `${scheme} ${mask(credentials, showSecrets)}`
+        : `${scheme} ********`; // Basic carries the client secret
+    }
+    case "cookie":
+      return value.split(/;\s*/).map((pair) => maskCookie(pair, showSecrets))
+        .join("; ");
+    case "set-cookie": {
+      const [pair, ...attributes] = value.split(";");
+      return [maskCookie(pair, showSecrets), ...attributes].join(";");
+    }
+    case "location":
+    case "referer":
+      return maskUrl(value, showSecrets);
+    default:
+      return value;
+  }
+}
+
+/** `name=value` with the value masked: a cookie may be a session. */
+function maskCookie(pair: string, showSecrets: boolean): string {
+  const at = pair.indexOf("=");
+  return at < 0
+    ? pair
+    : `${pair.slice(0, at + 1)}${mask(pair.slice(at + 1), showSecrets)}`;
+}
+
+function maskTokens(
+  flow: Flow,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
+  return maskJson(body, flow.output.showSecrets) as Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------
@@ -2065,37 +2359,43 @@ const FLAGS = {
     type: "string",
     value: "URL",
     variable: "SF_INSTANCE_URL",
+    needs: "a URL, such as https://yourdomain.my.salesforce.com",
     help:
-      "the org: My Domain URL, https://login.salesforce.com\nor https://test.salesforce.com",
+      "the org: its My Domain URL, https://login.salesforce.com or https://test.salesforce.com",
   },
   "client-id": {
     type: "string",
     value: "ID",
     variable: "SF_CLIENT_ID",
+    needs: "the app's consumer key",
     help: "the app's consumer key",
   },
   "client-secret": {
     type: "string",
     value: "S",
     variable: "SF_CLIENT_SECRET",
+    needs: "the app's consumer secret",
     help:
-      "the consumer secret, if the app requires one\n(prefer the variable or .env: flags show in the process list)",
+      "the consumer secret, if the app requires one (prefer the variable or .env: flags show in the process list)",
   },
   "redirect-uri": {
     type: "string",
     value: "URI",
     variable: "SF_REDIRECT_URI",
+    needs: `a URL, such as ${DEFAULT_REDIRECT_URI}`,
     help: `default ${DEFAULT_REDIRECT_URI}`,
   },
   scope: {
     type: "string",
     value: '"A B"',
     variable: "SF_SCOPE",
+    needs: 'scopes, such as "api refresh_token"',
     help: "scopes to ask for (default: the app's own)",
   },
   timeout: {
     type: "string",
     value: "SECONDS",
+    needs: "a number of seconds",
     help:
       `how long to wait for the callback (default ${DEFAULT_TIMEOUT_SECONDS})`,
   },
@@ -2124,11 +2424,17 @@ const FLAGS = {
   save: {
     type: "string",
     value: "FILE",
+    needs: "a file name",
     help: "write the tokens, unmasked, to a new FILE (mode 0600)",
   },
   pause: {
     type: "boolean",
     help: "workshop mode: explain each step, wait for Enter (q quits)",
+  },
+  http: {
+    type: "boolean",
+    help:
+      "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
@@ -2136,7 +2442,7 @@ const FLAGS = {
     help:
       "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
-  help: { type: "boolean", help: "this text" },
+  help: { type: "boolean", short: "h", help: "this text (also -h)" },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -2145,20 +2451,38 @@ type SettingFlag = {
   [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
 }[FlagName];
 
+/** One flag's lines in USAGE: the flag, its variable if it has one, and its help wrapped under the help column. */
+function usageLine(name: string, column: number): string {
+  const flag = FLAGS[name as FlagName];
+  const usage = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`;
+  const left = "variable" in flag
+    ? `${usage.padEnd(21)} ${flag.variable}`
+    : usage;
+  return wrap(
+    `${left.padEnd(column - 1)} ${flag.help}`,
+    80,
+    " ".repeat(column),
+  );
+}
+
 const USAGE = `Usage: deno run -A main.ts [options]
 
 Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
 
-Options (flags win over environment variables, which win over .env):
+Settings (a flag wins over its variable, which wins over .env):
 ${
-  Object.entries(FLAGS).map(([name, flag]) => {
-    const left = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`
-      .padEnd(25) + ("variable" in flag ? flag.variable : "").padEnd(19);
-    return left + flag.help.replaceAll("\n", "\n" + " ".repeat(left.length));
-  }).join("\n")
+  Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
+    .map((name) => usageLine(name, 40)).join("\n")
 }
 
-Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
+Options:
+${
+  Object.keys(FLAGS).filter((name) => !("variable" in FLAGS[name as FlagName]))
+    .map((name) => usageLine(name, 22)).join("\n")
+}
+
+Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration,
+130 interrupted.`;
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -2176,6 +2500,8 @@ export interface Config {
   sendSecret: boolean;
   json: boolean;
   showSecrets: boolean;
+  /** --http: show each exchange as HTTP/1.1 text (and curl for the back channel). */
+  http: boolean;
   identity: boolean;
   refresh: boolean;
   revoke: boolean;
@@ -2229,27 +2555,109 @@ export function readDotEnv(path = ".env"): Record<string, string> {
 }
 
 function parseCommandLine(args: string[]) {
+  const mistake = commandLineMistake(args);
+  if (mistake) throw mistake;
   const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, { type }]) => [name, { type }]),
+    Object.entries(FLAGS).map(([name, flag]) => [
+      name,
+      { type: flag.type, ...("short" in flag ? { short: flag.short } : {}) },
+    ]),
   ) as { [F in FlagName]: { type: typeof FLAGS[F]["type"] } };
   try {
     return parseArgs({ args, strict: true, allowPositionals: false, options })
       .values;
-  } catch (error) {
+  } catch {
     // A stray value is never echoed: it may be a secret ("--client-secret= S").
-    const positional = (error as { code?: string }).code ===
-      "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL";
     throw usageError(
-      `Cannot read the command line: ${
-        positional
-          ? "a value without a flag before it (its text is not shown, in case it is a secret)"
-          : terminalSafe((error as Error).message.replaceAll("\n", " "))
-      }`,
-      positional
-        ? 'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.'
-        : "Run with --help to see every flag.",
+      "Cannot read the command line: a value without a flag before it (its text is not shown, in case it is a secret)",
+      'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.',
     );
   }
+}
+
+/**
+ * The mistakes a command line can make, said in plain words before the
+ * parser words them its own way: an unknown flag (and the nearest known
+ * one), a flag missing its value, a value given to a switch. Values are
+ * never echoed: one may be a secret.
+ */
+function commandLineMistake(args: string[]): FlowError | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") continue; // a stray value: parseArgs' turn
+    const at = arg.indexOf("=");
+    const written = at < 0 ? arg : arg.slice(0, at);
+    if (written === "-h") continue;
+    const name = written.replace(/^--?/, "");
+    const flag = arg.startsWith("--") && Object.hasOwn(FLAGS, name)
+      ? FLAGS[name as FlagName]
+      : undefined;
+    if (!flag) {
+      const shown = terminalSafe(written.slice(0, 40));
+      const nearest = nearestFlag(name);
+      return usageError(
+        `Cannot read the command line: no such flag "${shown}"`,
+        `${
+          nearest ? `Did you mean --${nearest}? ` : ""
+        }Run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "boolean" && at >= 0) {
+      return usageError(
+        `Cannot read the command line: ${written} takes no value`,
+        `Write ${written} alone; run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "string" && at < 0) {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("-")) {
+        return usageError(
+          `Cannot read the command line: ${written} needs ${flag.needs}`,
+          next === undefined
+            ? `Put the value after it: ${written} ${flag.value}.`
+            : `The next word starts with "-", so it reads as a flag: write ${written}=${flag.value} for a value that starts with "-".`,
+        );
+      }
+      i++; // its value
+    }
+  }
+  return undefined;
+}
+
+/** The known flag closest to a mistyped one (`dmeo` → `demo`), if one is close enough. */
+function nearestFlag(name: string): string | undefined {
+  let best: { flag: string; distance: number } | undefined;
+  for (const flag of Object.keys(FLAGS)) {
+    const distance = flag.startsWith(name) && name.length >= 3
+      ? 0
+      : editDistance(name, flag);
+    if (!best || distance < best.distance) best = { flag, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(name.length / 3))
+    ? best.flag
+    : undefined;
+}
+
+/** Insertions, deletions, substitutions and swaps of neighbours between two words (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i || j),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /** Looks a setting up by precedence: flag, environment variable, then `.env`. */
@@ -2466,6 +2874,7 @@ export function loadConfig(
     sendSecret: !flags["no-secret"],
     json: flags.json ?? false,
     showSecrets: flags["show-secrets"] ?? false,
+    http: flags.http ?? false,
     identity: !flags["no-identity"],
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
@@ -2557,6 +2966,7 @@ export async function main(args: string[]): Promise<number> {
   let output: Output = {
     json: args.includes("--json"),
     color: false,
+    width: Infinity,
     showSecrets: false,
     pause: false,
   };
@@ -2570,36 +2980,39 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
+  const onTerminal = !config.json && Deno.stdout.isTerminal();
   output = {
     json: config.json,
     showSecrets: config.showSecrets,
-    color: !config.json && Deno.stdout.isTerminal() && !readEnv("NO_COLOR"),
+    color: onTerminal && !readEnv("NO_COLOR"),
+    width: onTerminal ? terminalWidth() : Infinity,
     // Workshop mode needs someone at a terminal to press Enter.
     pause: config.pause && !config.json && Deno.stdin.isTerminal(),
   };
+  if (config.pause && !output.pause) {
+    config.warnings.push(
+      `--pause does nothing here: ${
+        config.json
+          ? "--json output is for programs, with nobody to press Enter"
+          : "standard input is not a terminal, so nobody can press Enter"
+      }; the steps run straight through`,
+    );
+  }
 
   // Ctrl+C or SIGTERM closes the servers and ends with 130.
   const interrupt = new AbortController();
+  const flow: Flow = {
+    config,
+    output,
+    lines: createLineReader(Deno.stdin.readable),
+    signal: interrupt.signal,
+  };
   const signals = listenForSignals(() =>
-    interrupt.abort(
-      new FlowError({
-        error: "interrupted",
-        error_description:
-          "Cannot finish the flow: interrupted, and the callback server is closed",
-        hint: "Run the script again to start over.",
-        exitCode: EXIT_INTERRUPTED,
-      }),
-    )
+    interrupt.abort(interruptedError(flow))
   );
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
-    const flow: Flow = {
-      config,
-      output,
-      lines: createLineReader(Deno.stdin.readable),
-      signal: interrupt.signal,
-    };
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
@@ -2713,6 +3126,19 @@ async function startDemo(flow: Flow) {
       "It is new each run, so it asks you to sign in each time (any password).",
   );
   return org;
+}
+
+/** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
+function interruptedError(flow: Flow): FlowError {
+  const where = flow.step ? ` at step ${flow.step}` : "";
+  return new FlowError({
+    error: "interrupted",
+    error_description: `Cannot finish the flow: interrupted${where}${
+      flow.callbackStarted ? ", and the callback server is closed" : ""
+    }`,
+    hint: "Run the script again to start over.",
+    exitCode: EXIT_INTERRUPTED,
+  });
 }
 
 function listenForSignals(handler: () => void) {
