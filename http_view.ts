@@ -43,8 +43,9 @@ export interface WireResponse {
 /** One exchange as `--http` prints it, and as `--json` carries it in `data.http`. */
 export interface HttpEntry {
   channel: "back" | "front";
-  /** Who sent the request, and who answered: "script → org", "browser → callback". */
-  parties: string;
+  /** Who sent the request ("script", "browser"), and who answered ("org", "callback"). */
+  from: string;
+  to: string;
   request: string;
   response: string;
   /** Back channel only: the same request as a curl command. */
@@ -313,7 +314,7 @@ function commentLines(text: string): string {
 /** A step's exchanges as `--http` prints them after its data. */
 export function httpBlock(entries: HttpEntry[]): string {
   return entries.map((entry) => {
-    const title = `── ${entry.channel} channel: ${entry.parties} `;
+    const title = `── ${entry.channel} channel: ${entry.from} → ${entry.to} `;
     const parts = [
       title.padEnd(Math.max(title.length, 60), "─"),
       entry.request.trimEnd(),

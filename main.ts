@@ -115,6 +115,10 @@ export interface Flow {
   step?: StepNumber;
   /** True once the callback server listens: Ctrl+C then says it closed it. */
   callbackStarted?: boolean;
+  /** What crossed the wire, in order; kept only with --http (or for a report). */
+  record?: RunRecord;
+  /** With --http: the HTTP/1.1 text of each exchange, printed with its step. */
+  wire?: WireView;
 }
 
 /** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
@@ -1204,7 +1208,7 @@ async function send(
   timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<Response> {
   try {
-    return await fetch(url, {
+    return await fetchRecorded(flow, url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
@@ -1230,6 +1234,268 @@ async function send(
       cause: error,
     });
   }
+}
+
+// ---------------------------------------------------------------------------
+// The record of a run: every exchange, for --http (and the report)
+// ---------------------------------------------------------------------------
+//
+// Requests pass through two places: `send` (everything the script asks the
+// org) and the callback server's handler (everything a browser brings back);
+// with --demo the demo org also says what the browser did at it. Each records
+// an Exchange here, masked by the one rule set; with neither --http nor a
+// report there is no record, and recording costs one property check.
+
+/** Who takes part in an exchange; the report's diagram has one participant each. */
+export type Party = "browser" | "callback" | "script" | "org" | "attacker";
+
+/** One HTTP exchange as it crossed the wire, already masked (see INTERFACES.md). */
+export interface Exchange {
+  /** "front": through the browser (authorize, sign-in, consent, the 302, the callback); "back": script <-> org directly. */
+  channel: "front" | "back";
+  from: Party;
+  to: Party;
+  /** The step it belongs to (1..11); the pre-browser check belongs to step 4. */
+  step: number;
+  method: string;
+  /** Masked: secret query values masked (code=aPrx…), state kept. */
+  url: string;
+  /** 0 when no answer came (network error, timeout). */
+  status: number;
+  /** Short label values that matter here, masked. */
+  highlights?: Record<string, string>;
+  /** The HTTP/1.1 request text, masked; present with --http. */
+  request?: string;
+  /** The HTTP/1.1 response text, masked; present with --http. */
+  response?: string;
+}
+
+/** A check that held (or failed), for the diagram's notes. */
+export interface CheckNote {
+  step: number;
+  text: string;
+  ok: boolean;
+}
+
+/** The attacker's move in an exercise. */
+export interface AttackRecord {
+  exercise: string;
+  step: number;
+  attacker: Record<string, unknown>;
+  answer: Record<string, unknown>;
+  defence: string;
+  held: boolean;
+}
+
+/** Everything a report needs, in the order things happened. */
+export interface RunRecord {
+  startedAt: Date;
+  instanceUrl: string;
+  showSecrets: boolean;
+  http: boolean;
+  steps: {
+    step: number;
+    title: string;
+    why: string;
+    data: Record<string, unknown>;
+  }[];
+  events: (
+    | { kind: "exchange"; exchange: Exchange }
+    | { kind: "check"; check: CheckNote }
+    | { kind: "attack"; attack: AttackRecord }
+  )[];
+  outcome:
+    | { kind: "completed" }
+    | {
+      kind: "failed";
+      step: number | null;
+      error: string;
+      error_description: string;
+    }
+    | { kind: "interrupted"; step: number | null };
+}
+
+/** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
+interface WireView {
+  text: typeof import("./http_view.ts");
+  pending: import("./http_view.ts").HttpEntry[];
+  /** Secret value → the field it came in, such as a refresh token from a token response. */
+  known: Map<string, string>;
+}
+
+/** The longest body kept for --http; the rest is not read. */
+const MAX_RECORDED_BODY = 64 * 1024;
+
+/** Query and form fields worth a label in the report, in this order. */
+const HIGHLIGHTS = [
+  "response_type",
+  "grant_type",
+  "code",
+  "state",
+  "code_challenge",
+  "token",
+  "error",
+];
+
+/** `fetch`, recording the exchange when the run keeps a record. */
+async function fetchRecorded(
+  flow: Flow,
+  url: string,
+  init: RequestInit,
+): Promise<Response> {
+  if (!flow.record) return await fetch(url, init);
+  const request = {
+    method: init.method ?? "GET",
+    url,
+    headers: (init.headers ?? {}) as Record<string, string>,
+    body: init.body === undefined ? undefined : String(init.body),
+  };
+  let response: Response | undefined;
+  try {
+    response = await fetch(url, init);
+    return response;
+  } finally {
+    await recordExchange(flow, "back", ["script", "org"], request, response);
+  }
+}
+
+/** Wraps a server's handler so that each request it answers is recorded; without a record, the handler itself. */
+function recordedHandler(
+  flow: Flow,
+  parties: [Party, Party],
+  handle: (request: Request) => Response,
+): (request: Request) => Response | Promise<Response> {
+  if (!flow.record) return handle;
+  return async (request) => {
+    const response = handle(request);
+    // Its body is never read: a client dripping one must not hold anything up.
+    await recordReceived(flow, parties, request, response.clone(), false);
+    return response;
+  };
+}
+
+/** Records a request this process received (or the demo org saw), with its answer. */
+async function recordReceived(
+  flow: Flow,
+  parties: [Party, Party],
+  request: Request,
+  response: Response,
+  readBody = true,
+) {
+  await recordExchange(flow, "front", parties, {
+    method: request.method,
+    url: request.url,
+    headers: [...request.headers],
+    body: request.body && readBody ? await readCapped(request) : undefined,
+  }, response);
+}
+
+/** Up to MAX_RECORDED_BODY characters of a body; the rest is left unread. */
+async function readCapped(message: Request | Response): Promise<string> {
+  const reader = message.body?.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  try {
+    while (reader && text.length < MAX_RECORDED_BODY) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } catch {
+    // cut off (timeout, reset): what came is what is shown
+  } finally {
+    await reader?.cancel().catch(() => {});
+  }
+  return text.slice(0, MAX_RECORDED_BODY);
+}
+
+/** Adds one exchange to the record, and with --http its text to the step's pending list. */
+async function recordExchange(
+  flow: Flow,
+  channel: "front" | "back",
+  [from, to]: [Party, Party],
+  request: {
+    method: string;
+    url: string;
+    headers: Record<string, string> | [string, string][];
+    body?: string;
+  },
+  response: Response | undefined,
+) {
+  const { showSecrets } = flow.output;
+  const fields = new URLSearchParams(
+    request.body && request.method === "POST"
+      ? request.body
+      : new URL(request.url).search,
+  );
+  const highlights: Record<string, string> = {};
+  for (const name of HIGHLIGHTS) {
+    const value = fields.get(name);
+    if (value !== null) highlights[name] = maskField(name, value, showSecrets);
+  }
+  const location = response?.headers.get("location");
+  if (location) highlights.location = maskUrl(location, showSecrets);
+  const exchange: Exchange = {
+    channel,
+    from,
+    to,
+    step: flow.step ?? 1,
+    method: request.method,
+    url: maskUrl(request.url, showSecrets),
+    status: response?.status ?? 0,
+    ...(Object.keys(highlights).length > 0 ? { highlights } : {}),
+  };
+  flow.record!.events.push({ kind: "exchange", exchange });
+  const wire = flow.wire;
+  if (!wire) return;
+  const headers = Array.isArray(request.headers)
+    ? request.headers
+    : Object.entries(request.headers);
+  const sent = channel === "back"
+    ? wire.text.sentByFetch(request.url, {
+      method: request.method,
+      headers: Object.fromEntries(headers),
+      body: request.body,
+    })
+    : { ...request, headers };
+  const body = response ? await readCapped(response.clone()) : undefined;
+  learnSecrets(wire, body);
+  exchange.request = wire.text.requestText(sent, showSecrets);
+  exchange.response = response
+    ? wire.text.responseText({
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+      body,
+    }, showSecrets)
+    : wire.text.responseText({ status: 0, headers: [] }, showSecrets);
+  wire.pending.push({
+    channel,
+    from,
+    to,
+    request: exchange.request,
+    response: exchange.response,
+    ...(channel === "back"
+      ? {
+        curl: wire.text.curlCommand(
+          { ...request, headers },
+          showSecrets,
+          wire.known,
+        ),
+      }
+      : {}),
+  });
+}
+
+/** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
+function learnSecrets(wire: WireView, body: string | undefined) {
+  if (!body?.startsWith("{")) return;
+  try {
+    const fields = JSON.parse(body);
+    for (const name of ["access_token", "refresh_token", "id_token"]) {
+      if (typeof fields[name] === "string") wire.known.set(fields[name], name);
+    }
+  } catch { /* not JSON */ }
 }
 
 /** How long the check before the browser may take; no answer means "unknown", never a failure. */
@@ -1441,8 +1707,9 @@ export function validateTokenResponse(
 async function listenOnLoopback(
   flow: Flow,
   port: number,
-  handle: (request: Request) => Response,
+  answer: (request: Request) => Response,
 ): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
+  const handle = recordedHandler(flow, ["browser", "callback"], answer);
   const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
     ? ["127.0.0.1", "::1"]
     : ["127.0.0.1"];
@@ -1783,7 +2050,10 @@ function logStep(
   data: Record<string, unknown>,
   view: Record<string, unknown> = data,
 ) {
-  const { title } = STEPS[step];
+  const { title, why } = STEPS[step];
+  const http = flow.wire?.pending.splice(0) ?? [];
+  if (http.length > 0) data = { ...data, http };
+  flow.record?.steps.push({ step, title, why, data });
   if (flow.output.json) {
     console.log(safeJson({ step, title, data }));
     return;
@@ -1791,6 +2061,7 @@ function logStep(
   const heading = paint(flow.output.color, "heading", `## ${step}. ${title}`);
   const fields = renderFields(view, flow.output.width);
   console.log([heading, ...fields].join("\n") + "\n");
+  if (http.length > 0) console.log(flow.wire!.text.httpBlock(http));
 }
 
 /** Colours for a terminal: SGR parameters. @see https://ecma-international.org/publications-and-standards/standards/ecma-48/ */
@@ -1934,16 +2205,24 @@ function warn(text: string) {
   );
 }
 
-function logFailure(output: Output, failure: FlowError) {
+/** Prints a failure: `error:` (or `usage:`) and `hint:` on stderr, or the failure line; with --http, the exchanges of the step that failed first. */
+function logFailure(output: Output, failure: FlowError, wire?: WireView) {
   const { error, error_description, hint } = failure;
+  const http = wire?.pending.splice(0) ?? [];
   if (output.json) {
     console.log(safeJson({
       step: null,
       title: "OAuth Flow Failed",
-      data: { error, error_description, hint },
+      data: {
+        error,
+        error_description,
+        hint,
+        ...(http.length > 0 ? { http } : {}),
+      },
     }));
     return;
   }
+  if (http.length > 0) console.log(wire!.text.httpBlock(http));
   const { color, width } = stderrStyle();
   const [code, description, what] = [error, error_description, hint].map(
     terminalSafe,
@@ -3013,13 +3292,15 @@ export async function main(args: string[]): Promise<number> {
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
+    if (config.http) await startRecording(flow);
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
     await runFlow(flow);
+    if (flow.record) flow.record.outcome = { kind: "completed" };
     return EXIT_OK;
   } catch (error) {
-    return fail(output, error);
+    return fail(output, error, flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
@@ -3084,7 +3365,17 @@ async function startDemo(flow: Flow) {
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
-  const org = demo.startDemoOrg({ redirectUri });
+  const org = demo.startDemoOrg({
+    redirectUri,
+    // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
+    observe: flow.record &&
+      (async (request, response) => {
+        if (flow.step === 5) {
+          await recordReceived(flow, ["browser", "org"], request, response);
+        }
+      }),
+  });
+  if (flow.record) flow.record.instanceUrl = org.url;
   flow.config = {
     ...flow.config,
     redirectUri,
@@ -3128,6 +3419,34 @@ async function startDemo(flow: Flow) {
   return org;
 }
 
+/** --http: loads the HTTP text module and starts the run's record. */
+async function startRecording(flow: Flow) {
+  let text: typeof import("./http_view.ts");
+  try {
+    text = await import("./http_view.ts");
+  } catch (error) {
+    throw new FlowError({
+      error: "invalid_configuration",
+      error_description:
+        "Cannot use --http: http_view.ts is not next to main.ts",
+      hint:
+        "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+      exitCode: EXIT_USAGE,
+      cause: error,
+    });
+  }
+  flow.wire = { text, pending: [], known: new Map() };
+  flow.record = {
+    startedAt: new Date(),
+    instanceUrl: flow.config.instanceUrl,
+    showSecrets: flow.config.showSecrets,
+    http: true,
+    steps: [],
+    events: [],
+    outcome: { kind: "interrupted", step: null },
+  };
+}
+
 /** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
 function interruptedError(flow: Flow): FlowError {
   const where = flow.step ? ` at step ${flow.step}` : "";
@@ -3152,14 +3471,25 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(output: Output, error: unknown): number {
+function fail(output: Output, error: unknown, flow?: Flow): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),
     hint:
       "This looks like a bug in the walkthrough: please report it with the output above.",
   });
-  logFailure(output, failure);
+  logFailure(output, failure, flow?.wire);
+  if (flow?.record) {
+    flow.record.outcome = failure.error === "interrupted" ||
+        failure.error === "quit"
+      ? { kind: "interrupted", step: flow.step ?? null }
+      : {
+        kind: "failed",
+        step: flow.step ?? null,
+        error: failure.error,
+        error_description: failure.error_description,
+      };
+  }
   return failure.exitCode;
 }
 

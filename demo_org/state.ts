@@ -38,6 +38,8 @@ export interface DemoOrgOptions {
   idTokenLifetimeSeconds?: number;
   /** The demo app's scopes (default DEMO_SCOPES). */
   appScopes?: string[];
+  /** Told of each front-channel request (what a browser does at the org) and its answer; awaited before the answer goes out. */
+  observe?: (request: Request, response: Response) => void | Promise<void>;
 }
 
 /** A consent page shown and not yet answered. */
