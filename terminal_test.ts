@@ -536,7 +536,7 @@ Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo ther
     assertEquals(demo.code, 2, demo.stderr);
     assertStringIncludes(
       demo.stderr,
-      "error: invalid_configuration: Cannot use --demo: demo_org.ts is not next to main.ts",
+      "usage: Cannot use --demo: demo_org.ts is not next to main.ts",
     );
     assertFalse(demo.stderr.includes("    at "), "no stack trace");
   } finally {
