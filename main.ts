@@ -2228,7 +2228,8 @@ function logFailure(output: Output, failure: FlowError, wire?: WireView) {
     terminalSafe,
   );
   const lines = failure.exitCode === EXIT_INTERRUPTED
-    ? [`${code}: ${description}. ${what}`] // one line
+    // One line; on a terminal, below the ^C that Ctrl+C echoed.
+    ? [`${Number.isFinite(width) ? "\n" : ""}${code}: ${description}. ${what}`]
     : [
       failure.exitCode === EXIT_USAGE
         ? `${paint(color, "error", "usage:")} ${description}`
