@@ -291,7 +291,7 @@ async function startCallbackServer(
   // Before anyone signs in: would the org refuse this URL outright?
   const check = await checkAuthorizationUrl(flow, authorizationUrl);
   const redirectUri = new URL(flow.config.redirectUri);
-  const wait = waitForCallback(redirectUri, state, authorizationUrl);
+  const wait = expectCallback(redirectUri, state, authorizationUrl);
   const servers = await listenOnLoopback(
     flow,
     wait.port,
@@ -327,12 +327,12 @@ async function waitForAuthorizationCode(
   state: string,
 ): Promise<string> {
   const outcome = await firstToArrive(flow, async (signal) => {
-    const way = await sendUserToOrg(flow, url);
+    const way = await sendUserToOrg(flow, url); // a browser, the demo user, or by hand
     return [
-      callback.outcome,
+      callback.outcome, // the org sends the browser back to step 4's server
       way === "demo user"
-        ? flow.demoUser!(url.href).then(() => callback.outcome)
-        : readPastedCallback(flow, state, signal),
+        ? flow.demoUser!(url.href).then(() => callback.outcome) // so it does for the demo user
+        : readPastedCallback(flow, state, signal), // or the person pastes that URL here
     ];
   });
   if (outcome.kind === "error") {
@@ -1401,7 +1401,8 @@ interface CallbackWait {
   ignored: number;
 }
 
-function waitForCallback(
+/** What the callback server expects: a GET of the redirect URI, with our state. */
+function expectCallback(
   redirectUri: URL,
   state: string,
   authorizationUrl: URL,
