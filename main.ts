@@ -583,6 +583,19 @@ async function saveTokens(flow: Flow, tokens: Tokens) {
 // Step 9: Identity Retrieved (the access token's first use)
 // ---------------------------------------------------------------------------
 
+/** Uses the access token for the first time: who does the org say signed in? */
+async function getIdentity(flow: Flow, tokens: Tokens) {
+  // The access token goes only to the configured org or Salesforce's own hosts.
+  const problem = tokenDestinationProblem(flow, tokens.id_url);
+  if (problem) {
+    warn(`skipped step 9: ${problem}`);
+    logStep(flow, 9, { skipped: true, reason: problem });
+    return;
+  }
+  const response = await identityRequest(flow, tokens);
+  logStep(flow, 9, await readIdentity(response));
+}
+
 /** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
 async function identityRequest(
   flow: Flow,
@@ -616,14 +629,8 @@ function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
   return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
 }
 
-async function getIdentity(flow: Flow, tokens: Tokens) {
-  const problem = tokenDestinationProblem(flow, tokens.id_url);
-  if (problem) {
-    warn(`skipped step 9: ${problem}`);
-    logStep(flow, 9, { skipped: true, reason: problem });
-    return;
-  }
-  const response = await identityRequest(flow, tokens);
+/** The identity response's fields that step 9 shows; a refusal or a field of the wrong type is a FlowError. */
+async function readIdentity(response: Response) {
   if (response.status === 401 || response.status === 403) {
     const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
@@ -649,7 +656,7 @@ async function getIdentity(flow: Flow, tokens: Tokens) {
     });
   };
   const urls = identity.urls;
-  logStep(flow, 9, {
+  return {
     user_id: field(identity.user_id, "user_id"),
     organization_id: field(identity.organization_id, "organization_id"),
     username: field(identity.username, "username"),
@@ -657,7 +664,7 @@ async function getIdentity(flow: Flow, tokens: Tokens) {
     rest_url: typeof urls === "object" && urls !== null
       ? field((urls as Record<string, unknown>).rest, "urls.rest")
       : field(urls, "urls"),
-  });
+  };
 }
 
 // ---------------------------------------------------------------------------
