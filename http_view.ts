@@ -152,7 +152,9 @@ function message(
       `${headerCase(name)}: ${maskHeader(name, value, showSecrets)}`
     ),
   ].map(terminalSafe);
-  const shown = bodyText(body ?? "", type, showSecrets);
+  const shown = body === undefined
+    ? /html/i.test(type) ? "(an HTML page, not shown)" : ""
+    : bodyText(body, type, showSecrets);
   return lines.join("\n") + (shown ? `\n\n${shown}` : "\n");
 }
 

@@ -1304,7 +1304,7 @@ async function fetchRecorded(
   const request = {
     method: init.method ?? "GET",
     url,
-    headers: (init.headers ?? {}) as Record<string, string>,
+    headers: Object.entries((init.headers ?? {}) as Record<string, string>),
     body: init.body === undefined ? undefined : String(init.body),
   };
   let response: Response | undefined;
@@ -1312,39 +1312,50 @@ async function fetchRecorded(
     response = await fetch(url, init);
     return response;
   } finally {
-    await recordExchange(flow, "back", ["script", "org"], request, response);
+    const body = flow.wire && response
+      ? await readCapped(response.clone())
+      : undefined;
+    recordExchange(flow, "back", ["script", "org"], request, response, body);
   }
 }
 
-/** Wraps a server's handler so that each request it answers is recorded; without a record, the handler itself. */
+/** Wraps the callback server's handler so that each request is recorded as it is answered; without a record, the handler itself. */
 function recordedHandler(
   flow: Flow,
-  parties: [Party, Party],
   handle: (request: Request) => Response,
-): (request: Request) => Response | Promise<Response> {
+): (request: Request) => Response {
   if (!flow.record) return handle;
-  return async (request) => {
+  return (request) => {
     const response = handle(request);
-    // Its body is never read: a client dripping one must not hold anything up.
-    await recordReceived(flow, parties, request, response.clone(), false);
+    // At once, before the step that waits for it goes on; neither body is
+    // read (a client dripping one must not hold anything up), and the
+    // answer is one of the callback's own pages.
+    recordExchange(flow, "front", ["browser", "callback"], {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+    }, response);
     return response;
   };
 }
 
-/** Records a request this process received (or the demo org saw), with its answer. */
-async function recordReceived(
-  flow: Flow,
-  parties: [Party, Party],
-  request: Request,
-  response: Response,
-  readBody = true,
-) {
-  await recordExchange(flow, "front", parties, {
-    method: request.method,
-    url: request.url,
-    headers: [...request.headers],
-    body: request.body && readBody ? await readCapped(request) : undefined,
-  }, response);
+/** Records what the browser did at the demo org, with the org's answer. */
+async function recordAtOrg(flow: Flow, request: Request, response: Response) {
+  const body = request.body ? await readCapped(request) : undefined;
+  const answer = flow.wire ? await readCapped(response) : undefined;
+  recordExchange(
+    flow,
+    "front",
+    ["browser", "org"],
+    {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+      body,
+    },
+    response,
+    answer,
+  );
 }
 
 /** Up to MAX_RECORDED_BODY characters of a body; the rest is left unread. */
@@ -1366,18 +1377,19 @@ async function readCapped(message: Request | Response): Promise<string> {
   return text.slice(0, MAX_RECORDED_BODY);
 }
 
-/** Adds one exchange to the record, and with --http its text to the step's pending list. */
-async function recordExchange(
+/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
+function recordExchange(
   flow: Flow,
   channel: "front" | "back",
   [from, to]: [Party, Party],
   request: {
     method: string;
     url: string;
-    headers: Record<string, string> | [string, string][];
+    headers: [string, string][];
     body?: string;
   },
   response: Response | undefined,
+  responseBody?: string,
 ) {
   const { showSecrets } = flow.output;
   const fields = new URLSearchParams(
@@ -1405,27 +1417,26 @@ async function recordExchange(
   flow.record!.events.push({ kind: "exchange", exchange });
   const wire = flow.wire;
   if (!wire) return;
-  const headers = Array.isArray(request.headers)
-    ? request.headers
-    : Object.entries(request.headers);
   const sent = channel === "back"
     ? wire.text.sentByFetch(request.url, {
       method: request.method,
-      headers: Object.fromEntries(headers),
+      headers: Object.fromEntries(request.headers),
       body: request.body,
     })
-    : { ...request, headers };
-  const body = response ? await readCapped(response.clone()) : undefined;
-  learnSecrets(wire, body);
+    : request;
+  learnSecrets(wire, responseBody);
   exchange.request = wire.text.requestText(sent, showSecrets);
-  exchange.response = response
-    ? wire.text.responseText({
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-      body,
-    }, showSecrets)
-    : wire.text.responseText({ status: 0, headers: [] }, showSecrets);
+  exchange.response = wire.text.responseText(
+    response
+      ? {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+        body: responseBody,
+      }
+      : { status: 0, headers: [] },
+    showSecrets,
+  );
   wire.pending.push({
     channel,
     from,
@@ -1433,13 +1444,7 @@ async function recordExchange(
     request: exchange.request,
     response: exchange.response,
     ...(channel === "back"
-      ? {
-        curl: wire.text.curlCommand(
-          { ...request, headers },
-          showSecrets,
-          wire.known,
-        ),
-      }
+      ? { curl: wire.text.curlCommand(request, showSecrets, wire.known) }
       : {}),
   });
 }
@@ -1875,7 +1880,7 @@ async function listenOnLoopback(
   port: number,
   answer: (request: Request) => Response,
 ): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
-  const handle = recordedHandler(flow, ["browser", "callback"], answer);
+  const handle = recordedHandler(flow, answer);
   const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
     ? ["127.0.0.1", "::1"]
     : ["127.0.0.1"];
@@ -3484,9 +3489,7 @@ async function startDemo(flow: Flow) {
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
       (async (request, response) => {
-        if (flow.step === 5) {
-          await recordReceived(flow, ["browser", "org"], request, response);
-        }
+        if (flow.step === 5) await recordAtOrg(flow, request, response);
       }),
   });
   if (flow.record) flow.record.instanceUrl = org.url;
