@@ -29,6 +29,8 @@
 
 import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
+// Types only, erased at run time: a gist without report.ts runs all the same.
+import type { Exchange, Party, RunRecord } from "./report.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -343,6 +345,7 @@ async function waitForAuthorizationCode(
         : readPastedCallback(flow, state, signal), // or the person pastes that URL here
     ];
   });
+  recordCheck(flow, "state matched"); // readCallback refused any other
   if (outcome.kind === "error") {
     throw new FlowError({
       error: outcome.error,
@@ -453,6 +456,7 @@ async function processTokenResponse(flow: Flow, response: Response) {
     await readJson(response, "token response"),
   );
   const signature = await checkSignature(body, flow.config.clientSecret);
+  if (signature === "valid") recordCheck(flow, "signature valid");
   return { body, signature };
 }
 
@@ -758,6 +762,15 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
     status: response.status,
     identity_status_after: after?.status ?? null,
   });
+  if (after) {
+    recordCheck(
+      flow,
+      after.ok
+        ? "access token still accepted after revocation"
+        : "access token refused after revocation",
+      !after.ok,
+    );
+  }
   if (after?.ok) {
     warn(
       "the identity URL still accepts the access token after revocation",
@@ -995,6 +1008,7 @@ async function verifyIdToken(
   checks.sub = "the identity URL (id): who signed in, signed by the org";
   // 9. On refresh: the same issuer, user and audience as the first ID token.
   if (expected.first) checkSameAsFirst(claims, expected.first);
+  recordCheck(flow, "ID token verified");
   return {
     claims,
     // What steps 7 and 10 print: header, claims, and what each check found.
@@ -1200,77 +1214,9 @@ async function send(
 // Requests pass through two places: `send` (everything the script asks the
 // org) and the callback server's handler (everything a browser brings back);
 // with --demo the demo org also says what the browser did at it. Each records
-// an Exchange here, masked by the one rule set; with neither --http nor a
-// report there is no record, and recording costs one property check.
-
-/** Who takes part in an exchange; the report's diagram has one participant each. */
-export type Party = "browser" | "callback" | "script" | "org" | "attacker";
-
-/** One HTTP exchange as it crossed the wire, already masked (see INTERFACES.md). */
-export interface Exchange {
-  /** "front": through the browser (authorize, sign-in, consent, the 302, the callback); "back": script <-> org directly. */
-  channel: "front" | "back";
-  from: Party;
-  to: Party;
-  /** The step it belongs to (1..11); the pre-browser check belongs to step 4. */
-  step: number;
-  method: string;
-  /** Masked: secret query values masked (code=aPrx…), state kept. */
-  url: string;
-  /** 0 when no answer came (network error, timeout). */
-  status: number;
-  /** Short label values that matter here, masked. */
-  highlights?: Record<string, string>;
-  /** The HTTP/1.1 request text, masked; present with --http. */
-  request?: string;
-  /** The HTTP/1.1 response text, masked; present with --http. */
-  response?: string;
-}
-
-/** A check that held (or failed), for the diagram's notes. */
-export interface CheckNote {
-  step: number;
-  text: string;
-  ok: boolean;
-}
-
-/** The attacker's move in an exercise. */
-export interface AttackRecord {
-  exercise: string;
-  step: number;
-  attacker: Record<string, unknown>;
-  answer: Record<string, unknown>;
-  defence: string;
-  held: boolean;
-}
-
-/** Everything a report needs, in the order things happened. */
-export interface RunRecord {
-  startedAt: Date;
-  instanceUrl: string;
-  showSecrets: boolean;
-  http: boolean;
-  steps: {
-    step: number;
-    title: string;
-    why: string;
-    data: Record<string, unknown>;
-  }[];
-  events: (
-    | { kind: "exchange"; exchange: Exchange }
-    | { kind: "check"; check: CheckNote }
-    | { kind: "attack"; attack: AttackRecord }
-  )[];
-  outcome:
-    | { kind: "completed" }
-    | {
-      kind: "failed";
-      step: number | null;
-      error: string;
-      error_description: string;
-    }
-    | { kind: "interrupted"; step: number | null };
-}
+// an Exchange here (report.ts holds the types), masked by the one rule set;
+// the steps add a note where a check held. With neither --http nor --report
+// there is no record, and recording costs one property check.
 
 /** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
 interface WireView {
@@ -1290,6 +1236,8 @@ const HIGHLIGHTS = [
   "code",
   "state",
   "code_challenge",
+  "code_verifier",
+  "refresh_token",
   "token",
   "error",
 ];
@@ -1312,7 +1260,8 @@ async function fetchRecorded(
     response = await fetch(url, init);
     return response;
   } finally {
-    const body = flow.wire && response
+    // A refusal's body is read for the report's label (its error) too.
+    const body = response && (flow.wire || response.status >= 400)
       ? await readCapped(response.clone())
       : undefined;
     recordExchange(flow, "back", ["script", "org"], request, response, body);
@@ -1404,6 +1353,18 @@ function recordExchange(
   }
   const location = response?.headers.get("location");
   if (location) highlights.location = maskUrl(location, showSecrets);
+  const authorization = new Headers(request.headers).get("authorization");
+  if (authorization) {
+    highlights.authorization = maskHeader(
+      "authorization",
+      authorization,
+      showSecrets,
+    );
+  }
+  const refusal = response && response.status >= 400 && responseBody
+    ? refusalError(responseBody)
+    : undefined;
+  if (refusal && !highlights.error) highlights.error = refusal;
   const exchange: Exchange = {
     channel,
     from,
@@ -1446,6 +1407,27 @@ function recordExchange(
     ...(channel === "back"
       ? { curl: wire.text.curlCommand(request, showSecrets, wire.known) }
       : {}),
+  });
+}
+
+/** The error a refusal names, for its label: `error` (JSON or form), Salesforce's `errorCode`, or a bare word such as `Bad_OAuth_Token`. */
+function refusalError(body: string): string | undefined {
+  const text = body.trim().slice(0, 4096);
+  if (/^[\w.-]{1,64}$/.test(text)) return text;
+  try {
+    const json = JSON.parse(text);
+    const first = Array.isArray(json) ? json[0] : json;
+    const error = first?.error ?? first?.errorCode;
+    if (typeof error === "string") return error.slice(0, 64);
+  } catch { /* not JSON */ }
+  return new URLSearchParams(text).get("error")?.slice(0, 64) || undefined;
+}
+
+/** Notes in the record that a check held (or failed) here, for the report's diagram. */
+function recordCheck(flow: Flow, text: string, ok = true) {
+  flow.record?.events.push({
+    kind: "check",
+    check: { step: flow.step ?? 1, text, ok },
   });
 }
 
@@ -2827,6 +2809,13 @@ const FLAGS = {
     help:
       "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
+  report: {
+    type: "string",
+    value: "FILE.md",
+    needs: "a file name",
+    help:
+      "when the run ends, write it to a new FILE.md: a sequence diagram and each step, masked",
+  },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
     type: "boolean",
@@ -2897,6 +2886,8 @@ export interface Config {
   refresh: boolean;
   revoke: boolean;
   save?: string;
+  /** --report: the Markdown page of the run, written when it ends. */
+  report?: string;
   pause: boolean;
   /** What the person should know about their settings, printed before step 1. */
   warnings: string[];
@@ -3195,13 +3186,19 @@ function validateTimeout(value: string | undefined): number {
   return seconds;
 }
 
-/** Checks up front that --save can create its file, so no redeemed code is wasted on a bad path. */
-function checkSavePath(path: string) {
+/** Checks up front that a flag's new file (--save, --report) can be created, so no run is wasted on a bad path; `hint` says how to allow writing it. */
+function checkNewFilePath(flag: string, path: string, hint: string) {
   const shown = terminalSafe(path);
+  if (path.trim() === "") {
+    throw usageError(
+      `Cannot use ${flag}: no file name given "${shown}"`,
+      `Give a new file name after ${flag}.`,
+    );
+  }
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     throw usageError(
-      `Cannot use --save: this run may not write that file "${shown}"`,
-      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
+      `Cannot use ${flag}: this run may not write that file "${shown}"`,
+      hint,
     );
   }
   let exists = true;
@@ -3210,7 +3207,7 @@ function checkSavePath(path: string) {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
       throw usageError(
-        `Cannot use --save: ${(error as Error).message} "${shown}"`,
+        `Cannot use ${flag}: ${(error as Error).message} "${shown}"`,
         "Choose a file name in a directory you can write to.",
       );
     }
@@ -3218,8 +3215,8 @@ function checkSavePath(path: string) {
   }
   if (exists) {
     throw usageError(
-      `Cannot use --save: the file already exists "${shown}"`,
-      "Choose a new file name, or move the old file away; tokens are never overwritten.",
+      `Cannot use ${flag}: the file already exists "${shown}"`,
+      `Choose a new file name, or move the old file away; ${flag} never overwrites a file.`,
     );
   }
   const directory = path.includes("/")
@@ -3231,7 +3228,7 @@ function checkSavePath(path: string) {
   } catch { /* missing, or not readable: refused below */ }
   if (!isDirectory) {
     throw usageError(
-      `Cannot use --save: no such directory "${terminalSafe(directory)}"`,
+      `Cannot use ${flag}: no such directory "${terminalSafe(directory)}"`,
       "Create the directory first, or choose a file name in an existing one.",
     );
   }
@@ -3270,6 +3267,7 @@ export function loadConfig(
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
     save: flags.save,
+    report: flags.report,
     pause: flags.pause ?? false,
     warnings: [],
     settingsFrom: {
@@ -3277,7 +3275,20 @@ export function loadConfig(
       scope: scope?.source ?? "the app's own scopes",
     },
   };
-  if (config.save !== undefined) checkSavePath(config.save);
+  if (config.save !== undefined) {
+    checkNewFilePath(
+      "--save",
+      config.save,
+      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
+    );
+  }
+  if (config.report !== undefined) {
+    checkNewFilePath(
+      "--report",
+      config.report,
+      "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
+    );
+  }
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
       .filter((flag) => flags[flag as SettingFlag] !== undefined);
@@ -3410,20 +3421,25 @@ export async function main(args: string[]): Promise<number> {
   );
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
+  let report: ReportModule | undefined;
+  let code: number;
   try {
-    if (config.http) await startRecording(flow);
+    if (config.report !== undefined) report = await loadReport();
+    if (config.http || report) await startRecording(flow);
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
     await runFlow(flow);
     if (flow.record) flow.record.outcome = { kind: "completed" };
-    return EXIT_OK;
+    code = EXIT_OK;
   } catch (error) {
-    return fail(output, error, flow);
+    code = fail(output, error, flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
   }
+  // Completed, failed or interrupted: the page shows how far the run got.
+  return report ? await writeReport(flow, report, code) : code;
 }
 
 /** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
@@ -3535,32 +3551,98 @@ async function startDemo(flow: Flow) {
   return org;
 }
 
-/** --http: loads the HTTP text module and starts the run's record. */
+/** --http or --report: starts the run's record; --http also loads the HTTP text module. */
 async function startRecording(flow: Flow) {
-  let text: typeof import("./http_view.ts");
-  try {
-    text = await import("./http_view.ts");
-  } catch (error) {
-    throw new FlowError({
-      error: "invalid_configuration",
-      error_description:
-        "Cannot use --http: http_view.ts is not next to main.ts",
-      hint:
-        "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
-      exitCode: EXIT_USAGE,
-      cause: error,
-    });
+  if (flow.config.http) {
+    let text: typeof import("./http_view.ts");
+    try {
+      text = await import("./http_view.ts");
+    } catch (error) {
+      throw new FlowError({
+        error: "invalid_configuration",
+        error_description:
+          "Cannot use --http: http_view.ts is not next to main.ts",
+        hint:
+          "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+        exitCode: EXIT_USAGE,
+        cause: error,
+      });
+    }
+    flow.wire = { text, pending: [], known: new Map() };
   }
-  flow.wire = { text, pending: [], known: new Map() };
   flow.record = {
     startedAt: new Date(),
     instanceUrl: flow.config.instanceUrl,
     showSecrets: flow.config.showSecrets,
-    http: true,
+    http: flow.config.http, // --report alone keeps no request or response text
     steps: [],
     events: [],
     outcome: { kind: "interrupted", step: null },
   };
+}
+
+// ---------------------------------------------------------------------------
+// --report: the run as a Markdown page (report.ts, loaded only when asked for)
+// ---------------------------------------------------------------------------
+
+type ReportModule = typeof import("./report.ts");
+
+/** Loads report.ts before anything starts, so a gist without it stops at once. */
+async function loadReport(): Promise<ReportModule> {
+  try {
+    return await import("./report.ts");
+  } catch (error) {
+    throw new FlowError({
+      error: "invalid_configuration",
+      error_description:
+        "Cannot use --report: report.ts is not next to main.ts",
+      hint:
+        "Fetch report.ts next to main.ts, or run without --report (--json prints every step's data).",
+      exitCode: EXIT_USAGE,
+      cause: error,
+    });
+  }
+}
+
+/** Writes the page of a run that got to step 1 at least, to a new file, and says where; a completed run whose page cannot be written exits 1. */
+async function writeReport(
+  flow: Flow,
+  report: ReportModule,
+  code: number,
+): Promise<number> {
+  const record = flow.record;
+  if (!record || record.steps.length === 0) return code;
+  const path = flow.config.report!;
+  record.instanceUrl = flow.config.instanceUrl; // the demo org's, once it started
+  const { showSecrets } = flow.config;
+  try {
+    await Deno.writeTextFile(path, report.renderReport(record), {
+      createNew: true,
+      ...(showSecrets ? { mode: 0o600 } : {}),
+    });
+  } catch (error) {
+    logFailure(
+      flow.output,
+      new FlowError({
+        error: "report_failed",
+        error_description: `Cannot write the report: ${
+          (error as Error).message.replace(/: \w+ '.*'$/s, "")
+        } "${terminalSafe(path)}"`,
+        hint:
+          "Choose a new file name in a directory you can write to (--report FILE.md); the steps printed above are the run.",
+      }),
+    );
+    return code === EXIT_OK ? EXIT_FAILED : code;
+  }
+  note(
+    flow,
+    `wrote the report of this run to ${path}: ${
+      showSecrets
+        ? "it holds the secrets unmasked (mode 0600): do not share it"
+        : "secrets masked, ready to paste into a gist"
+    }`,
+  );
+  return code;
 }
 
 /** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
