@@ -150,11 +150,13 @@ async function route(
     ? rest // the data API, and Salesforce's JSON 404 for the rest
     : undefined;
   if (handler && observe && FRONT_CHANNEL.has(key)) {
-    const { url, method, headers } = request; // no clone(): Deno.serve warns of it
-    const body = method === "POST" ? await request.text() : undefined;
-    const copy = () => new Request(url, { method, headers, body });
-    const response = await handler(org, copy());
-    await observe(copy(), response.clone());
+    // Not clone() (Deno.serve warns of it): the body split in two, each read as capped as ever.
+    const { url, method, headers } = request;
+    const [body, seen] = request.body?.tee() ?? [null, null];
+    const copy = (stream: ReadableStream | null) =>
+      new Request(url, { method, headers, body: stream });
+    const response = await handler(org, copy(body));
+    await observe(copy(seen), response.clone());
     return response;
   }
   if (handler) return await handler(org, request);

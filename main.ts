@@ -272,7 +272,7 @@ function createAuthorizationRequest(flow: Flow, pkce: Pkce) {
 
 /** What came back on the redirect URI: a code, the org's error, or something we refuse. */
 export type CallbackOutcome =
-  | { kind: "code"; code: string }
+  | { kind: "code"; code: string; state: string }
   | { kind: "error"; error: string; error_description: string }
   | { kind: "rejected"; reason: string };
 
@@ -314,7 +314,7 @@ async function startCallbackServer(
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
     bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
     check,
-  });
+  }, callbackServerView);
   return {
     outcome: wait.arrived.promise,
     close: () => closeCallbackServer(servers, wait),
@@ -354,6 +354,8 @@ async function waitForAuthorizationCode(
   }
   logStep(flow, 5, {
     authorization_code: mask(outcome.code, flow.output.showSecrets),
+    state_sent: state, // at step 3
+    state_received: outcome.state, // on the callback: the same, or it was refused
     state_verified: true,
   });
   return outcome.code;
@@ -438,7 +440,7 @@ async function receiveTokens(
     body: maskTokens(flow, body),
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
-  });
+  }, tokenResponseView);
   return toTokens(body, idToken?.claims);
 }
 
@@ -557,7 +559,7 @@ function completeFlow(flow: Flow, tokens: Tokens) {
     scope: tokens.scope,
     issued_at: tokens.issued_at,
     issued_at_iso: new Date(Number(tokens.issued_at)).toISOString(),
-  });
+  }, tokensView);
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
@@ -724,7 +726,7 @@ async function refreshTokens(
     issued_at: refreshed.issued_at,
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
-  });
+  }, (data) => refreshView(flow, data, tokens, refreshed));
   return {
     ...tokens,
     access_token: refreshed.access_token,
@@ -754,13 +756,22 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
   const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  await after?.body?.cancel();
+  const answer = (await after?.text())?.replace(/\s+/g, " ").trim()
+    .slice(0, 80);
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
     token: mask(token, flow.output.showSecrets),
     status: response.status,
     identity_status_after: after?.status ?? null,
+    identity_after: after
+      ? `${after.status} ${after.ok ? "" : answer}`.trim() + ": " +
+        (after.ok
+          ? "the access token still works"
+          : kind === "refresh_token"
+          ? "the access token died with its refresh token"
+          : "the access token is dead")
+      : "not asked (the identity URL is on another host)",
   });
   if (after) {
     recordCheck(
@@ -1130,12 +1141,34 @@ function checkSameAsFirst(
 }
 
 /** Who signed in, from a verified ID token. */
+/** The claims of a JWT (and an ID token) that say how to trust it, not who signed in. @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
+const REGISTERED_CLAIMS = [
+  "iss",
+  "aud",
+  "exp",
+  "iat",
+  "nbf",
+  "jti",
+  "nonce",
+  "at_hash",
+  "c_hash",
+  "auth_time",
+  "azp",
+  "acr",
+  "amr",
+];
+
+/** Who signed in, from a verified ID token: sub and the profile claims, the usual four first. */
 function signedInUser(claims: Record<string, unknown>) {
+  const profile = Object.entries(claims).filter(([name]) =>
+    !REGISTERED_CLAIMS.includes(name)
+  );
   return {
     sub: claims.sub,
     preferred_username: claims.preferred_username ?? null,
     name: claims.name ?? null,
     email: claims.email ?? null,
+    ...Object.fromEntries(profile),
   };
 }
 
@@ -1743,7 +1776,7 @@ export function readCallback(
   }
   const code = params.get("code");
   if (!code) return { kind: "rejected", reason: "it has no code" };
-  return { kind: "code", code };
+  return { kind: "code", code, state };
 }
 
 /** Names the first few ignored callbacks, then counts a flood quietly (a web page may be sending them). */
@@ -2108,6 +2141,128 @@ function timeoutError(flow: Flow): FlowError {
 }
 
 // ---------------------------------------------------------------------------
+// What a person sees of a step: its data, cut to fit a screen
+// ---------------------------------------------------------------------------
+//
+// --json prints each step's data whole. At a terminal each step fits in 20
+// lines at 80 columns, so with --pause its heading is still on screen at the
+// next prompt: step 4 sets the check apart, step 7 puts each ID-token check
+// beside the claim it checked, step 8 names the user, step 10 shows only what
+// changed.
+
+/** A nested view's own line (`name: headline`), its fields below it. */
+const HEADLINE = Symbol("headline");
+
+/** What `renderFields` prints: fields, and nested views with a headline. */
+type View = Record<string, unknown> & { [HEADLINE]?: string };
+
+/** A claim as a check line shows it. */
+function claimText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** Step 4: the callback server's facts, then the check apart: the tool's own, not OAuth's. */
+function callbackServerView(data: Record<string, unknown>): View {
+  const { check, ...server } = data;
+  return {
+    ...server,
+    "before the browser, this tool's own check (not a step of OAuth)": check,
+  };
+}
+
+/** Step 7: the token response a field a line, the signature's verdict beside it, and each ID-token check under the ID token. */
+function tokenResponseView(data: Record<string, unknown>): View {
+  const body = data.body as Record<string, unknown>;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  const view: View = { status: data.status };
+  for (const [name, value] of Object.entries(body)) {
+    view[name] = name === "signature"
+      ? `${value} (${data.signature})`
+      : name === "id_token" && idToken
+      ? { [HEADLINE]: `${value}, checked:`, ...idTokenChecks(idToken) }
+      : value;
+  }
+  if (!("signature" in body)) view.signature = data.signature;
+  return view;
+}
+
+/** One line per ID-token check, each with the claim it checked (the registered claims). */
+function idTokenChecks(idToken: Record<string, unknown>): View {
+  const claims = idToken.claims as Record<string, unknown>;
+  const checks = idToken.checks as Record<string, string>;
+  const lines: View = {
+    alg: checks.alg,
+    iss: `${claimText(claims.iss)}: ${
+      checks.issuer_from ? "its My Domain's issuer" : "the org's issuer"
+    }`,
+    signature: checks.signature,
+    aud: `${claimText(claims.aud)}: ${checks.aud}`,
+    "exp, iat": `${claims.exp}, ${claims.iat}: ${
+      checks.exp.replace(/ \(.*\)$/, "")
+    }, ${checks.iat}`,
+    nonce: claims.nonce === undefined
+      ? checks.nonce
+      : `${claimText(claims.nonce)}: step 3's`,
+  };
+  if (checks.at_hash) lines.at_hash = `${claims.at_hash}: ${checks.at_hash}`;
+  lines.sub = "the id below: who signed in, signed by the org";
+  return lines;
+}
+
+/** Step 8: the tokens, and who signed in by the usual four claims (--json has every one). */
+function tokensView(data: Record<string, unknown>): View {
+  const user = data.signed_in_user as Record<string, unknown> | undefined;
+  if (!user) return data;
+  const { sub, preferred_username, name, email, ...more } = user;
+  const others = Object.keys(more);
+  return {
+    ...data,
+    signed_in_user: {
+      sub,
+      preferred_username,
+      name,
+      email,
+      ...(others.length > 0 ? { more_claims: others.join(" ") } : {}),
+    },
+  };
+}
+
+/** Step 10: only what changed since step 8, and the checks that differ from step 7's. */
+function refreshView(
+  flow: Flow,
+  data: Record<string, unknown>,
+  before: Tokens,
+  after: TokenResponse,
+): View {
+  const shown = (token: string) => mask(token, flow.output.showSecrets);
+  const view: View = {
+    grant_type: "refresh_token, a form POST to the token endpoint",
+    status: data.status,
+    access_token: `${shown(after.access_token)} (new; step 8's was ${
+      shown(before.access_token)
+    })`,
+    refresh_token:
+      after.refresh_token && after.refresh_token !== before.refresh_token
+        ? `${shown(after.refresh_token)} (new: the org rotated it)`
+        : "the same as step 8's",
+    issued_at: `${after.issued_at} (step 8's: ${before.issued_at})`,
+    signature: data.signature,
+  };
+  if (after.scope && after.scope !== before.scope) view.scope = after.scope;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  if (idToken) {
+    const checks = idTokenChecks(idToken);
+    view.id_token = {
+      [HEADLINE]: `${idToken.token}, checked as at step 7; what differs:`,
+      "exp, iat": checks["exp, iat"],
+      nonce: checks.nonce,
+      "iss, sub, aud": "the same as the first ID token's",
+    };
+  }
+  return view;
+}
+
+// ---------------------------------------------------------------------------
 // The terminal: steps on stdout, remarks on stderr, --pause, standard input
 // ---------------------------------------------------------------------------
 
@@ -2159,9 +2314,10 @@ function logStep(
   flow: Flow,
   step: StepNumber,
   data: Record<string, unknown>,
-  view: Record<string, unknown> = data,
+  view: (data: Record<string, unknown>) => View = (data) => data,
 ) {
   const { title, why } = STEPS[step];
+  const shown = data;
   const http = flow.wire?.pending.splice(0) ?? [];
   if (http.length > 0) data = { ...data, http };
   flow.record?.steps.push({ step, title, why, data });
@@ -2170,7 +2326,7 @@ function logStep(
     return;
   }
   const heading = paint(flow.output.color, "heading", `## ${step}. ${title}`);
-  const fields = renderFields(view, flow.output.width);
+  const fields = renderFields(view(shown), flow.output.width);
   console.log([heading, ...fields].join("\n") + "\n");
   if (http.length > 0) console.log(flow.wire!.text.httpBlock(http));
 }
@@ -2242,7 +2398,7 @@ const MAX_NAME_COLUMN = 22;
  * to `width` under its value. Everything is terminal-safe.
  */
 export function renderFields(
-  data: Record<string, unknown>,
+  data: View,
   width: number,
   indent = "  ",
 ): string[] {
@@ -2263,7 +2419,13 @@ export function renderFields(
   for (const [key, value] of entries) {
     const name = terminalSafe(key);
     if (nested(value)) {
-      lines.push(`${indent}${name}:`);
+      const headline = (value as View)[HEADLINE];
+      const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+      lines.push(
+        headline === undefined
+          ? `${indent}${name}:`
+          : wrap(label + terminalSafe(headline), width, indent + "    "),
+      );
       const items = Array.isArray(value) ? value : [value];
       for (const item of items) {
         lines.push(
@@ -2361,14 +2523,14 @@ async function pause(flow: Flow, step: StepNumber) {
   const { color, width } = stderrStyle();
   if (step === 1) console.error(stepsAhead(flow.config, width));
   flow.lines.drain();
-  console.error(
-    `${paint(color, "why", wrap(STEPS[step].why, width))}\n${
-      paint(
-        color,
-        "prompt",
-        `  Press Enter for step ${step} (q, then Enter, quits)`,
-      )
-    }`,
+  const prompt = `  Press Enter for step ${step} (q, then Enter, quits) `;
+  // No newline after the prompt: the Enter typed there ends its line.
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(
+      `${paint(color, "why", wrap(STEPS[step].why, width))}\n${
+        paint(color, "prompt", prompt)
+      }`,
+    ),
   );
   const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
