@@ -29,6 +29,8 @@
 
 import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
+// Types only, erased when run: a gist of main.ts and pkce.ts still runs.
+import type { CheckNote, Exchange, Party, RunRecord } from "./report.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -349,6 +351,7 @@ async function waitForAuthorizationCode(
       error_description: outcome.error_description,
     });
   }
+  recordCheck(flow, "state matched");
   logStep(flow, 5, {
     authorization_code: mask(outcome.code, flow.output.showSecrets),
     state_sent: state, // at step 3
@@ -432,6 +435,7 @@ async function receiveTokens(
   const idToken = body.id_token
     ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
     : undefined;
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 7, {
     status: response.status,
     body: maskTokens(flow, body),
@@ -714,6 +718,7 @@ async function refreshTokens(
       first: tokens.id_token_claims,
     })
     : undefined;
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -754,6 +759,13 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
     : await identityRequest(flow, tokens);
   const answer = (await after?.text())?.replace(/\s+/g, " ").trim()
     .slice(0, 80);
+  if (after) {
+    recordCheck(
+      flow,
+      `access token refused after revocation (${after.status})`,
+      !after.ok,
+    );
+  }
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
@@ -1236,73 +1248,20 @@ async function send(
 // an Exchange here, masked by the one rule set; with neither --http nor a
 // report there is no record, and recording costs one property check.
 
-/** Who takes part in an exchange; the report's diagram has one participant each. */
-export type Party = "browser" | "callback" | "script" | "org" | "attacker";
-
-/** One HTTP exchange as it crossed the wire, already masked (see INTERFACES.md). */
-export interface Exchange {
-  /** "front": through the browser (authorize, sign-in, consent, the 302, the callback); "back": script <-> org directly. */
-  channel: "front" | "back";
-  from: Party;
-  to: Party;
-  /** The step it belongs to (1..11); the pre-browser check belongs to step 4. */
-  step: number;
-  method: string;
-  /** Masked: secret query values masked (code=aPrx…), state kept. */
-  url: string;
-  /** 0 when no answer came (network error, timeout). */
-  status: number;
-  /** Short label values that matter here, masked. */
-  highlights?: Record<string, string>;
-  /** The HTTP/1.1 request text, masked; present with --http. */
-  request?: string;
-  /** The HTTP/1.1 response text, masked; present with --http. */
-  response?: string;
+/** Notes a check that held (or failed) in the record, for the report's diagram. */
+function recordCheck(flow: Flow, text: string, ok = true) {
+  const check: CheckNote = { step: flow.step ?? 1, text, ok };
+  flow.record?.events.push({ kind: "check", check });
 }
 
-/** A check that held (or failed), for the diagram's notes. */
-export interface CheckNote {
-  step: number;
-  text: string;
-  ok: boolean;
-}
-
-/** The attacker's move in an exercise. */
-export interface AttackRecord {
-  exercise: string;
-  step: number;
-  attacker: Record<string, unknown>;
-  answer: Record<string, unknown>;
-  defence: string;
-  held: boolean;
-}
-
-/** Everything a report needs, in the order things happened. */
-export interface RunRecord {
-  startedAt: Date;
-  instanceUrl: string;
-  showSecrets: boolean;
-  http: boolean;
-  steps: {
-    step: number;
-    title: string;
-    why: string;
-    data: Record<string, unknown>;
-  }[];
-  events: (
-    | { kind: "exchange"; exchange: Exchange }
-    | { kind: "check"; check: CheckNote }
-    | { kind: "attack"; attack: AttackRecord }
-  )[];
-  outcome:
-    | { kind: "completed" }
-    | {
-      kind: "failed";
-      step: number | null;
-      error: string;
-      error_description: string;
-    }
-    | { kind: "interrupted"; step: number | null };
+/** The checks steps 7 and 10 made: the signature, and the ID token's. */
+function recordTokenChecks(
+  flow: Flow,
+  signature: string,
+  idToken: unknown,
+) {
+  if (signature === "valid") recordCheck(flow, "signature valid");
+  if (idToken) recordCheck(flow, "ID token verified");
 }
 
 /** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
