@@ -29,8 +29,8 @@
 
 import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
-// Types only, erased at run time: a gist without report.ts runs all the same.
-import type { Exchange, Party, RunRecord } from "./report.ts";
+// Types only, erased when run: a gist of main.ts and pkce.ts still runs.
+import type { CheckNote, Exchange, Party, RunRecord } from "./report.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -345,13 +345,13 @@ async function waitForAuthorizationCode(
         : readPastedCallback(flow, state, signal), // or the person pastes that URL here
     ];
   });
-  recordCheck(flow, "state matched"); // readCallback refused any other
   if (outcome.kind === "error") {
     throw new FlowError({
       error: outcome.error,
       error_description: outcome.error_description,
     });
   }
+  recordCheck(flow, "state matched");
   logStep(flow, 5, {
     authorization_code: mask(outcome.code, flow.output.showSecrets),
     state_sent: state, // at step 3
@@ -1247,9 +1247,14 @@ async function send(
 // Requests pass through two places: `send` (everything the script asks the
 // org) and the callback server's handler (everything a browser brings back);
 // with --demo the demo org also says what the browser did at it. Each records
-// an Exchange here (report.ts holds the types), masked by the one rule set;
-// the steps add a note where a check held. With neither --http nor --report
-// there is no record, and recording costs one property check.
+// an Exchange here, masked by the one rule set; with neither --http nor a
+// report there is no record, and recording costs one property check.
+
+/** Notes a check that held (or failed) in the record, for the report's diagram. */
+function recordCheck(flow: Flow, text: string, ok = true) {
+  const check: CheckNote = { step: flow.step ?? 1, text, ok };
+  flow.record?.events.push({ kind: "check", check });
+}
 
 /** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
 interface WireView {
@@ -1454,14 +1459,6 @@ function refusalError(body: string): string | undefined {
     if (typeof error === "string") return error.slice(0, 64);
   } catch { /* not JSON */ }
   return new URLSearchParams(text).get("error")?.slice(0, 64) || undefined;
-}
-
-/** Notes in the record that a check held (or failed) here, for the report's diagram. */
-function recordCheck(flow: Flow, text: string, ok = true) {
-  flow.record?.events.push({
-    kind: "check",
-    check: { step: flow.step ?? 1, text, ok },
-  });
 }
 
 /** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
