@@ -1355,7 +1355,7 @@ function placeholders(page: string): string {
     .replace(/\d+ bytes/g, "N bytes")
     // mask()'s six characters, the ellipsis and four, as a form or Mermaid may have escaped them
     .replace(
-      /(?:[\w.!+/=-]|%[0-9A-F]{2}|#\d+;){6}…(?:[\w+/=-]|%[0-9A-F]{2}|#\d+;)+/g,
+      /(?:[\w.!+/=-]|%[0-9A-F]{2}|#\d+;){6}…(?:[\w.!+/=-]|%[0-9A-F]{2}|#\d+;)+/g,
       "MASKED",
     )
     // state, challenge, nonce, signatures and hashes: runs of Base64 with both cases
@@ -1386,6 +1386,7 @@ Deno.test("placeholders() keeps what every run writes alike and hides what chang
     ["code=aPrxN9…KdM#37;3D&state", "code=MASKED&state"],
     ["code=aPrx%2BN…sEk%3D&x", "code=MASKED&x"],
     ['"Bearer 00D5g0…jm9N"', '"Bearer MASKED"'],
+    ['"00D5g0….VlY", "5Aep86…Z.o."', '"MASKED", "MASKED"'],
     ["state=BqsAbUY76x2k8mzm_nTNxjnppNTnLukD-FnNQqkRW0A<br/>", "RANDOM<br/>"],
     ['"tSvI+48aFPLfSqT35vWPalkBHZQvJcFFHmPcv0Acb1I="', '"RANDOM"'],
     ["/services/oauth2/authorize", "/services/oauth2/authorize"],
