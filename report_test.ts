@@ -982,6 +982,15 @@ function notesOf(page: string): string[] {
   });
 }
 
+/** A page's diagram as its arrows' first lines and its notes, in order. */
+function timelineOf(page: string): string[] {
+  return mermaidBlock(page).split("\n").flatMap((line) => {
+    const arrow = /^ {2}\w+-+(?:>>|x)\w+: ([^<]*)/.exec(line);
+    const note = /^ {2}Note over [\w,]+: ([^<]*)/.exec(line);
+    return arrow ? [arrow[1]] : note ? [note[1]] : [];
+  });
+}
+
 /** What a demo run with --refresh --revoke draws: the check before the browser, the browser at the org and the callback, then the back channel. */
 const DEMO_ARROWS = [
   "Script -->> Org", // 4: the check before the browser
@@ -1064,7 +1073,7 @@ Deno.test("--report refuses, before anything starts, a file that exists, a missi
   }
 });
 
-Deno.test("--report in a gist without report.ts is a usage error before step 1, and says what to do", async () => {
+Deno.test("--report in a gist without report.ts is a usage error before step 1, and says what to do; a run that stops before step 1 writes no page", async () => {
   await inTempDir(async (gist) => {
     for (const file of ["main.ts", "pkce.ts"]) {
       await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
@@ -1082,6 +1091,20 @@ Deno.test("--report in a gist without report.ts is a usage error before step 1, 
       );
       assertStringIncludes(result.stderr, "Fetch report.ts next to main.ts");
       assertFalse(result.stderr.includes("    at "), "no stack trace");
+      assertEquals([...Deno.readDirSync(cwd)], []);
+    });
+    // With report.ts but not the demo org: the run stops before step 1, so there is no page.
+    await Deno.copyFile(
+      new URL("report.ts", import.meta.url),
+      `${gist}/report.ts`,
+    );
+    await inTempDir(async (cwd) => {
+      const result = await run(["--demo", "--report", "run.md"], {
+        script: `${gist}/main.ts`,
+        cwd,
+      });
+      assertEquals(result.code, 2, result.stderr);
+      assertStringIncludes(result.stderr, "Cannot use --demo");
       assertEquals([...Deno.readDirSync(cwd)], []);
     });
   });
@@ -1124,8 +1147,40 @@ Deno.test("--report writes the page of a completed demo run: each step's data as
       result.steps.map(({ data }) => data),
     );
     assertEquals(codeBlocks(page).filter(({ lang }) => lang === "http"), []);
+    assertEquals(headings(page).filter((h) => h.startsWith("#### ")), []);
     assertEquals(arrowsOf(page), DEMO_ARROWS);
     assertEquals(notesOf(page), DEMO_NOTES);
+    // Each note follows the exchange whose answer it checked.
+    const id = new URL(result.steps[7].data.id_url).pathname;
+    assertEquals(timelineOf(page), [
+      "4 · GET /services/oauth2/authorize → 200",
+      "5 · GET /services/oauth2/authorize → 200",
+      "5 · POST /login → 302",
+      "5 · GET /services/oauth2/authorize → 200",
+      "5 · POST /services/oauth2/authorize → 302",
+      "5 · GET /callback → 200",
+      "✓ state matched",
+      "7 · POST /services/oauth2/token → 200",
+      "✓ signature valid",
+      "7 · GET /.well-known/openid-configuration → 200",
+      "7 · GET /id/keys → 200",
+      "✓ ID token verified",
+      `9 · GET ${id} → 200`,
+      "10 · POST /services/oauth2/token → 200",
+      "✓ signature valid",
+      "10 · GET /.well-known/openid-configuration → 200",
+      "10 · GET /id/keys → 200",
+      "✓ ID token verified",
+      "11 · POST /services/oauth2/revoke → 200",
+      `11 · GET ${id} → 403`,
+      "✓ access token refused after revocation",
+      "✓ completed",
+    ]);
+    // Without --http too: the bearer and the error of the refusal, on its arrow.
+    assertMatch(
+      mermaidBlock(page),
+      /→ 403<br\/>authorization=Bearer 00D5g0…[^<]{4}<br\/>error=Bad_OAuth_Token\n/,
+    );
     assertNoLeak(page);
   });
 });
