@@ -2147,11 +2147,11 @@ function callbackServerView(data: Record<string, unknown>): View {
   };
 }
 
-/** Step 7: the token response a field a line, the signature's verdict beside it, and each ID-token check under the ID token. */
+/** Step 7: the token response a field a line (its status 200 goes without saying: any other ends the flow), the signature's verdict beside it, and each ID-token check under the ID token. */
 function tokenResponseView(data: Record<string, unknown>): View {
   const body = data.body as Record<string, unknown>;
   const idToken = data.id_token as Record<string, unknown> | undefined;
-  const view: View = { status: data.status };
+  const view: View = {};
   for (const [name, value] of Object.entries(body)) {
     view[name] = name === "signature"
       ? `${value} (${data.signature})`
@@ -2344,8 +2344,9 @@ function stderrStyle(): { color: boolean; width: number } {
 
 /**
  * Prose wrapped at spaces to `width` columns, continuation lines starting
- * with `indent`; a word longer than a line (a URL) is never broken, so it
- * still copies whole. Each line of `text` is wrapped on its own.
+ * with `indent`; a word longer than a line (a URL) is never broken, and
+ * stays where it is, so it still copies whole. Each line of `text` is
+ * wrapped on its own.
  */
 export function wrap(text: string, width: number, indent = ""): string {
   if (!Number.isFinite(width)) return text;
@@ -2355,7 +2356,10 @@ export function wrap(text: string, width: number, indent = ""): string {
     let line = lead;
     for (const chunk of rest.match(/\S+ */g) ?? []) {
       const word = chunk.trimEnd();
-      if (line.trim() !== "" && line.length + word.length > width) {
+      const fitsAlone = indent.length + word.length <= width; // else breaking gains nothing
+      if (
+        line.trim() !== "" && line.length + word.length > width && fitsAlone
+      ) {
         lines.push(line.trimEnd());
         line = indent;
       }
@@ -2399,9 +2403,10 @@ export function renderFields(
       const headline = (value as View)[HEADLINE];
       const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
       lines.push(
-        headline === undefined
+        ...(headline === undefined
           ? `${indent}${name}:`
-          : wrap(label + terminalSafe(headline), width, indent + "    "),
+          : wrap(label + terminalSafe(headline), width, indent + "    "))
+          .split("\n"),
       );
       const items = Array.isArray(value) ? value : [value];
       for (const item of items) {
@@ -2419,7 +2424,11 @@ export function renderFields(
     }
     const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
     const hanging = label.length <= 40 ? label.length : indent.length + 4;
-    lines.push(wrap(label + scalarText(value), width, " ".repeat(hanging)));
+    lines.push(
+      ...wrap(label + scalarText(value), width, " ".repeat(hanging)).split(
+        "\n",
+      ),
+    );
   }
   return lines;
 }
