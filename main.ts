@@ -3595,22 +3595,34 @@ export function freeLoopbackPort(port: number): number | undefined {
   }
 }
 
-/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
-  let demo: typeof import("./demo_org.ts");
+/** Loads a part that lives in a file of its own (the demo org, --http's text); a gist without it gets a usage error naming the file. */
+async function importBeside<T>(
+  load: () => Promise<T>,
+  flag: string,
+  file: string,
+  hint: string,
+): Promise<T> {
   try {
-    demo = await import("./demo_org.ts");
+    return await load();
   } catch (error) {
     throw new FlowError({
       error: "invalid_configuration",
-      error_description:
-        "Cannot use --demo: demo_org.ts is not next to main.ts",
-      hint:
-        "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+      error_description: `Cannot use ${flag}: ${file} is not next to main.ts`,
+      hint,
       exitCode: EXIT_USAGE,
       cause: error,
     });
   }
+}
+
+/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
+async function startDemo(flow: Flow) {
+  const demo = await importBeside(
+    () => import("./demo_org.ts"),
+    "--demo",
+    "demo_org.ts",
+    "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+  );
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
@@ -3667,20 +3679,12 @@ async function startDemo(flow: Flow) {
 
 /** --http: loads the HTTP text module and starts the run's record. */
 async function startRecording(flow: Flow) {
-  let text: typeof import("./http_view.ts");
-  try {
-    text = await import("./http_view.ts");
-  } catch (error) {
-    throw new FlowError({
-      error: "invalid_configuration",
-      error_description:
-        "Cannot use --http: http_view.ts is not next to main.ts",
-      hint:
-        "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
-      exitCode: EXIT_USAGE,
-      cause: error,
-    });
-  }
+  const text = await importBeside(
+    () => import("./http_view.ts"),
+    "--http",
+    "http_view.ts",
+    "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+  );
   flow.wire = { text, pending: [], known: new Map() };
   flow.record = {
     startedAt: new Date(),
