@@ -139,7 +139,7 @@ Deno.test("without --json each step prints '## N. Title' and its data, one field
     "## 9. Identity Retrieved",
   ]);
   const first = result.stdout.split("## 2.")[0].split("\n").slice(1).join("\n");
-  assertMatch(first, /^  instance: +http:\/\/127\.0\.0\.1:\d+$/m);
+  assertMatch(first, /^ {2}instance: +http:\/\/127\.0\.0\.1:\d+$/m);
   assertFalse(result.stdout.includes("\x1b["), "no colour when piped");
 });
 

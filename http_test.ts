@@ -12,6 +12,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { signInAndDecide } from "./demo_org.ts";
+import type { HttpEntry } from "./http_view.ts";
 import { buildAuthorizeUrl } from "./main.ts";
 import { generatePkce } from "./pkce.ts";
 import {
@@ -24,14 +25,7 @@ import {
   withDemoOrg,
 } from "./_test_utils.ts";
 
-interface Entry {
-  channel: "back" | "front";
-  from: string;
-  to: string;
-  request: string;
-  response: string;
-  curl?: string;
-}
+type Entry = HttpEntry;
 
 function httpOf(step: Step | undefined): Entry[] {
   return step?.data.http ?? [];

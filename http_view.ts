@@ -198,8 +198,8 @@ function cap(text: string): string {
 /** The shell variable that stands for each secret field in a curl command, and what to set it to. */
 const VARIABLES: Record<string, [string, string]> = {
   client_secret: ["SF_CLIENT_SECRET", "the app's consumer secret"],
-  code: ["CODE", "the code from step 5 (it works once: this run spent it)"],
-  code_verifier: ["CODE_VERIFIER", "step 2's code_verifier"],
+  code: ["CODE", "a new code: each works once"],
+  code_verifier: ["CODE_VERIFIER", "the verifier of that code's run"],
   access_token: ["ACCESS_TOKEN", "the access token"],
   refresh_token: ["REFRESH_TOKEN", "the refresh token"],
   id_token: ["ID_TOKEN", "the ID token"],
@@ -326,6 +326,6 @@ export function httpBlock(entries: HttpEntry[]): string {
     if (entry.curl) {
       parts.push("", entry.curl.split("\n").map(terminalSafe).join("\n"));
     }
-    return parts.join("\n").replace(/^/gm, "  ");
+    return parts.join("\n").replace(/^(?=.)/gm, "  ");
   }).join("\n\n") + "\n";
 }

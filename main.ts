@@ -2167,11 +2167,11 @@ function callbackServerView(data: Record<string, unknown>): View {
   };
 }
 
-/** Step 7: the token response a field a line, the signature's verdict beside it, and each ID-token check under the ID token. */
+/** Step 7: the token response a field a line (its status 200 goes without saying: any other ends the flow), the signature's verdict beside it, and each ID-token check under the ID token. */
 function tokenResponseView(data: Record<string, unknown>): View {
   const body = data.body as Record<string, unknown>;
   const idToken = data.id_token as Record<string, unknown> | undefined;
-  const view: View = { status: data.status };
+  const view: View = {};
   for (const [name, value] of Object.entries(body)) {
     view[name] = name === "signature"
       ? `${value} (${data.signature})`
@@ -2364,8 +2364,9 @@ function stderrStyle(): { color: boolean; width: number } {
 
 /**
  * Prose wrapped at spaces to `width` columns, continuation lines starting
- * with `indent`; a word longer than a line (a URL) is never broken, so it
- * still copies whole. Each line of `text` is wrapped on its own.
+ * with `indent`; a word longer than a line (a URL) is never broken, and
+ * stays where it is, so it still copies whole. Each line of `text` is
+ * wrapped on its own.
  */
 export function wrap(text: string, width: number, indent = ""): string {
   if (!Number.isFinite(width)) return text;
@@ -2375,7 +2376,10 @@ export function wrap(text: string, width: number, indent = ""): string {
     let line = lead;
     for (const chunk of rest.match(/\S+ */g) ?? []) {
       const word = chunk.trimEnd();
-      if (line.trim() !== "" && line.length + word.length > width) {
+      const fitsAlone = indent.length + word.length <= width; // else breaking gains nothing
+      if (
+        line.trim() !== "" && line.length + word.length > width && fitsAlone
+      ) {
         lines.push(line.trimEnd());
         line = indent;
       }
@@ -2419,9 +2423,10 @@ export function renderFields(
       const headline = (value as View)[HEADLINE];
       const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
       lines.push(
-        headline === undefined
+        ...(headline === undefined
           ? `${indent}${name}:`
-          : wrap(label + terminalSafe(headline), width, indent + "    "),
+          : wrap(label + terminalSafe(headline), width, indent + "    "))
+          .split("\n"),
       );
       const items = Array.isArray(value) ? value : [value];
       for (const item of items) {
@@ -2439,7 +2444,11 @@ export function renderFields(
     }
     const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
     const hanging = label.length <= 40 ? label.length : indent.length + 4;
-    lines.push(wrap(label + scalarText(value), width, " ".repeat(hanging)));
+    lines.push(
+      ...wrap(label + scalarText(value), width, " ".repeat(hanging)).split(
+        "\n",
+      ),
+    );
   }
   return lines;
 }
@@ -3640,22 +3649,34 @@ export function freeLoopbackPort(port: number): number | undefined {
   }
 }
 
-/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
-  let demo: typeof import("./demo_org.ts");
+/** Loads a part that lives in a file of its own (the demo org, --http's text); a gist without it gets a usage error naming the file. */
+async function importBeside<T>(
+  load: () => Promise<T>,
+  flag: string,
+  file: string,
+  hint: string,
+): Promise<T> {
   try {
-    demo = await import("./demo_org.ts");
+    return await load();
   } catch (error) {
     throw new FlowError({
       error: "invalid_configuration",
-      error_description:
-        "Cannot use --demo: demo_org.ts is not next to main.ts",
-      hint:
-        "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+      error_description: `Cannot use ${flag}: ${file} is not next to main.ts`,
+      hint,
       exitCode: EXIT_USAGE,
       cause: error,
     });
   }
+}
+
+/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
+async function startDemo(flow: Flow) {
+  const demo = await importBeside(
+    () => import("./demo_org.ts"),
+    "--demo",
+    "demo_org.ts",
+    "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+  );
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
@@ -3713,20 +3734,12 @@ async function startDemo(flow: Flow) {
 /** --http or --report: starts the run's record; --http also loads the HTTP text module. */
 async function startRecording(flow: Flow) {
   if (flow.config.http) {
-    let text: typeof import("./http_view.ts");
-    try {
-      text = await import("./http_view.ts");
-    } catch (error) {
-      throw new FlowError({
-        error: "invalid_configuration",
-        error_description:
-          "Cannot use --http: http_view.ts is not next to main.ts",
-        hint:
-          "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
-        exitCode: EXIT_USAGE,
-        cause: error,
-      });
-    }
+    const text = await importBeside(
+      () => import("./http_view.ts"),
+      "--http",
+      "http_view.ts",
+      "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+    );
     flow.wire = { text, pending: [], known: new Map() };
   }
   flow.record = {
@@ -3747,20 +3760,13 @@ async function startRecording(flow: Flow) {
 type ReportModule = typeof import("./report.ts");
 
 /** Loads report.ts before anything starts, so a gist without it stops at once. */
-async function loadReport(): Promise<ReportModule> {
-  try {
-    return await import("./report.ts");
-  } catch (error) {
-    throw new FlowError({
-      error: "invalid_configuration",
-      error_description:
-        "Cannot use --report: report.ts is not next to main.ts",
-      hint:
-        "Fetch report.ts next to main.ts, or run without --report (--json prints every step's data).",
-      exitCode: EXIT_USAGE,
-      cause: error,
-    });
-  }
+function loadReport(): Promise<ReportModule> {
+  return importBeside(
+    () => import("./report.ts"),
+    "--report",
+    "report.ts",
+    "Fetch report.ts next to main.ts, or run without --report (--json prints every step's data).",
+  );
 }
 
 /** Writes the page of a run that got to step 1 at least, to a new file, and says where; a completed run whose page cannot be written exits 1. */

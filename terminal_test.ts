@@ -557,6 +557,14 @@ Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo ther
       "usage: Cannot use --demo: demo_org.ts is not next to main.ts",
     );
     assertFalse(demo.stderr.includes("    at "), "no stack trace");
+    const http = await run([...UNREACHED_ORG, "--http"], {
+      script: `${gist}/main.ts`,
+    });
+    assertEquals(http.code, 2, http.stderr);
+    assertStringIncludes(
+      http.stderr,
+      "usage: Cannot use --http: http_view.ts is not next to main.ts",
+    );
   } finally {
     await Deno.remove(gist, { recursive: true });
   }
