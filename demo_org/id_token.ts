@@ -1,7 +1,8 @@
 /**
  * The demo org as an OpenID Connect provider: a fixed, PUBLIC demo RSA key
  * (it signs nothing of value), published at `/id/keys`, and ID tokens with
- * the claims Salesforce sends (facts J.1).
+ * the claims Salesforce sends: `sub` is the identity URL, `aud` the consumer
+ * key, and the user's profile claims.
  *
  * @module
  */
