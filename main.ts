@@ -171,6 +171,7 @@ function whatNext(config: Config): string {
     config.refresh ? "" : "--refresh (use the refresh token)",
     config.revoke ? "" : "--revoke (end the tokens, and watch them refused)",
     config.pause ? "" : "--pause (one step at a time, with the why of each)",
+    config.http ? "" : "--http (every request and response, as sent)",
   ].filter(Boolean);
   return untried.length > 0
     ? `done. Try it again with ${untried.join(", ")}.`
