@@ -3545,7 +3545,7 @@ export async function main(args: string[]): Promise<number> {
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
-    if (config.http) await startRecording(flow);
+    if (config.http) await startRecording(flow); // a report will ask for it too
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
@@ -3681,20 +3681,22 @@ async function startDemo(flow: Flow) {
   return org;
 }
 
-/** --http: loads the HTTP text module and starts the run's record. */
+/** Starts the run's record (for --http, or a report); with --http, loads the HTTP text module too. */
 async function startRecording(flow: Flow) {
-  const text = await importBeside(
-    () => import("./http_view.ts"),
-    "--http",
-    "http_view.ts",
-    "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
-  );
-  flow.wire = { text, pending: [], known: new Map() };
+  if (flow.config.http) {
+    const text = await importBeside(
+      () => import("./http_view.ts"),
+      "--http",
+      "http_view.ts",
+      "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+    );
+    flow.wire = { text, pending: [], known: new Map() };
+  }
   flow.record = {
     startedAt: new Date(),
     instanceUrl: flow.config.instanceUrl,
     showSecrets: flow.config.showSecrets,
-    http: true,
+    http: flow.config.http,
     steps: [],
     events: [],
     outcome: { kind: "interrupted", step: null },
