@@ -758,8 +758,8 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
   const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  const answer = (await after?.text())?.replace(/\s+/g, " ").trim()
-    .slice(0, 80);
+  const answer = after &&
+    (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
   if (after) {
     recordCheck(
       flow,
@@ -1351,13 +1351,16 @@ async function recordAtOrg(flow: Flow, request: Request, response: Response) {
   );
 }
 
-/** Up to MAX_RECORDED_BODY characters of a body; the rest is left unread. */
-async function readCapped(message: Request | Response): Promise<string> {
+/** Up to `max` characters of a body; the rest is left unread. */
+async function readCapped(
+  message: Request | Response,
+  max = MAX_RECORDED_BODY,
+): Promise<string> {
   const reader = message.body?.pipeThrough(new TextDecoderStream())
     .getReader();
   let text = "";
   try {
-    while (reader && text.length < MAX_RECORDED_BODY) {
+    while (reader && text.length < max) {
       const { value, done } = await reader.read();
       if (done) break;
       text += value;
@@ -1367,7 +1370,7 @@ async function readCapped(message: Request | Response): Promise<string> {
   } finally {
     await reader?.cancel().catch(() => {});
   }
-  return text.slice(0, MAX_RECORDED_BODY);
+  return text.slice(0, max);
 }
 
 /** Adds one exchange to the record and, with --http, its text to the step's pending list. */
