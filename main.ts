@@ -171,6 +171,7 @@ function whatNext(config: Config): string {
     config.refresh ? "" : "--refresh (use the refresh token)",
     config.revoke ? "" : "--revoke (end the tokens, and watch them refused)",
     config.pause ? "" : "--pause (one step at a time, with the why of each)",
+    config.http ? "" : "--http (every request and response, as sent)",
   ].filter(Boolean);
   return untried.length > 0
     ? `done. Try it again with ${untried.join(", ")}.`
@@ -756,8 +757,8 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
   const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  const answer = (await after?.text())?.replace(/\s+/g, " ").trim()
-    .slice(0, 80);
+  const answer = after &&
+    (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
@@ -1345,13 +1346,16 @@ async function recordAtOrg(flow: Flow, request: Request, response: Response) {
   );
 }
 
-/** Up to MAX_RECORDED_BODY characters of a body; the rest is left unread. */
-async function readCapped(message: Request | Response): Promise<string> {
+/** Up to `max` characters of a body; the rest is left unread. */
+async function readCapped(
+  message: Request | Response,
+  max = MAX_RECORDED_BODY,
+): Promise<string> {
   const reader = message.body?.pipeThrough(new TextDecoderStream())
     .getReader();
   let text = "";
   try {
-    while (reader && text.length < MAX_RECORDED_BODY) {
+    while (reader && text.length < max) {
       const { value, done } = await reader.read();
       if (done) break;
       text += value;
@@ -1361,7 +1365,7 @@ async function readCapped(message: Request | Response): Promise<string> {
   } finally {
     await reader?.cancel().catch(() => {});
   }
-  return text.slice(0, MAX_RECORDED_BODY);
+  return text.slice(0, max);
 }
 
 /** Adds one exchange to the record and, with --http, its text to the step's pending list. */
@@ -1945,12 +1949,15 @@ const CLOSE_GRACE_MS = 1_000;
 
 /** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
 export async function closeServer(server: Deno.HttpServer): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // AbortSignal.timeout, not setTimeout: its timer never holds the process
+  // open, and it spares every run the load of Node's timers.
+  const grace = AbortSignal.timeout(CLOSE_GRACE_MS);
   await Promise.race([
     server.shutdown(),
-    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+    new Promise((resolve) =>
+      grace.addEventListener("abort", resolve, { once: true })
+    ),
   ]);
-  clearTimeout(timer);
 }
 
 /** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
@@ -3731,7 +3738,7 @@ async function startDemo(flow: Flow) {
   return org;
 }
 
-/** --http or --report: starts the run's record; --http also loads the HTTP text module. */
+/** Starts the run's record (for --http, or a report); with --http, loads the HTTP text module too. */
 async function startRecording(flow: Flow) {
   if (flow.config.http) {
     const text = await importBeside(
@@ -3746,7 +3753,7 @@ async function startRecording(flow: Flow) {
     startedAt: new Date(),
     instanceUrl: flow.config.instanceUrl,
     showSecrets: flow.config.showSecrets,
-    http: flow.config.http, // --report alone keeps no request or response text
+    http: flow.config.http,
     steps: [],
     events: [],
     outcome: { kind: "interrupted", step: null },
