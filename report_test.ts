@@ -31,6 +31,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import {
   assertNoLeak,
   childEnv,
+  type Finished,
   MAIN,
   orgArgs,
   RAW_TOKEN,
@@ -677,6 +678,13 @@ interface Drawn {
 /** Mermaid's line types (sequenceDb's LINETYPE). */
 const SOLID = 0, DOTTED = 1, NOTE = 2, SOLID_CROSS = 3, DOTTED_CROSS = 4;
 
+/** The arrows Mermaid drew, as `from op to` (notes left out). */
+function drawnArrows(drawn: Drawn): string[] {
+  return drawn.messages.filter(({ type }) => type !== NOTE && type < 10).map((
+    { from, to, type },
+  ) => `${from} ${({ [SOLID]: "->>", [DOTTED]: "-->>" })[type] ?? type} ${to}`);
+}
+
 type Draw = (
   text: string,
   options?: { securityLevel?: "strict" | "loose"; screenshot?: string },
@@ -755,15 +763,8 @@ Deno.test({
       assertEquals(drawn.error, undefined);
       assertEquals(drawn.svg, 1);
       assertEquals(drawn.actors, PARTICIPANTS);
-      const arrows = drawn.messages.filter(({ type }) =>
-        type !== NOTE && type < 10
-      );
       assertEquals(
-        arrows.map(({ from, to, type }) =>
-          `${from} ${
-            ({ [SOLID]: "->>", [DOTTED]: "-->>" })[type] ?? type
-          } ${to}`
-        ),
+        drawnArrows(drawn),
         [
           "Script -->> Org",
           "Browser ->> Org",
@@ -966,6 +967,24 @@ async function inTempDir(fn: (dir: string) => Promise<void>) {
   }
 }
 
+/** Runs `--demo --no-browser --json` with `args` and `--report run.md` in a temporary folder: the run, its page and the page's mode. */
+async function demoReport(args: string[], options: { record?: boolean } = {}) {
+  let written: { result: Finished; page: string; mode: number } | undefined;
+  await inTempDir(async (cwd) => {
+    const result = await run(
+      ["--demo", "--no-browser", "--json", ...args, "--report", "run.md"],
+      { cwd, ...options },
+    );
+    const path = `${cwd}/run.md`;
+    written = {
+      result,
+      page: await Deno.readTextFile(path),
+      mode: (await Deno.stat(path)).mode ?? 0,
+    };
+  });
+  return written!;
+}
+
 /** The arrows of a page's diagram as `from op to`, read from its text. */
 function arrowsOf(page: string): string[] {
   return mermaidBlock(page).split("\n").flatMap((line) => {
@@ -1111,78 +1130,67 @@ Deno.test("--report in a gist without report.ts is a usage error before step 1, 
 });
 
 Deno.test("--report writes the page of a completed demo run: each step's data as printed, a note where each check held, no HTTP text without --http", async () => {
-  await inTempDir(async (cwd) => {
-    const result = await run([
-      "--demo",
-      "--no-browser",
-      "--json",
-      "--refresh",
-      "--revoke",
-      "--report",
-      "run.md",
-    ], { cwd });
-    assertEquals(result.code, 0, result.stderr);
-    assertStringIncludes(
-      result.stderr,
-      "note: wrote the report of this run to run.md: secrets masked",
-    );
-    const page = await Deno.readTextFile(`${cwd}/run.md`);
-    assertMatch(
-      page.split("\n")[0],
-      /^# OAuth run on `127\.0\.0\.1:\d+`, \d{4}-\d\d-\d\d \d\d:\d\d UTC: completed$/,
-    );
-    assertEquals(
-      page.split("\n")[0].split("`")[1],
-      new URL(result.steps[0].data.instance).host,
-    );
-    assertStringIncludes(page.split("\n\n")[1], "Secrets are masked");
-    assertEquals(
-      headings(page).filter((heading) => heading.startsWith("### ")),
-      result.steps.map(({ step, title }) => `### ${step}. ${title}`),
-    );
-    // Each step's JSON is what --json printed for it.
-    const json = codeBlocks(page).filter(({ lang }) => lang === "json");
-    assertEquals(
-      json.map(({ text }) => JSON.parse(text)),
-      result.steps.map(({ data }) => data),
-    );
-    assertEquals(codeBlocks(page).filter(({ lang }) => lang === "http"), []);
-    assertEquals(headings(page).filter((h) => h.startsWith("#### ")), []);
-    assertEquals(arrowsOf(page), DEMO_ARROWS);
-    assertEquals(notesOf(page), DEMO_NOTES);
-    // Each note follows the exchange whose answer it checked.
-    const id = new URL(result.steps[7].data.id_url).pathname;
-    assertEquals(timelineOf(page), [
-      "4 · GET /services/oauth2/authorize → 200",
-      "5 · GET /services/oauth2/authorize → 200",
-      "5 · POST /login → 302",
-      "5 · GET /services/oauth2/authorize → 200",
-      "5 · POST /services/oauth2/authorize → 302",
-      "5 · GET /callback → 200",
-      "✓ state matched",
-      "7 · POST /services/oauth2/token → 200",
-      "✓ signature valid",
-      "7 · GET /.well-known/openid-configuration → 200",
-      "7 · GET /id/keys → 200",
-      "✓ ID token verified",
-      `9 · GET ${id} → 200`,
-      "10 · POST /services/oauth2/token → 200",
-      "✓ signature valid",
-      "10 · GET /.well-known/openid-configuration → 200",
-      "10 · GET /id/keys → 200",
-      "✓ ID token verified",
-      "11 · POST /services/oauth2/revoke → 200",
-      `11 · GET ${id} → 403`,
-      "✓ access token refused after revocation",
-      "✓ completed",
-    ]);
-    // Without --http too: the bearer and the error of the refusal, on its arrow.
-    assertMatch(
-      mermaidBlock(page),
-      /→ 403<br\/>authorization=Bearer 00D5g0…[^<]{4}<br\/>error=Bad_OAuth_Token\n/,
-    );
-    assertNoLeak(page);
-  });
+  const { result, page } = await demoReport(["--refresh", "--revoke"]);
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(
+    result.stderr,
+    "note: wrote the report of this run to run.md: secrets masked",
+  );
+  assertMatch(
+    page.split("\n")[0],
+    /^# OAuth run on `127\.0\.0\.1:\d+`, \d{4}-\d\d-\d\d \d\d:\d\d UTC: completed$/,
+  );
+  assertEquals(
+    page.split("\n")[0].split("`")[1],
+    new URL(result.steps[0].data.instance).host,
+  );
+  assertStringIncludes(page.split("\n\n")[1], "Secrets are masked");
+  assertEquals(
+    headings(page).filter((heading) => heading.startsWith("### ")),
+    result.steps.map(({ step, title }) => `### ${step}. ${title}`),
+  );
+  // Each step's JSON is what --json printed for it.
+  const json = codeBlocks(page).filter(({ lang }) => lang === "json");
+  assertEquals(
+    json.map(({ text }) => JSON.parse(text)),
+    result.steps.map(({ data }) => data),
+  );
+  assertEquals(codeBlocks(page).filter(({ lang }) => lang === "http"), []);
+  assertEquals(headings(page).filter((h) => h.startsWith("#### ")), []);
+  assertEquals(arrowsOf(page), DEMO_ARROWS);
+  assertEquals(notesOf(page), DEMO_NOTES);
+  // Each note follows the exchange whose answer it checked.
+  const id = new URL(result.steps[7].data.id_url).pathname;
+  assertEquals(timelineOf(page), [
+    "4 · GET /services/oauth2/authorize → 200",
+    "5 · GET /services/oauth2/authorize → 200",
+    "5 · POST /login → 302",
+    "5 · GET /services/oauth2/authorize → 200",
+    "5 · POST /services/oauth2/authorize → 302",
+    "5 · GET /callback → 200",
+    "✓ state matched",
+    "7 · POST /services/oauth2/token → 200",
+    "✓ signature valid",
+    "7 · GET /.well-known/openid-configuration → 200",
+    "7 · GET /id/keys → 200",
+    "✓ ID token verified",
+    `9 · GET ${id} → 200`,
+    "10 · POST /services/oauth2/token → 200",
+    "✓ signature valid",
+    "10 · GET /.well-known/openid-configuration → 200",
+    "10 · GET /id/keys → 200",
+    "✓ ID token verified",
+    "11 · POST /services/oauth2/revoke → 200",
+    `11 · GET ${id} → 403`,
+    "✓ access token refused after revocation",
+    "✓ completed",
+  ]);
+  // Without --http too: the bearer and the error of the refusal, on its arrow.
+  assertMatch(
+    mermaidBlock(page),
+    /→ 403<br\/>authorization=Bearer 00D5g0…[^<]{4}<br\/>error=Bad_OAuth_Token\n/,
+  );
+  assertNoLeak(page);
 });
 
 Deno.test({
@@ -1190,21 +1198,12 @@ Deno.test({
     "the diagram of a real --demo --http --refresh --revoke --report run draws in Chromium: the front and back channels in order, masked, each exchange's HTTP under its step",
   ignore: !hasChromium,
   async fn() {
-    let page = "";
-    await inTempDir(async (cwd) => {
-      const result = await run([
-        "--demo",
-        "--no-browser",
-        "--json",
-        "--http",
-        "--refresh",
-        "--revoke",
-        "--report",
-        "run.md",
-      ], { cwd });
-      assertEquals(result.code, 0, result.stderr);
-      page = await Deno.readTextFile(`${cwd}/run.md`);
-    });
+    const { result, page } = await demoReport([
+      "--http",
+      "--refresh",
+      "--revoke",
+    ]);
+    assertEquals(result.code, 0, result.stderr);
     assertNoLeak(page);
     // Session cookies are masked wherever the HTTP text shows them.
     for (const [, value] of page.matchAll(/Cookie: [\w-]+=([^;\n]*)/g)) {
@@ -1222,15 +1221,8 @@ Deno.test({
       assertEquals(drawn.error, undefined);
       assertEquals(drawn.svg, 1);
       assertEquals(drawn.actors, PARTICIPANTS);
-      const arrows = drawn.messages.filter(({ type }) =>
-        type !== NOTE && type < 10
-      );
       assertEquals(
-        arrows.map(({ from, to, type }) =>
-          `${from} ${
-            ({ [SOLID]: "->>", [DOTTED]: "-->>" })[type] ?? type
-          } ${to}`
-        ),
+        drawnArrows(drawn),
         DEMO_ARROWS,
       );
       assertEquals(
@@ -1263,31 +1255,20 @@ Deno.test({
 });
 
 Deno.test("--report writes the page of a failed run, its diagram ending at the failure", async () => {
-  await inTempDir(async (cwd) => {
-    const result = await run([
-      "--demo",
-      "--no-browser",
-      "--json",
-      "--scope",
-      "api bogus",
-      "--report",
-      "failed.md",
-    ], { cwd });
-    assertEquals(result.code, 1, result.stderr);
-    assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
-    const page = await Deno.readTextFile(`${cwd}/failed.md`);
-    assertStringIncludes(
-      page.split("\n")[0],
-      ": failed at step 5 (`invalid_scope`)",
-    );
-    const diagram = mermaidBlock(page).split("\n");
-    assertEquals(
-      diagram.at(-1),
-      "  Note over Browser,Org: ✗ failed at step 5<br/>invalid_scope#58; the requested scope is not allowed",
-    );
-    assertEquals(arrowsOf(page), DEMO_ARROWS.slice(0, 4)); // no callback, no token request
-    assertEquals(headings(page).at(-1), "## The run failed at step 5");
-  });
+  const { result, page } = await demoReport(["--scope", "api bogus"]);
+  assertEquals(result.code, 1, result.stderr);
+  assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
+  assertStringIncludes(
+    page.split("\n")[0],
+    ": failed at step 5 (`invalid_scope`)",
+  );
+  const diagram = mermaidBlock(page).split("\n");
+  assertEquals(
+    diagram.at(-1),
+    "  Note over Browser,Org: ✗ failed at step 5<br/>invalid_scope#58; the requested scope is not allowed",
+  );
+  assertEquals(arrowsOf(page), DEMO_ARROWS.slice(0, 4)); // no callback, no token request
+  assertEquals(headings(page).at(-1), "## The run failed at step 5");
 });
 
 Deno.test("--report writes the page of an interrupted run, up to the step it stopped at", async () => {
@@ -1371,25 +1352,14 @@ Deno.test("--report: the page holds no token, code, verifier or client secret th
 });
 
 Deno.test("--report --show-secrets writes the secrets, says so at the top, and only its owner can read the file", async () => {
-  await inTempDir(async (cwd) => {
-    const result = await run([
-      "--demo",
-      "--no-browser",
-      "--json",
-      "--show-secrets",
-      "--report",
-      "secret.md",
-    ], { cwd, record: false });
-    assertEquals(result.code, 0, result.stderr);
-    assertStringIncludes(result.stderr, "(mode 0600): do not share it");
-    const path = `${cwd}/secret.md`;
-    const page = await Deno.readTextFile(path);
-    assertStringIncludes(page.split("\n\n")[1], "Secrets are NOT masked");
-    assertMatch(page, RAW_TOKEN); // what the leak scan looks for, there on purpose
-    if (Deno.build.os !== "windows") {
-      assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
-    }
+  const { result, page, mode } = await demoReport(["--show-secrets"], {
+    record: false,
   });
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(result.stderr, "(mode 0600): do not share it");
+  assertStringIncludes(page.split("\n\n")[1], "Secrets are NOT masked");
+  assertMatch(page, RAW_TOKEN); // what the leak scan looks for, there on purpose
+  if (Deno.build.os !== "windows") assertEquals(mode & 0o777, 0o600);
 });
 
 // ---------------------------------------------------------------------------
