@@ -12,7 +12,7 @@ import {
   assertNotEquals,
   assertRejects,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { playDemoUser, signInAndDecide } from "./demo_org.ts";
 import { STEPS } from "./main.ts";
 import {
