@@ -385,3 +385,431 @@ Deno.test("the gist by URL: deno run -A <raw URL of main.ts> --help needs only m
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+// ---------------------------------------------------------------------------
+// Every command in README.md and docs/*.md, run as written
+// ---------------------------------------------------------------------------
+
+/** Languages of command blocks. Only `sh` blocks run; the others must be shown-only. */
+const SHELL_LANGUAGES = new Set([
+  "sh",
+  "bash",
+  "zsh",
+  "shell",
+  "console",
+  "powershell",
+  "pwsh",
+  "ps1",
+  "cmd",
+  "bat",
+  "fish",
+]);
+
+/** What each `<!-- test: … -->` option does to a block's run. */
+const OPTIONS: Record<string, string> = {
+  org: "a standalone demo org runs, and .env points at it as at a real org",
+  paste:
+    "a person signs in at the authorization URL the block prints and types the address the browser was sent to",
+  background:
+    "a server the later blocks of this document use: started, awaited until it prints 'listening', stopped with Ctrl+C at the end",
+  exit: "exit=N: the exit code the block must end with (default 0)",
+  needs: "needs=TOOL: skipped, saying so, where TOOL is not installed",
+  expect: "expect=TEXT: the output must contain TEXT",
+};
+
+interface Block {
+  document: string;
+  line: number;
+  heading: string;
+  language: string;
+  code: string;
+  /** The reason it is not run, from `<!-- shown-only: … -->`. */
+  shownOnly?: string;
+  /** From `<!-- test: … -->`: option name to values. */
+  options: Map<string, string[]>;
+}
+
+/** Where a block is, for messages: `README.md:42 (Quick start)`. */
+function where(block: Block): string {
+  return `${block.document}:${block.line} (${block.heading})`;
+}
+
+/** The fenced blocks of a Markdown document, each with the marker on the line before it. */
+function readBlocks(document: string, text: string): Block[] {
+  const lines = text.split("\n");
+  const blocks: Block[] = [];
+  let heading = "top";
+  for (let i = 0; i < lines.length; i++) {
+    const title = /^#{1,6} +(.*)$/.exec(lines[i]);
+    if (title) heading = title[1];
+    const open = /^( *)(`{3,})\s*(\S*).*$/.exec(lines[i]);
+    if (!open) continue;
+    const [, indent, fence, language] = open;
+    let end = i + 1;
+    while (
+      end < lines.length &&
+      !new RegExp(`^ *${fence}\`*\\s*$`).test(lines[end])
+    ) end++;
+    const code = lines.slice(i + 1, end)
+      .map((line) => line.startsWith(indent) ? line.slice(indent.length) : line)
+      .join("\n");
+    let before = i - 1;
+    while (before >= 0 && lines[before].trim() === "") before--;
+    const marker = /^\s*<!--\s*(shown-only|test):(.*?)-->\s*$/
+      .exec(lines[before] ?? "");
+    const options = new Map<string, string[]>();
+    if (marker?.[1] === "test") {
+      for (const word of marker[2].trim().split(/\s+/).filter(Boolean)) {
+        const [name, value = ""] = word.split(/=(.*)/s);
+        options.set(name, [...options.get(name) ?? [], value]);
+      }
+    }
+    blocks.push({
+      document,
+      line: i + 1,
+      heading,
+      language,
+      code,
+      shownOnly: marker?.[1] === "shown-only" ? marker[2].trim() : undefined,
+      options,
+    });
+    i = end;
+  }
+  return blocks;
+}
+
+/** What is wrong with a block before it runs: the rules every command block follows. */
+function blockProblems(block: Block): string[] {
+  const problems: string[] = [];
+  if (block.language === "") {
+    problems.push("a fence without a language: name it (sh, json, js, …)");
+  }
+  if (!SHELL_LANGUAGES.has(block.language)) return problems;
+  if (block.shownOnly === "") {
+    problems.push("<!-- shown-only: … --> needs the reason");
+  }
+  if (block.language !== "sh" && block.shownOnly === undefined) {
+    problems.push(
+      `a ${block.language} block is not run: make it sh, or mark it <!-- shown-only: REASON -->`,
+    );
+  }
+  if (block.language !== "sh") return problems;
+  for (const name of block.options.keys()) {
+    if (!(name in OPTIONS)) {
+      problems.push(
+        `unknown option "${name}" in <!-- test: … -->; known: ${
+          Object.keys(OPTIONS).join(", ")
+        }`,
+      );
+    }
+  }
+  const unquoted = block.code.replace(/'[^']*'|"(?:\\.|[^"\\])*"/g, "''");
+  if (/(^|\s)#/m.test(unquoted)) {
+    problems.push(
+      "a # comment: pasted into zsh (macOS), where interactive comments are off, it reaches the command as arguments; say it in the text",
+    );
+  }
+  if (/(^|[^&>|])&(?!&)\s*($|\s)/m.test(unquoted)) {
+    problems.push(
+      "a command sent to the background with &: give a server a block of its own, marked <!-- test: background -->",
+    );
+  }
+  return problems;
+}
+
+async function documents(): Promise<{ name: string; text: string }[]> {
+  const names = ["README.md"];
+  for await (const entry of Deno.readDir(`${REPO}/docs`)) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      names.push(`docs/${entry.name}`);
+    }
+  }
+  names.sort((a, b) =>
+    a === "README.md" ? -1 : b === "README.md" ? 1 : a < b ? -1 : 1
+  );
+  return await Promise.all(names.map(async (name) => ({
+    name,
+    text: await Deno.readTextFile(`${REPO}/${name}`),
+  })));
+}
+
+Deno.test("every command block in README.md and docs/*.md is runnable or marked shown-only with a reason", async () => {
+  const problems: string[] = [];
+  let shell = 0;
+  for (const { name, text } of await documents()) {
+    for (const block of readBlocks(name, text)) {
+      if (SHELL_LANGUAGES.has(block.language)) shell++;
+      for (const problem of blockProblems(block)) {
+        problems.push(`${where(block)}: ${problem}`);
+      }
+    }
+  }
+  assert(shell > 0, "no command blocks found: is the fence syntax ```sh?");
+  assertEquals(problems, [], `\n${problems.join("\n")}`);
+});
+
+/** A copy of the repository's files (not .git, .env or saved tokens), as a learner's checkout would be. */
+async function copyRepo(): Promise<string> {
+  const copy = await Deno.makeTempDir({ prefix: "offline-repo-" });
+  const skip = (name: string) =>
+    name.startsWith(".") && name !== ".env.example" ||
+    ["node_modules", "sf-tokens.json"].includes(name);
+  const walk = async (from: string, to: string) => {
+    for await (const entry of Deno.readDir(from)) {
+      if (skip(entry.name)) continue;
+      if (entry.isDirectory) {
+        await Deno.mkdir(`${to}/${entry.name}`);
+        await walk(`${from}/${entry.name}`, `${to}/${entry.name}`);
+      } else if (entry.isFile) {
+        await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
+      }
+    }
+  };
+  await walk(REPO, copy);
+  return copy;
+}
+
+/** A process whose output is collected as it comes. */
+interface Watched {
+  child: Deno.ChildProcess;
+  /** Everything printed so far, stdout then stderr interleaved as it came. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output, or null once the process has ended without one. */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray | null>;
+  done: Promise<Output>;
+}
+
+function watch(child: Deno.ChildProcess): Watched {
+  let all = "";
+  const streams = { stdout: "", stderr: "" };
+  let changed = Promise.withResolvers<void>();
+  let ended = false;
+  const pump = async (name: "stdout" | "stderr") => {
+    for await (
+      const chunk of child[name].pipeThrough(new TextDecoderStream())
+    ) {
+      streams[name] += chunk;
+      all += chunk;
+      changed.resolve();
+      changed = Promise.withResolvers<void>();
+    }
+  };
+  const done = Promise.all([pump("stdout"), pump("stderr"), child.status])
+    .then(([, , status]) => {
+      ended = true;
+      changed.resolve();
+      return { code: status.code, ...streams };
+    });
+  return {
+    child,
+    output: () => all,
+    async waitFor(pattern) {
+      while (true) {
+        const found = pattern.exec(all);
+        if (found || ended) return found;
+        await changed.promise;
+      }
+    },
+    done,
+  };
+}
+
+/** Started in the sandbox as a person in another browser: signs in as the demo user, clicks Allow, prints where the org sent the browser. */
+const PERSON = `import { signInAndDecide } from "${
+  new URL("./demo_org.ts", import.meta.url).href
+}";
+console.log((await signInAndDecide(Deno.args[0])).href);`;
+
+/** A fake xdg-open: a browser that signs in as the demo user and clicks Allow. */
+function fakeBrowser(log: string): string {
+  const play = `import { playDemoUser } from "${
+    new URL("./demo_org.ts", import.meta.url).href
+  }"; await playDemoUser(Deno.args[0]);`;
+  return `#!/bin/sh\nexec "${DENO}" eval '${play}' "$1" >>"${log}" 2>&1\n`;
+}
+
+const AUTHORIZATION_URL =
+  /https?:\/\/[^\s"'<>]+\/services\/oauth2\/authorize\?[^\s"'<>]+/;
+
+/** One document's blocks in one shell, in order, in a fresh copy of the repository. */
+async function runDocument(
+  sandbox: Sandbox,
+  shell: string[],
+  blocks: Block[],
+): Promise<{ failures: string[]; notes: string[]; ran: number }> {
+  let ran = 0;
+  const failures: string[] = [];
+  const notes: string[] = [];
+  const copy = await copyRepo();
+  const servers: Watched[] = [];
+  const browserLog = `${sandbox.bin}/browser.log`;
+  const label = (block: Block) => `${where(block)} in ${shell[0]}`;
+  try {
+    for (const block of blocks) {
+      const missing = (block.options.get("needs") ?? [])
+        .filter((tool) => !findTool(tool));
+      if (missing.length) {
+        notes.push(
+          `${label(block)}: skipped, ${missing.join(", ")} not installed`,
+        );
+        continue;
+      }
+      ran++;
+      await Deno.writeTextFile(browserLog, "");
+      const org = block.options.has("org")
+        ? await startOrg(sandbox, copy)
+        : null;
+      try {
+        const failure = await runBlock(sandbox, shell, block, copy, servers);
+        if (failure) {
+          const browser = await Deno.readTextFile(browserLog);
+          failures.push(
+            `${label(block)}: ${failure}\n--- the block ---\n${block.code}${
+              browser ? `\n--- the fake browser ---\n${browser}` : ""
+            }`,
+          );
+        }
+      } finally {
+        if (org) {
+          org.child.kill("SIGINT");
+          await org.done;
+          await Deno.remove(`${copy}/.env`);
+        }
+      }
+    }
+  } finally {
+    for (const server of servers) {
+      server.child.kill("SIGINT");
+      await server.done;
+    }
+    await Deno.remove(copy, { recursive: true });
+  }
+  return { failures, notes, ran };
+}
+
+/** Starts a standalone demo org in the sandbox and writes the copy's .env for it, as a learner would for a real org. */
+async function startOrg(sandbox: Sandbox, copy: string): Promise<Watched> {
+  const org = watch(sandbox.spawn(
+    [DENO, "run", "-A", "demo_org.ts", "--port", "0"],
+    { cwd: copy },
+  ));
+  const url = await org.waitFor(/listening on (http:\/\/\S+)/);
+  const id = await org.waitFor(/client_id: +(\S+)/);
+  if (!url || !id) {
+    throw new Error(`the demo org did not start: ${org.output()}`);
+  }
+  await Deno.writeTextFile(
+    `${copy}/.env`,
+    `SF_INSTANCE_URL=${url[1]}\nSF_CLIENT_ID=${id[1]}\n`,
+  );
+  return org;
+}
+
+/** Runs one block; a description of what went wrong, or null. */
+async function runBlock(
+  sandbox: Sandbox,
+  shell: string[],
+  block: Block,
+  copy: string,
+  servers: Watched[],
+): Promise<string | null> {
+  const paste = block.options.has("paste");
+  const background = block.options.has("background");
+  // timeout(1) runs the block in a process group of its own and ends all of it.
+  const limit = background ? "600" : "120";
+  const run = watch(sandbox.spawn(
+    [
+      "timeout",
+      "-k",
+      "5",
+      limit,
+      ...shell,
+      `set -e -o pipefail\n${block.code}`,
+    ],
+    { cwd: copy, stdin: paste ? "piped" : "null" },
+  ));
+  if (background) {
+    const listening = await run.waitFor(/listening/i);
+    if (!listening) {
+      return `it ended without saying it was listening: ${
+        describe(await run.done)
+      }`;
+    }
+    servers.push(run);
+    return null;
+  }
+  if (paste) {
+    const url = await run.waitFor(AUTHORIZATION_URL);
+    if (url) {
+      const person = await runIn(sandbox, [DENO, "eval", PERSON, url[0]], {
+        cwd: copy,
+      });
+      const writer = run.child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(person.stdout));
+      await writer.close();
+      if (person.code !== 0) {
+        return `the person could not sign in: ${describe(person)}`;
+      }
+    }
+  }
+  const output = await run.done;
+  const expected = Number(block.options.get("exit")?.[0] ?? 0);
+  if (output.code !== expected) {
+    return `exit ${output.code}, expected ${expected}${
+      output.code === 124 ? " (timed out)" : ""
+    }\n${describe(output)}`;
+  }
+  for (const text of block.options.get("expect") ?? []) {
+    if (!`${output.stdout}${output.stderr}`.includes(text)) {
+      return `the output lacks "${text}"\n${describe(output)}`;
+    }
+  }
+  return null;
+}
+
+/** The shells a block runs in: bash, and zsh (macOS's shell) where installed, with no startup files. */
+const SHELLS = [["bash", "-c"], ["zsh", "-f", "-c"]];
+
+Deno.test({
+  name: ISOLATED
+    ? "every sh block in README.md and docs/*.md runs as written, offline, in bash and zsh"
+    : `every sh block in README.md and docs/*.md runs as written (skipped: ${WHY_NOT_ISOLATED}; the blocks use the fixed ports 8000 and 8080)`,
+  ignore: !ISOLATED,
+  async fn() {
+    const docs = (await documents()).map(({ name, text }) => ({
+      name,
+      blocks: readBlocks(name, text).filter((block) =>
+        block.language === "sh" && block.shownOnly === undefined
+      ),
+    }));
+    const shells = SHELLS.filter(([name]) => findTool(name));
+    const notes = SHELLS.filter(([name]) => !findTool(name))
+      .map(([name]) => `${name} is not installed: its runs are skipped`);
+    const failures: string[] = [];
+    // Each shell in a sandbox of its own, so the fixed ports never meet.
+    await Promise.all(shells.map(async (shell) => {
+      const sandbox = await openSandbox();
+      try {
+        await Deno.writeTextFile(
+          `${sandbox.bin}/xdg-open`,
+          fakeBrowser(`${sandbox.bin}/browser.log`),
+          { mode: 0o755 },
+        );
+        let ran = 0;
+        for (const { blocks } of docs) {
+          const result = await runDocument(sandbox, shell, blocks);
+          failures.push(...result.failures);
+          notes.push(...result.notes);
+          ran += result.ran;
+        }
+        assert(ran > 0, `no block ran in ${shell[0]}`);
+        notes.push(`${ran} blocks ran in ${shell[0]}`);
+        assertEquals(await fetched(sandbox), [], "Deno fetched packages");
+      } finally {
+        await sandbox.close();
+      }
+    }));
+    for (const note of notes) console.log(`note: ${note}`);
+    assertEquals(failures.length, 0, `\n${failures.join("\n\n")}`);
+  },
+});
