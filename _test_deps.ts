@@ -1,9 +1,11 @@
 /**
- * The tests' only third-party code, by full specifier, in one place. They
- * are not in `deno.json`'s `imports` on purpose: Deno caches every package
- * named there before any task runs, so `deno task demo` would download these
- * 100-odd packages and fail offline. Imported here, they are fetched only by
- * what imports this file: `deno test`, `deno check`, the jsforce child.
+ * The tests' third-party code, by full specifier (report_test.ts pins Mermaid
+ * and marked itself). Not in `deno.json`'s `imports`, and `deno.json` has
+ * `"lock": false`, on purpose: `deno task` caches every npm package the import
+ * map or the lock file names before it runs any task, so `deno task demo`
+ * would download all of them and fail offline. Imported here, they are
+ * fetched only by what imports this file: `deno test`, `deno check`, the
+ * jsforce child. The tasks `test`, `ok` and `bench` pass `--lock=deno.lock`.
  *
  * `npm:deno-std` is denoland/std's own code republished on npm, for machines
  * that cannot reach jsr.io; where JSR is reachable, `jsr:@std/assert@^1`
