@@ -24,9 +24,10 @@
  *   standalone demo org runs and `.env` points at it, as a real org's would),
  *   `paste` (a person signs in at the authorization URL the block prints, in
  *   another browser, and types the address it was sent to), `background`
- *   (starts a server that the later blocks of the same document use; it must
- *   print "listening"), `exit=N`, `needs=TOOL` (skipped, saying so, without
- *   TOOL), `expect=TEXT` (the output must contain TEXT; no spaces).
+ *   (starts a server that the later blocks of the same document use, until
+ *   the next background block; it must print "listening"), `exit=N`,
+ *   `needs=TOOL` (skipped, saying so, without TOOL), `expect=TEXT` (the
+ *   output must contain TEXT; no spaces).
  *
  * Commands in `sh` blocks carry no `#` comments: pasted into zsh, where
  * interactive comments are off by default, they would reach the command as
@@ -411,7 +412,7 @@ const OPTIONS: Record<string, string> = {
   paste:
     "a person signs in at the authorization URL the block prints and types the address the browser was sent to",
   background:
-    "a server the later blocks of this document use: started, awaited until it prints 'listening', stopped with Ctrl+C at the end",
+    "a server the later blocks of this document use: started, awaited until it prints 'listening', stopped with Ctrl+C at the next background block or the document's end",
   exit: "exit=N: the exit code the block must end with (default 0)",
   needs: "needs=TOOL: skipped, saying so, where TOOL is not installed",
   expect: "expect=TEXT: the output must contain TEXT",
@@ -678,13 +679,18 @@ async function runDocument(
       }
     }
   } finally {
-    for (const server of servers) {
-      server.child.kill("SIGINT");
-      await server.done;
-    }
+    await stopServers(servers);
     await Deno.remove(copy, { recursive: true });
   }
   return { failures, notes, ran };
+}
+
+/** Stops the servers that background blocks started, as Ctrl+C would. */
+async function stopServers(servers: Watched[]) {
+  for (const server of servers.splice(0)) {
+    server.child.kill("SIGINT");
+    await server.done;
+  }
 }
 
 /** Starts a standalone demo org in the sandbox and writes the copy's .env for it, as a learner would for a real org. */
@@ -715,6 +721,7 @@ async function runBlock(
 ): Promise<string | null> {
   const paste = block.options.has("paste");
   const background = block.options.has("background");
+  if (background) await stopServers(servers); // one server at a time, as in one terminal
   // timeout(1) runs the block in a process group of its own and ends all of it.
   const limit = background ? "600" : "120";
   const run = watch(sandbox.spawn(
