@@ -561,6 +561,10 @@ Deno.test({
   async fn() {
     const denoDir = await Deno.makeTempDir();
     await Deno.chmod(denoDir, 0o777);
+    // A copy the user can read: a clone may sit in a 0700 folder (CI's mktemp -d).
+    for (const file of ["main.ts", "pkce.ts"]) {
+      await Deno.copyFile(new URL(file, import.meta.url), `${denoDir}/${file}`);
+    }
     try {
       const output = await new Deno.Command("setpriv", {
         args: [
@@ -570,7 +574,7 @@ Deno.test({
           Deno.execPath(),
           "run",
           "-A",
-          MAIN,
+          `${denoDir}/main.ts`,
           ...UNREACHED_ORG,
           "--json",
           "--redirect-uri",
