@@ -89,14 +89,9 @@ interface Sandbox {
   denoDir: string;
   /** A directory early on PATH, for fake tools. */
   bin: string;
-  env: Record<string, string>;
   spawn(
     args: string[],
-    options?: {
-      cwd?: string;
-      stdin?: "piped" | "null";
-      env?: Record<string, string>;
-    },
+    options?: { cwd?: string; stdin?: "piped" | "null" },
   ): Deno.ChildProcess;
   close(): Promise<void>;
 }
@@ -150,13 +145,12 @@ async function openSandbox(): Promise<Sandbox> {
   return {
     denoDir,
     bin,
-    env,
     spawn(args, options = {}) {
       const [program, ...rest] = [...enter, ...args];
       return new Deno.Command(program, {
         args: rest,
         cwd: options.cwd ?? REPO,
-        env: { ...env, ...options.env },
+        env,
         clearEnv: true,
         stdin: options.stdin ?? "null",
         stdout: "piped",
