@@ -561,9 +561,13 @@ Deno.test({
   async fn() {
     const denoDir = await Deno.makeTempDir();
     await Deno.chmod(denoDir, 0o777);
-    // A copy the user can read: a clone may sit in a 0700 folder (CI's mktemp -d).
+    // nobody may not be able to read this checkout (a 0700 clone, or /root):
+    // it runs a copy of the gist (main.ts and pkce.ts) from a folder it can read.
+    const gist = await Deno.makeTempDir();
+    await Deno.chmod(gist, 0o755);
     for (const file of ["main.ts", "pkce.ts"]) {
-      await Deno.copyFile(new URL(file, import.meta.url), `${denoDir}/${file}`);
+      await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
+      await Deno.chmod(`${gist}/${file}`, 0o644);
     }
     try {
       const output = await new Deno.Command("setpriv", {
@@ -574,7 +578,7 @@ Deno.test({
           Deno.execPath(),
           "run",
           "-A",
-          `${denoDir}/main.ts`,
+          `${gist}/main.ts`,
           ...UNREACHED_ORG,
           "--json",
           "--redirect-uri",
@@ -594,6 +598,7 @@ Deno.test({
       assertStringIncludes(failure.hint, "8000");
     } finally {
       await Deno.remove(denoDir, { recursive: true });
+      await Deno.remove(gist, { recursive: true });
     }
   },
 });
