@@ -13,7 +13,7 @@ import {
   assertMatch,
   assertStringIncludes,
   assertThrows,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { run } from "./_test_utils.ts";
 import {
   accessTokenHash,
