@@ -523,15 +523,18 @@ async function receiveTokens(
 async function tokenRequest(
   flow: Flow,
   body: URLSearchParams,
-): Promise<Response> {
-  return await postForm(flow, orgEndpoint(flow, "token"), body);
+): Promise<Answer> {
+  return await postForm(
+    flow,
+    "token response",
+    orgEndpoint(flow, "token"),
+    body,
+  );
 }
 
 /** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
-async function processTokenResponse(flow: Flow, response: Response) {
-  const tokens = validateTokenResponse(
-    await readJson(response, "token response"),
-  );
+async function processTokenResponse(flow: Flow, response: Answer) {
+  const tokens = validateTokenResponse(readJson(response, "token response"));
   const signature = await checkSignature(tokens, flow.config.clientSecret);
   return { tokens, signature };
 }
@@ -671,10 +674,10 @@ async function saveTokens(flow: Flow, tokens: TokenSet) {
 async function identityRequest(
   flow: Flow,
   tokens: TokenSet,
-): Promise<Response> {
+): Promise<Answer> {
   const url = new URL(tokens.id_url);
   url.searchParams.set("version", "latest");
-  return await send(flow, url.href, {
+  return await send(flow, "identity response", url.href, {
     headers: {
       authorization: `Bearer ${tokens.access_token}`,
       accept: "application/json",
@@ -682,44 +685,29 @@ async function identityRequest(
   });
 }
 
-/** Salesforce's hosts that serve identity URLs: its login hosts, My Domains and Experience Cloud sites. */
-const SALESFORCE_HOSTS = [
-  /^login\.salesforce\.com$/,
-  /^test\.salesforce\.com$/,
-  /\.my\.salesforce\.com$/,
-  /\.my\.site\.com$/,
-];
-
-/** Why the access token may not go to this URL, if it may not: only the configured org's host (never the response's instance_url) or Salesforce's own hosts. */
-function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
-  const target = new URL(url);
-  if (target.host === new URL(flow.config.instanceUrl).host) return undefined;
-  const salesforce = target.protocol === "https:" &&
-    SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
-  if (salesforce) return undefined;
-  return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
-}
-
 async function getIdentity(flow: Flow, tokens: TokenSet) {
-  const problem = tokenDestinationProblem(flow, tokens.id_url);
-  if (problem) {
+  const refusal = fetchRefusal(flow.config.instanceUrl, tokens.id_url);
+  if (refusal) {
+    const problem =
+      `the identity URL is not fetched, so the access token is not sent there: ${refusal}`;
     warn(`skipped step 9: ${problem}`);
     logStep(flow, 9, { skipped: true, reason: problem });
     return;
   }
   const response = await identityRequest(flow, tokens);
   if (response.status === 401 || response.status === 403) {
-    const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
       error: "identity_refused",
       error_description:
-        `Cannot read the identity URL: HTTP ${response.status} "${text}"`,
+        `Cannot read the identity URL: HTTP ${response.status} ${
+          quoted(response, 80)
+        }`,
       hint:
         "A 401 or 403 means the token lacks the id (or api) scope, or it was revoked or expired: add id to the app's scopes " +
         '(or --scope "api id refresh_token"), then run again.',
     });
   }
-  const identity = await readJson(response, "identity response");
+  const identity = readJson(response, "identity response");
   const field = (value: unknown, name: string) => {
     if (value === undefined || value === null || typeof value === "string") {
       return value ?? null;
@@ -812,15 +800,15 @@ async function revokeTokens(flow: Flow, tokens: TokenSet) {
   const endpoint = orgEndpoint(flow, "revoke");
   const response = await postForm(
     flow,
+    "revocation response",
     endpoint,
     new URLSearchParams({ token }),
   );
-  await processRevocationResponse(response);
+  processRevocationResponse(response);
   // Show it bite: the identity URL now refuses the access token.
-  const after = tokenDestinationProblem(flow, tokens.id_url)
+  const after = fetchRefusal(flow.config.instanceUrl, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  await after?.body?.cancel();
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
@@ -836,22 +824,24 @@ async function revokeTokens(flow: Flow, tokens: TokenSet) {
 }
 
 /** A revocation succeeded with 200; Salesforce answers 400 with a form- or JSON-encoded error. */
-async function processRevocationResponse(response: Response) {
-  const text = await response.text();
+function processRevocationResponse(response: Answer) {
   if (response.ok) return;
-  let fields: Record<string, unknown> = Object.fromEntries(
-    new URLSearchParams(text),
-  );
+  const { text, fromOrg } = response;
+  let fields: Record<string, unknown> = fromOrg
+    ? Object.fromEntries(new URLSearchParams(text))
+    : {};
   try {
-    const json = JSON.parse(text);
-    if (typeof json === "object" && json !== null) fields = json;
+    const json = parseJson(text);
+    if (fromOrg && typeof json === "object" && json !== null) {
+      fields = json as Record<string, unknown>;
+    }
   } catch { /* form-encoded */ }
   const error = typeof fields.error === "string" && fields.error
     ? fields.error
     : `http_${response.status}`;
   const description = typeof fields.error_description === "string"
     ? fields.error_description
-    : text.replace(/\s+/g, " ").trim().slice(0, 160);
+    : quoted(response);
   throw new FlowError({ error, error_description: description });
 }
 
@@ -951,11 +941,11 @@ export async function accessTokenHash(accessToken: string): Promise<string> {
 }
 
 /** Reads a JSON document the org publishes (discovery, keys); anything else is `unexpected_response`. */
-async function fetchDocument(flow: Flow, url: string, what: string) {
-  const response = await send(flow, url, {
+async function fetchDocument(flow: Flow, url: string, what: OrgDocument) {
+  const response = await send(flow, what, url, {
     headers: { accept: "application/json" },
   });
-  return await readJson(response, what);
+  return readJson(response, what);
 }
 
 /** The org's issuer and key set URL, from its discovery document. @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata */
@@ -1170,8 +1160,25 @@ function signedInUser(claims: Record<string, unknown>) {
 // Talking to the org: fetch with a time limit, and its failures explained
 // ---------------------------------------------------------------------------
 
-/** How long the org may take to answer one request. */
+/** How long the org may take to answer one request, body included. */
 const FETCH_TIMEOUT_MS = 30_000;
+
+/**
+ * What the script reads from the org, and the most it reads of each: many
+ * times what Salesforce sends, and far too little for a flood to matter.
+ */
+const READ_LIMITS = {
+  // Only a prefix: Salesforce's refusal is under 200 bytes of text.
+  "answer to the check": 1024,
+  "token response": 64 * 1024, // tokens and an ID token: a few KB
+  "discovery document": 64 * 1024, // about 4 KB
+  "key set (JWKS)": 64 * 1024, // a few RSA keys, under 2 KB each
+  "identity response": 64 * 1024, // about 3 KB
+  "revocation response": 16 * 1024, // empty, or a one-line error
+};
+
+/** Each thing the script reads from the org, by the name its errors use. */
+export type OrgDocument = keyof typeof READ_LIMITS;
 
 /** An endpoint on the configured org: `/services/oauth2/{token,revoke}`. */
 function orgEndpoint(flow: Flow, name: "token" | "revoke"): string {
@@ -1181,10 +1188,11 @@ function orgEndpoint(flow: Flow, name: "token" | "revoke"): string {
 /** POSTs a form to the org, with a time limit and no redirects followed. */
 async function postForm(
   flow: Flow,
+  document: OrgDocument,
   endpoint: string,
   body: URLSearchParams,
-): Promise<Response> {
-  return await send(flow, endpoint, {
+): Promise<Answer> {
+  return await send(flow, document, endpoint, {
     method: "POST",
     headers: {
       "content-type": "application/x-www-form-urlencoded",
@@ -1194,51 +1202,191 @@ async function postForm(
   });
 }
 
-/** `fetch` with the run's signal, a time limit (30 seconds unless told), no redirects followed, and network failures explained. */
-async function send(
-  flow: Flow,
+/** Salesforce's hosts that serve identity URLs, discovery and keys: its login hosts, My Domains and Experience Cloud sites. */
+const SALESFORCE_HOSTS = [
+  /^login\.salesforce\.com$/,
+  /^test\.salesforce\.com$/,
+  /\.my\.salesforce\.com$/,
+  /\.my\.site\.com$/,
+];
+
+/** The names of this machine's loopback interface. */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+/** True when `url` is on the configured org: its scheme and host, or for an org on loopback, its port under any loopback name. */
+function onConfiguredOrg(instanceUrl: string, url: URL): boolean {
+  const org = new URL(instanceUrl);
+  if (url.protocol !== org.protocol) return false;
+  if (url.host === org.host) return true;
+  return url.port === org.port && LOOPBACK_NAMES.includes(url.hostname) &&
+    LOOPBACK_NAMES.includes(org.hostname);
+}
+
+/**
+ * Why the script will not fetch `url`, if it will not: it fetches only https
+ * URLs on the configured org's host or on Salesforce's, and, for an org on
+ * loopback, that org itself. Deno's `fetch` reads `file:` and `data:` URLs
+ * too, so no URL an answer names is fetched unless it passes here.
+ */
+export function fetchRefusal(
+  instanceUrl: string,
+  url: string,
+): string | undefined {
+  const target = URL.parse(url);
+  if (!target) return "it is not a URL";
+  if (target.username || target.password) {
+    return `it carries a user name or password (host "${target.host}")`;
+  }
+  if (onConfiguredOrg(instanceUrl, target)) return undefined;
+  const salesforce = target.protocol === "https:" && target.port === "" &&
+    SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
+  if (salesforce) return undefined;
+  if (target.protocol !== "https:" && target.protocol !== "http:") {
+    return `its scheme is ${target.protocol}, not https`;
+  }
+  const org = new URL(instanceUrl);
+  return `its host "${target.host}" is neither the instance URL's ("${org.host}") nor one of Salesforce's` +
+    (target.protocol === "https:" ? "" : ", and it is not https");
+}
+
+/** An org's answer, read whole (or, for the check, its first KB) within the request's time limit. */
+export interface Answer {
+  url: string;
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  /** The body as text: whole, or as much of it as a prefix read takes. */
+  text: string;
+  /** The body went on past what was read (a prefix read only: any other read refuses it). */
+  truncated: boolean;
+  /** From the configured org itself: only its bodies are ever quoted in an error. */
+  fromOrg: boolean;
+}
+
+/**
+ * Every request the script makes goes through here: the URL policy, then
+ * `fetch` with the run's signal, no redirects followed, and one time limit
+ * (30 seconds unless told) for the answer and its body; the body read up to
+ * its cap. Network failures and timeouts, before or during the body, become
+ * a `network_error` or `timeout` that says what to do.
+ */
+export async function send(
+  flow: Pick<Flow, "config" | "signal">,
+  document: OrgDocument,
   url: string,
   init: RequestInit,
-  timeoutMs = FETCH_TIMEOUT_MS,
-): Promise<Response> {
+  options: { timeoutMs?: number; prefix?: boolean } = {},
+): Promise<Answer> {
+  const { timeoutMs = FETCH_TIMEOUT_MS, prefix = false } = options;
+  const refusal = fetchRefusal(flow.config.instanceUrl, url);
+  if (refusal) {
+    throw new FlowError({
+      error: "unexpected_response",
+      error_description: `Cannot fetch the ${document}: ${refusal}`,
+      hint:
+        "The org's answers named a URL this script does not fetch (only https on the instance URL's host or Salesforce's): check the instance URL points at a Salesforce org.",
+    });
+  }
+  const limit = READ_LIMITS[document];
+  let response: Response | undefined;
   try {
-    return await fetch(url, {
+    response = await fetch(url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
     });
+    const { text, truncated } = await readAtMost(response.body, limit);
+    if (truncated && !prefix) throw tooLarge(document, url, limit);
+    return {
+      url,
+      status: response.status,
+      ok: response.ok,
+      headers: response.headers,
+      text,
+      truncated,
+      fromOrg: onConfiguredOrg(flow.config.instanceUrl, new URL(url)),
+    };
   } catch (error) {
+    if (error instanceof FlowError) throw error;
     if (flow.signal.aborted) throw flow.signal.reason;
+    const reading = response ? ` the ${document} from` : "";
     if (isTimeout(error)) {
       throw new FlowError({
         error: "timeout",
-        error_description: `Cannot reach ${url}: no answer within ${
-          timeoutMs / 1000
-        } seconds`,
+        error_description: `Cannot ${
+          reading ? "read" : "reach"
+        }${reading} ${url}: ${
+          response ? "it did not finish" : "no answer"
+        } within ${timeoutMs / 1000} seconds`,
         hint:
-          "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
+          "The org did not answer in time: check the instance URL, your network, proxy and VPN, then run again.",
         cause: error,
       });
     }
     const detail = networkDetail(error);
     throw new FlowError({
       error: "network_error",
-      error_description: `Cannot reach ${url}: ${detail}`,
+      error_description: `Cannot ${
+        reading ? "read" : "reach"
+      }${reading} ${url}: ${detail}`,
       hint: networkHint(detail),
       cause: error,
     });
   }
 }
 
-/** How long the check before the browser may take; no answer means "unknown", never a failure. */
+/** Reads at most `limit` bytes of a body and cancels the rest; `truncated` says there was more. */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ text: string; truncated: boolean }> {
+  const bytes = new Uint8Array(limit);
+  let length = 0;
+  let truncated = false;
+  const reader = body?.getReader();
+  try {
+    while (reader) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = limit - length;
+      bytes.set(value.subarray(0, room), length);
+      length += Math.min(room, value.length);
+      if (value.length > room) {
+        truncated = true;
+        break;
+      }
+    }
+  } finally {
+    reader?.cancel().catch(() => {}); // the rest is never read
+  }
+  return {
+    text: new TextDecoder().decode(bytes.subarray(0, length)),
+    truncated,
+  };
+}
+
+function tooLarge(document: OrgDocument, url: string, limit: number) {
+  return new FlowError({
+    error: "unexpected_response",
+    error_description: `Cannot use the ${document} from ${
+      new URL(url).host
+    }: it is larger than ${limit / 1024} KiB, the most this script reads of it`,
+    hint:
+      "Salesforce's answers are a few KB: check the instance URL points at a Salesforce org, and not at a proxy or another server.",
+  });
+}
+
+/** How long the check before the browser may take, body included; no answer means "unknown", never a failure. */
 const CHECK_TIMEOUT_MS = 5_000;
 
 /**
  * Before anyone signs in: one GET of the authorization URL, no redirects
- * followed. Salesforce answers an unknown consumer key or an unregistered
- * callback URL with a bare `error=…&error_description=…` text, so the run can
- * stop now instead of waiting for a callback that never comes. Any other
- * answer means "looks fine"; the check never stops a flow that would work.
+ * followed, and at most its first KB read. Salesforce refuses an unknown
+ * consumer key or an unregistered callback URL with status 400 and a bare
+ * `error=…&error_description=…` text, so the run can stop now instead of
+ * waiting for a callback that never comes. Any other answer means "looks
+ * fine", and no answer in time "unknown": the check never stops a flow that
+ * would work.
  */
 async function checkAuthorizationUrl(
   flow: Flow,
@@ -1247,9 +1395,12 @@ async function checkAuthorizationUrl(
   if (!flow.config.check) {
     return { outcome: "skipped", meaning: "--no-check" };
   }
-  let response: Response;
+  let answer: Answer;
   try {
-    response = await send(flow, url.href, {}, CHECK_TIMEOUT_MS);
+    answer = await send(flow, "answer to the check", url.href, {}, {
+      timeoutMs: CHECK_TIMEOUT_MS,
+      prefix: true,
+    });
   } catch (error) {
     if (error instanceof FlowError && error.error === "network_error") {
       const where = `${url.origin}${url.pathname}`;
@@ -1266,27 +1417,62 @@ async function checkAuthorizationUrl(
     if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
     return {
       outcome: "unknown",
-      meaning: `no answer within ${
+      meaning: `no whole answer within ${
         CHECK_TIMEOUT_MS / 1000
       } seconds: going on, the browser will show any error`,
     };
   }
-  const text = (await response.text()).trim();
-  if (/^error=[^&\s]*&error_description=[^&\s]*$/.test(text)) {
-    const fields = new URLSearchParams(text);
+  const refusal = checkRefusal(answer);
+  if (refusal === "unknown") {
+    return {
+      outcome: "unknown",
+      meaning: `HTTP 400 with more than ${
+        READ_LIMITS["answer to the check"]
+      } bytes, not Salesforce's short error text: going on, the browser will show any error`,
+    };
+  }
+  if (refusal) {
     throw new FlowError({
-      error: fields.get("error") || `http_${response.status}`,
-      error_description: `${
-        fields.get("error_description") ?? ""
-      } (the org refused the authorization URL before sign-in; no browser was opened)`,
+      ...refusal,
+      error_description:
+        `${refusal.error_description} (the org refused the authorization URL before sign-in; no browser was opened)`,
+      hint: Object.hasOwn(BEFORE_SIGN_IN_HINTS, refusal.error)
+        ? BEFORE_SIGN_IN_HINTS[refusal.error]
+        : hintFor(refusal.error, refusal.error_description),
     });
   }
   return {
     outcome: "looks fine",
     meaning:
-      `GET of the authorization URL answered HTTP ${response.status} without Salesforce's error text: the consumer key and the callback URL were not refused`,
+      `GET of the authorization URL answered HTTP ${answer.status} without Salesforce's refusal: the consumer key and the callback URL were not refused`,
   };
 }
+
+/**
+ * Salesforce's refusal of an authorization URL, as it really answers one:
+ * status 400 and the bare text `error=…&error_description=…`, nothing else
+ * (a page that merely contains such text is no refusal). "unknown" when a
+ * 400's body went on past the prefix read.
+ */
+export function checkRefusal(
+  answer: Pick<Answer, "status" | "text" | "truncated">,
+): { error: string; error_description: string } | "unknown" | undefined {
+  if (answer.status !== 400) return undefined;
+  if (answer.truncated) return "unknown";
+  const text = answer.text.trim();
+  if (!/^error=[^&\s]+&error_description=[^&\s]*$/.test(text)) return undefined;
+  const fields = new URLSearchParams(text);
+  return {
+    error: fields.get("error")!,
+    error_description: fields.get("error_description")!,
+  };
+}
+
+/** Hints for errors that come before anyone signed in, where the usual hint would talk of a sign-in. */
+const BEFORE_SIGN_IN_HINTS: Record<string, string> = {
+  access_denied:
+    "The org refused this app before anyone signed in (nobody clicked Deny): in Setup, check the app is not blocked, and who may use it (its Permitted Users, profiles and permission sets).",
+};
 
 /** The most specific message in a fetch error's cause chain, without the URL repeated. */
 function networkDetail(error: unknown): string {
@@ -1308,39 +1494,77 @@ function networkHint(detail: string): string {
   return "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN.";
 }
 
+/** The deepest nesting a JSON document from outside may have: Salesforce's go four levels deep. */
+const MAX_JSON_DEPTH = 32;
+
+/** JSON.parse, refusing nesting deeper than MAX_JSON_DEPTH first: printing a deeper value could overflow the stack. */
+export function parseJson(text: string): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') {
+      inString = true;
+    } else if (char === "{" || char === "[") {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw new SyntaxError(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+      }
+    } else if (char === "}" || char === "]") {
+      depth--;
+    }
+  }
+  return JSON.parse(text);
+}
+
+/** A body as an error may quote it: on one line, cut short, and only from the configured org. */
+function quoted(answer: Answer, length = 160): string {
+  return answer.fromOrg
+    ? `"${answer.text.replace(/\s+/g, " ").trim().slice(0, length)}"`
+    : `(its body is not shown: it came from ${
+      new URL(answer.url).host
+    }, not the instance URL's host)`;
+}
+
 /** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
-async function readJson(
-  response: Response,
-  what: string,
-): Promise<Record<string, unknown>> {
-  const text = await response.text();
+export function readJson(
+  answer: Answer,
+  what: OrgDocument,
+): Record<string, unknown> {
   let body: unknown;
+  let problem = "";
   try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
+    body = parseJson(answer.text);
+  } catch (error) {
+    problem = (error as Error).message;
   }
   const fields =
     typeof body === "object" && body !== null && !Array.isArray(body)
       ? body as Record<string, unknown>
       : undefined;
-  if (fields && typeof fields.error === "string" && !response.ok) {
+  if (
+    fields && typeof fields.error === "string" && !answer.ok && answer.fromOrg
+  ) {
     const description = fields.error_description;
     throw new FlowError({
       error: fields.error,
       error_description: typeof description === "string" ? description : "",
     });
   }
-  if (!response.ok || !fields) {
-    const type = response.headers.get("content-type") ?? "no content type";
-    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
+  if (!answer.ok || !fields) {
+    const type = answer.headers.get("content-type") ?? "no content type";
+    const nested = problem.startsWith("nested") ? `, ${problem}` : "";
     throw new FlowError({
       error: "unexpected_response",
       error_description:
-        `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
-      hint: response.status >= 500
+        `Cannot use the ${what}: HTTP ${answer.status} (${type}${nested}) ${
+          quoted(answer)
+        }`,
+      hint: answer.status >= 500
         ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
-        : response.status >= 300 && response.status < 400
+        : answer.status >= 300 && answer.status < 400
         ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
         : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
     });
