@@ -11,6 +11,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import {
+  endlessBody,
   type Finished,
   redirectUri,
   run,
@@ -44,6 +45,8 @@ interface Case {
   jwks?: (fetch: number, key: JsonWebKey) => JsonWebKey[];
   /** Replaces the discovery document. */
   discovery?: (url: string) => unknown;
+  /** Answers a path itself, before the provider does (undefined: the provider answers). */
+  answer?: (pathname: string) => Response | undefined;
 }
 
 /**
@@ -67,6 +70,8 @@ async function runAgainstProvider(
       const { pathname, origin } = new URL(request.url);
       received.push(`${request.method} ${pathname}`);
       await request.body?.cancel();
+      const own = how.answer?.(pathname);
+      if (own) return own;
       const url = `http://127.0.0.1:${server.addr.port}`;
       if (pathname === "/.well-known/openid-configuration") {
         // Each origin names itself, as each Salesforce host does.
@@ -385,4 +390,84 @@ Deno.test("a My Domain issuer is trusted when the token response's instance_url 
     forged.steps.at(-1)?.data.error_description,
     "iss check failed",
   );
+});
+
+Deno.test("the key set and a second discovery come only from the org itself or Salesforce: file:, data:, other ports and hosts are refused unfetched", async () => {
+  const dir = await Deno.makeTempDir();
+  const marker = "marker-of-a-local-file-that-must-stay-local";
+  await Deno.writeTextFile(`${dir}/.env`, `SF_CLIENT_SECRET=${marker}\n`);
+  const elsewhere: string[] = [];
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      elsewhere.push(new URL(request.url).pathname);
+      return Response.json({ keys: [] });
+    },
+  );
+  const otherOrigin = `http://127.0.0.1:${other.addr.port}`;
+  const withKeysAt = (jwks_uri: string): Case => ({
+    discovery: (origin) => ({ issuer: origin, jwks_uri }),
+  });
+  const cases: [string, Case, string][] = [
+    ["a local file", withKeysAt(`file://${dir}/.env`), "its scheme is file:"],
+    [
+      "a data: URL with keys of its own",
+      withKeysAt('data:application/json,{"keys":[]}'),
+      "its scheme is data:",
+    ],
+    [
+      "another port on loopback",
+      withKeysAt(`${otherOrigin}/id/keys`),
+      `its host "127.0.0.1:${other.addr.port}" is neither`,
+    ],
+    [
+      "another host",
+      withKeysAt("https://keys.evil.example/id/keys"),
+      'its host "keys.evil.example" is neither',
+    ],
+    [
+      "a second discovery at the token response's instance_url elsewhere",
+      {
+        tokens: (tokens) => ({ ...tokens, instance_url: otherOrigin }),
+        claims: (claims) => ({ ...claims, iss: otherOrigin }),
+      },
+      `Cannot fetch the discovery document: its host "127.0.0.1:${other.addr.port}"`,
+    ],
+  ];
+  try {
+    for (const [name, how, refusal] of cases) {
+      const result = await runAgainstProvider(how, ["--no-identity"]);
+      assertEquals(result.code, 1, `${name}: ${result.stderr}`);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, "unexpected_response", name);
+      assertStringIncludes(failure.error_description, refusal, name);
+      assertFalse(result.stdout.includes(marker), name);
+      assertFalse(result.stderr.includes(marker), name);
+      assertFalse(result.steps.some((s) => s.step === 7), name);
+    }
+    assertEquals(elsewhere, [], "nothing was fetched from elsewhere");
+  } finally {
+    await other.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a discovery document or key set that never ends is cut at 64 KiB: unexpected_response naming the limit", async () => {
+  const endless = () =>
+    new Response(endlessBody(`{"keys":[{"n":"${"A".repeat(65_536)}`));
+  for (const path of ["/.well-known/openid-configuration", "/id/keys"]) {
+    const what = path === "/id/keys" ? "key set (JWKS)" : "discovery document";
+    const result = await runAgainstProvider({
+      answer: (pathname) => pathname === path ? endless() : undefined,
+    }, ["--no-identity"]);
+    assertEquals(result.code, 1, `${path}: ${result.stderr}`);
+    const failure = result.steps.at(-1)!.data;
+    assertEquals(failure.error, "unexpected_response", path);
+    assertStringIncludes(
+      failure.error_description,
+      `Cannot use the ${what} from 127.0.0.1:`,
+      path,
+    );
+    assertStringIncludes(failure.error_description, "larger than 64 KiB", path);
+  }
 });
