@@ -140,6 +140,13 @@ async function runAgainstProvider(
   }
 }
 
+/** A value nested `depth` objects deep. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
 /** Re-signs a JWT's parts after changing them, without the key: what an attacker can do. */
 function tamperPayload(jwt: string, change: Record<string, unknown>): string {
   const [header, payload, signature] = jwt.split(".");
@@ -249,6 +256,33 @@ Deno.test("each forged, confused or stale ID token ends with exit 1 naming the c
     ["wrong at_hash", {
       claims: (c) => ({ ...c, at_hash: "AAAAAAAAAAAAAAAAAAAAAA" }),
     }, "at_hash"],
+    ["a claim nested 1000 levels deep", {
+      claims: (c) => ({ ...c, deep: nested(1000) }),
+    }, "format"],
+    ["a claim nested 20000 levels deep (printing it overflowed the stack)", {
+      // Signed by hand: JSON.stringify itself may not nest that deep.
+      after: async (jwt) => {
+        const [header, payload] = jwt.split(".");
+        const claims = new TextDecoder().decode(
+          Uint8Array.fromBase64(payload, { alphabet: "base64url" }),
+        );
+        const deep = "[".repeat(20_000) + "]".repeat(20_000);
+        const input = `${header}.${
+          base64url(
+            new TextEncoder().encode(`${claims.slice(0, -1)},"deep":${deep}}`),
+          )
+        }`;
+        const signature = await crypto.subtle.sign(
+          "RSASSA-PKCS1-v1_5",
+          keys.privateKey,
+          new TextEncoder().encode(input),
+        );
+        return `${input}.${base64url(new Uint8Array(signature))}`;
+      },
+    }, "format"],
+    ["an ID token longer than 16 KB", {
+      claims: (c) => ({ ...c, padding: "x".repeat(20_000) }),
+    }, "format"],
     ["sub is not the identity URL", {
       claims: (c) => ({
         ...c,

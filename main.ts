@@ -879,11 +879,20 @@ function idTokenError(check: string, detail: string) {
   });
 }
 
-/** Splits a compact JWS into header, claims and signature. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
+/** The longest ID token decoded: Salesforce's are 1 to 3 KB. */
+const MAX_JWT_LENGTH = 16 * 1024;
+
+/** Splits a compact JWS into header, claims and signature, refusing one too long or nested too deep to print. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
 export function decodeJwt(jwt: string): DecodedJwt {
+  if (jwt.length > MAX_JWT_LENGTH) {
+    throw idTokenError(
+      "format",
+      `longer than ${MAX_JWT_LENGTH} characters (${jwt.length})`,
+    );
+  }
   const parts = jwt.split(".");
   const json = (part: string) => {
-    const value = JSON.parse(
+    const value = parseJson(
       new TextDecoder().decode(
         Uint8Array.fromBase64(part, { alphabet: "base64url" }),
       ),
@@ -902,9 +911,12 @@ export function decodeJwt(jwt: string): DecodedJwt {
       signature: Uint8Array.fromBase64(parts[2], { alphabet: "base64url" }),
     };
   } catch (error) {
+    const { message } = error as Error;
     throw idTokenError(
       "format",
-      `not a signed JWT (${(error as Error).message})`,
+      message.startsWith("nested")
+        ? `its JSON is ${message}`
+        : `not a signed JWT (${message})`,
     );
   }
 }
@@ -1986,12 +1998,39 @@ export function terminalSafe(text: string): string {
   return text.replace(UNSAFE_CHARS, escapeChar);
 }
 
-/** JSON text that no terminal acts on; the escapes are JSON's own, so values still round-trip. */
+/**
+ * JSON text that no terminal acts on; the escapes are JSON's own, so values
+ * still round-trip. It never throws: printing must not end a run after the
+ * tokens came (a value that cannot be serialized is shown as a note).
+ */
 export function safeJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(
-    UNSAFE_IN_JSON,
-    escapeChar,
-  );
+  return printableJson(value, indent, 3).replace(UNSAFE_IN_JSON, escapeChar);
+}
+
+/** `JSON.stringify`, or, where that fails, the same object with each failing field (down to `levels` deep) replaced by a note. */
+function printableJson(
+  value: unknown,
+  indent: number | undefined,
+  levels: number,
+): string {
+  try {
+    return JSON.stringify(value, null, indent) ?? "null";
+  } catch (error) {
+    if (levels === 0 || typeof value !== "object" || value === null) {
+      return JSON.stringify(`(cannot be shown: ${(error as Error).message})`);
+    }
+    const shown = Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [
+        key,
+        JSON.parse(printableJson(field, undefined, levels - 1)),
+      ]),
+    );
+    return JSON.stringify(
+      Array.isArray(value) ? Object.values(shown) : shown,
+      null,
+      indent,
+    );
+  }
 }
 
 /** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */

@@ -36,6 +36,7 @@ import {
   readCallback,
   readDotEnv,
   readJson,
+  safeJson,
   send,
   type SettingSources,
   validateTokenResponse,
@@ -722,6 +723,59 @@ Deno.test("decodeJwt() refuses what is not a compact JWS of two JSON objects", (
     assertEquals(error.error, "invalid_id_token", jwt);
     assertStringIncludes(error.error_description, "format check failed", jwt);
   }
+});
+
+Deno.test("decodeJwt() refuses an ID token too long or nested too deep, before anything prints it", () => {
+  const part = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value)).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+  let deep: unknown = 1;
+  for (let i = 0; i < 1000; i++) deep = [deep];
+  const cases: [string, string][] = [
+    [
+      `${part({ alg: "RS256" })}.${part({ deep })}.c2ln`,
+      "nested deeper than 32 levels",
+    ],
+    [
+      `${part({ alg: "RS256" })}.${part({ pad: "x".repeat(20_000) })}.c2ln`,
+      "longer than 16384 characters",
+    ],
+    ["a".repeat(1_000_000), "longer than 16384 characters"],
+  ];
+  for (const [jwt, detail] of cases) {
+    const error = assertThrows(
+      () => decodeJwt(jwt),
+      FlowError,
+      undefined,
+      detail,
+    );
+    assertEquals(error.error, "invalid_id_token");
+    assertStringIncludes(error.error_description, `format check failed: `);
+    assertStringIncludes(error.error_description, detail);
+  }
+  const ok = decodeJwt(
+    `${part({ alg: "RS256" })}.${part({ a: [[["fine"]]] })}.c2ln`,
+  );
+  assertEquals(ok.claims, { a: [[["fine"]]] });
+});
+
+Deno.test("safeJson() never throws: a field that cannot be shown becomes a note, and the rest is still printed", () => {
+  let deep: unknown = {};
+  for (let i = 0; i < 100_000; i++) deep = { a: deep };
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = cyclic;
+  const shown = JSON.parse(
+    safeJson({ step: 7, data: { status: 200, id_token: { deep }, cyclic } }, 2),
+  );
+  assertEquals(shown.step, 7);
+  assertEquals(shown.data.status, 200);
+  assertMatch(shown.data.id_token.deep, /^\(cannot be shown: .*call stack/);
+  assertEquals(shown.data.cyclic.name, "loop");
+  assertMatch(shown.data.cyclic.self, /^\(cannot be shown: /);
+  assertEquals(safeJson({ ok: "\u001b[2J" }), '{"ok":"\\u001b[2J"}');
+  assertEquals(safeJson(undefined), "null");
 });
 
 Deno.test("accessTokenHash() is the left half of the access token's SHA-256, base64url", async () => {
