@@ -1225,13 +1225,17 @@ const SALESFORCE_HOSTS = [
 /** The names of this machine's loopback interface. */
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
 
-/** True when `url` is on the configured org: its scheme and host, or for an org on loopback, its port under any loopback name. */
-function onConfiguredOrg(instanceUrl: string, url: URL): boolean {
-  const org = new URL(instanceUrl);
-  if (url.protocol !== org.protocol) return false;
+/** True when `url` names the configured org's host: the same host, or for an org on loopback, its port under any loopback name. */
+function onOrgHost(org: URL, url: URL): boolean {
   if (url.host === org.host) return true;
   return url.port === org.port && LOOPBACK_NAMES.includes(url.hostname) &&
     LOOPBACK_NAMES.includes(org.hostname);
+}
+
+/** True when `url` is on the configured org: its scheme, on its host. */
+function onConfiguredOrg(instanceUrl: string, url: URL): boolean {
+  const org = new URL(instanceUrl);
+  return url.protocol === org.protocol && onOrgHost(org, url);
 }
 
 /**
@@ -1257,6 +1261,9 @@ export function fetchRefusal(
     return `its scheme is ${target.protocol}, not https`;
   }
   const org = new URL(instanceUrl);
+  if (onOrgHost(org, target)) {
+    return `its scheme is ${target.protocol}, not the instance URL's ${org.protocol} (host "${target.host}")`;
+  }
   return `its host "${target.host}" is neither the instance URL's ("${org.host}") nor one of Salesforce's` +
     (target.protocol === "https:" ? "" : ", and it is not https");
 }
@@ -1483,7 +1490,7 @@ export function checkRefusal(
 /** Hints for errors that come before anyone signed in, where the usual hint would talk of a sign-in. */
 const BEFORE_SIGN_IN_HINTS: Record<string, string> = {
   access_denied:
-    "The org refused this app before anyone signed in (nobody clicked Deny): in Setup, check the app is not blocked, and who may use it (its Permitted Users, profiles and permission sets).",
+    "The org refused this app before anyone signed in, so no user denied it: in Setup, check the app is not blocked, and who may use it (its Permitted Users, profiles and permission sets).",
 };
 
 /** The most specific message in a fetch error's cause chain, without the URL repeated. */
@@ -2462,10 +2469,18 @@ export interface Setting {
   source: string;
 }
 
-/** The process environment, and `.env` in the working directory, read once when first asked. */
+/** The process environment, and `.env` in the working directory, read once when first asked (its warnings printed then). */
 function runtimeSources(): SettingSources {
   let dotEnv: Record<string, string> | undefined;
-  return { env: readEnv, dotEnv: () => (dotEnv ??= readDotEnv()) };
+  return {
+    env: readEnv,
+    dotEnv() {
+      if (dotEnv) return dotEnv;
+      const { values, warnings } = readDotEnv();
+      warnings.forEach(warn);
+      return (dotEnv = values);
+    },
+  };
 }
 
 function readEnv(name: string): string | undefined {
@@ -2476,19 +2491,132 @@ function readEnv(name: string): string | undefined {
   }
 }
 
-/** Reads `.env`; a missing file is fine, an unreadable one is not. */
-export function readDotEnv(path = ".env"): Record<string, string> {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
-    throw usageError(
-      `Cannot read ${path}: ${(error as Error).message}`,
+/** What `.env` held: its settings, and what the person should know about it. */
+export interface DotEnv {
+  values: Record<string, string>;
+  /** They name lines, never their text: a line may hold a secret. */
+  warnings: string[];
+}
+
+/** The largest `.env` read: a handful of settings take a few hundred bytes. */
+const MAX_DOTENV_BYTES = 64 * 1024;
+
+/**
+ * Reads `.env`: UTF-8 (a byte-order mark is skipped), or UTF-16 with a
+ * byte-order mark (as Windows PowerShell 5's `>` writes it). A missing file
+ * is fine; an unreadable, huge or undecodable one is refused, naming it.
+ */
+export function readDotEnv(path = ".env"): DotEnv {
+  const bytes = readDotEnvBytes(path);
+  if (!bytes) return { values: {}, warnings: [] };
+  const { text, encoding } = decodeDotEnv(path, bytes);
+  const ignored = ignoredDotEnvLines(text);
+  const shown = ignored.length > 10
+    ? `${ignored.slice(0, 10).join(", ")} and ${ignored.length - 10} more`
+    : ignored.join(", ");
+  return {
+    values: parseEnv(text) as Record<string, string>,
+    warnings: [
+      ...(encoding
+        ? [`read ${path} as ${encoding}; other tools expect UTF-8`]
+        : []),
+      ...(ignored.length > 0
+        ? [
+          `${path}: ignored line${
+            ignored.length > 1 ? "s" : ""
+          } ${shown}: not KEY=value (the text is not shown, in case it holds a secret)`,
+        ]
+        : []),
+    ],
+  };
+}
+
+/** The bytes of `.env`, at most MAX_DOTENV_BYTES; undefined when there is none. */
+function readDotEnvBytes(path: string): Uint8Array | undefined {
+  const refuse = (detail: string) =>
+    usageError(
+      `Cannot read ${path}: ${detail}`,
       `Fix the file's permissions, or remove ${path} and use flags or environment variables.`,
     );
+  let file: Deno.FsFile;
+  try {
+    // Not a FIFO or a device: reading those could block, or never end.
+    if (!Deno.statSync(path).isFile) throw refuse("it is not a regular file");
+    file = Deno.openSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error instanceof FlowError ? error : refuse((error as Error).message);
   }
-  return parseEnv(text) as Record<string, string>;
+  try {
+    const bytes = new Uint8Array(MAX_DOTENV_BYTES + 1);
+    let length = 0;
+    while (length < bytes.length) {
+      const read = file.readSync(bytes.subarray(length));
+      if (read === null) break;
+      length += read;
+    }
+    if (length > MAX_DOTENV_BYTES) {
+      throw refuse(`it is larger than ${MAX_DOTENV_BYTES / 1024} KiB`);
+    }
+    return bytes.subarray(0, length);
+  } catch (error) {
+    throw error instanceof FlowError ? error : refuse((error as Error).message);
+  } finally {
+    file.close();
+  }
+}
+
+/** `.env` as text, by its byte-order mark: UTF-8 without one; anything that does not decode is refused naming the encoding. */
+function decodeDotEnv(
+  path: string,
+  bytes: Uint8Array,
+): { text: string; encoding?: string } {
+  const [first, second, third] = bytes;
+  const [encoding, skip] = first === 0xef && second === 0xbb && third === 0xbf
+    ? ["UTF-8", 3]
+    : first === 0xff && second === 0xfe
+    ? ["UTF-16LE", 2]
+    : first === 0xfe && second === 0xff
+    ? ["UTF-16BE", 2]
+    : ["UTF-8", 0];
+  const hint =
+    "Save it as UTF-8: in an editor, save with the encoding UTF-8; in PowerShell, Set-Content -Encoding utf8 .env.";
+  let text: string;
+  try {
+    text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true })
+      .decode(bytes.subarray(skip));
+  } catch {
+    throw usageError(`Cannot read ${path}: it is not ${encoding} text`, hint);
+  }
+  if (text.includes("\0")) {
+    throw usageError(
+      `Cannot read ${path}: it holds NUL characters (UTF-16 without a byte-order mark?), not ${encoding} text`,
+      hint,
+    );
+  }
+  return { text, encoding: encoding === "UTF-8" ? undefined : encoding };
+}
+
+/** The numbers of the lines `parseEnv` skips: not blank, not a comment, not `KEY=value`, and not inside a quoted value. */
+export function ignoredDotEnvLines(text: string): number[] {
+  const lines = text.split(/\r?\n/);
+  const ignored: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const assignment = /^(?:export\s+)?[^=\s][^=]*=\s*(.*)$/.exec(line);
+    if (!assignment) {
+      ignored.push(i + 1);
+      continue;
+    }
+    const value = assignment[1];
+    const quote = value[0];
+    if (!/^["'`]/.test(value) || value.indexOf(quote, 1) > 0) continue;
+    // A quoted value that goes on runs to the next line holding its quote, if any.
+    const close = lines.findIndex((next, j) => j > i && next.includes(quote));
+    if (close > 0) i = close;
+  }
+  return ignored;
 }
 
 function parseCommandLine(args: string[]) {
@@ -2662,6 +2790,12 @@ function validateTimeout(value: string | undefined): number {
 /** Checks up front that --save can create its file, so no redeemed code is wasted on a bad path. */
 function checkSavePath(path: string) {
   const shown = terminalSafe(path);
+  if (path.trim() === "") {
+    throw usageError(
+      `Cannot use --save: no file name given "${shown}"`,
+      "Give a new file name, such as --save sf-tokens.json.",
+    );
+  }
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     throw usageError(
       `Cannot use --save: this run may not write that file "${shown}"`,
@@ -2697,6 +2831,18 @@ function checkSavePath(path: string) {
     throw usageError(
       `Cannot use --save: no such directory "${terminalSafe(directory)}"`,
       "Create the directory first, or choose a file name in an existing one.",
+    );
+  }
+  // The only sure test that the file can be created: create it, and remove it at once.
+  try {
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+    Deno.removeSync(path);
+  } catch (error) {
+    throw usageError(
+      `Cannot use --save: the file cannot be created there (${
+        (error as Error).message.replace(/: \w+ '.*'$/s, "")
+      }) "${shown}"`,
+      "Choose a file name in a directory you can write to.",
     );
   }
 }

@@ -14,7 +14,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { endlessBody, run } from "./_test_utils.ts";
+import { endlessBody, run, UNREACHED_ORG } from "./_test_utils.ts";
 import {
   accessTokenHash,
   type Answer,
@@ -29,6 +29,7 @@ import {
   fetchRefusal,
   FlowError,
   hintFor,
+  ignoredDotEnvLines,
   loadConfig,
   mask,
   MAX_LINE,
@@ -493,20 +494,158 @@ Deno.test("loadConfig() warns when the client secret comes from the command line
 Deno.test("readDotEnv() reads KEY=value lines, allows a missing file, and refuses an unreadable one", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    assertEquals(readDotEnv(`${dir}/.env`), {});
+    assertEquals(readDotEnv(`${dir}/.env`), { values: {}, warnings: [] });
     Deno.writeTextFileSync(
       `${dir}/.env`,
       "# a comment\nSF_CLIENT_ID='quoted'\nSF_SCOPE=api id\n",
     );
     assertEquals(readDotEnv(`${dir}/.env`), {
-      SF_CLIENT_ID: "quoted",
-      SF_SCOPE: "api id",
+      values: { SF_CLIENT_ID: "quoted", SF_SCOPE: "api id" },
+      warnings: [],
     });
     const error = assertThrows(() => readDotEnv(dir), FlowError);
     assertStringIncludes(error.error_description, `Cannot read ${dir}`);
     assertEquals(error.exitCode, EXIT_USAGE);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** Text as Windows PowerShell 5's `>` writes it: UTF-16 with a byte-order mark, CRLF line ends. */
+function utf16(text: string, order: "LE" | "BE", bom = true): Uint8Array {
+  const crlf = text.replaceAll("\n", "\r\n");
+  const bytes = new Uint8Array((bom ? 2 : 0) + crlf.length * 2);
+  const view = new DataView(bytes.buffer);
+  if (bom) view.setUint16(0, 0xfeff, order === "LE");
+  for (let i = 0; i < crlf.length; i++) {
+    view.setUint16((bom ? 2 : 0) + i * 2, crlf.charCodeAt(i), order === "LE");
+  }
+  return bytes;
+}
+
+Deno.test("readDotEnv() skips a UTF-8 byte-order mark, reads UTF-16 with one, and refuses what it cannot decode, naming .env and the encoding", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/.env`;
+  const settings =
+    "SF_INSTANCE_URL=https://acme.my.salesforce.com\nSF_CLIENT_ID=3MVG9x\n";
+  const values = {
+    SF_INSTANCE_URL: "https://acme.my.salesforce.com",
+    SF_CLIENT_ID: "3MVG9x",
+  };
+  const utf8 = new TextEncoder().encode(settings);
+  const read: [string, Uint8Array, string[]][] = [
+    ["UTF-8 with a BOM", new Uint8Array([0xef, 0xbb, 0xbf, ...utf8]), []],
+    ["UTF-16LE with a BOM (PowerShell 5)", utf16(settings, "LE"), [
+      `read ${path} as UTF-16LE; other tools expect UTF-8`,
+    ]],
+    ["UTF-16BE with a BOM", utf16(settings, "BE"), [
+      `read ${path} as UTF-16BE; other tools expect UTF-8`,
+    ]],
+  ];
+  const refused: [string, Uint8Array, string][] = [
+    [
+      "UTF-16LE without a BOM",
+      utf16(settings, "LE", false),
+      "holds NUL characters",
+    ],
+    [
+      "Latin-1",
+      new Uint8Array([...utf8, 0x23, 0xe9, 0x0a]),
+      "it is not UTF-8 text",
+    ],
+    [
+      "a broken UTF-16LE",
+      new Uint8Array([0xff, 0xfe, 0x00, 0xd8, 0x41, 0x00]),
+      "it is not UTF-16LE text",
+    ],
+    [
+      "more than 64 KiB",
+      new TextEncoder().encode("# x\n".repeat(20_000)),
+      "larger than 64 KiB",
+    ],
+  ];
+  try {
+    for (const [name, bytes, warnings] of read) {
+      Deno.writeFileSync(path, bytes);
+      assertEquals(readDotEnv(path), { values, warnings }, name);
+    }
+    for (const [name, bytes, detail] of refused) {
+      Deno.writeFileSync(path, bytes);
+      const error = assertThrows(
+        () => readDotEnv(path),
+        FlowError,
+        undefined,
+        name,
+      );
+      assertStringIncludes(
+        error.error_description,
+        `Cannot read ${path}: `,
+        name,
+      );
+      assertStringIncludes(error.error_description, detail, name);
+      assertEquals(error.exitCode, EXIT_USAGE, name);
+    }
+    if (Deno.build.os !== "windows") {
+      Deno.removeSync(path);
+      Deno.symlinkSync("/dev/zero", path);
+      const error = assertThrows(() => readDotEnv(path), FlowError);
+      assertStringIncludes(error.error_description, "not a regular file");
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("ignoredDotEnvLines() names the lines parseEnv skips, and none that are settings, comments or inside a quoted value", () => {
+  const cases: [string, number[]][] = [
+    ["A=1\nB=2\n", []],
+    ["# comment\n\n   \n  # indented comment\nA=1", []],
+    ["SF_CLIENT_ID 3MVG9x\nA=1\nsecret-looking-line", [1, 3]],
+    ["export A=1\nexport B\nexportC=2\nA B=3", [2]],
+    ["=x\n =y\nK==v\nL=a=b", [1, 2]],
+    ['A="multi\nline"\nB=1\nnot a setting', [4]],
+    ["A='x\n# inside\ny'\nB=1", []],
+    ["A=`unclosed\ny\nB=1", [2]],
+    ['A="unclosed\nB=2\nC="3"\nD=4\nE', [5]],
+    ["A=1\r\nB 2\r\nC=3\r\n", [2]],
+    ["__proto__=x\nconstructor\n\u001b[2J", [2, 3]],
+  ];
+  for (const [text, ignored] of cases) {
+    assertEquals(ignoredDotEnvLines(text), ignored, JSON.stringify(text));
+  }
+});
+
+Deno.test("a .env with lines it ignores says which, by number only; a UTF-16 .env from PowerShell is read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(
+      `${dir}/.env`,
+      utf16(
+        "SF_INSTANCE_URL=https://acme.my.salesforce.com\nSF_CLIENT_ID=3MVG9x\nSF_CLIENT_SECRET hunter2-secret\n",
+        "LE",
+      ),
+    );
+    const result = await run([
+      "--no-check",
+      "--no-browser",
+      "--json",
+      "--timeout",
+      "0.2",
+    ], { cwd: dir });
+    assertEquals(result.code, 1, result.stderr);
+    assertEquals(
+      result.steps[0].data.settings_from.instance,
+      "SF_INSTANCE_URL in .env",
+    );
+    assertStringIncludes(result.stderr, "warning: read .env as UTF-16LE");
+    assertStringIncludes(
+      result.stderr,
+      "warning: .env: ignored line 3: not KEY=value",
+    );
+    assertFalse(result.stderr.includes("hunter2"));
+    assertFalse(result.stdout.includes("hunter2"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -548,6 +687,49 @@ Deno.test("bad configuration exits 2 with one error and one hint line, and write
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  }
+});
+
+Deno.test('--save "" and --save into a directory this user cannot write fail at start with exit 2, and leave nothing behind', async () => {
+  const dir = await Deno.makeTempDir();
+  // Root writes anywhere it has permission bits for: /sys refuses even root.
+  const locked = Deno.uid() !== 0
+    ? `${dir}/locked`
+    : Deno.build.os === "linux"
+    ? "/sys"
+    : undefined;
+  if (locked === `${dir}/locked`) await Deno.mkdir(locked, { mode: 0o500 });
+  const cases: [string, string][] = [
+    ["", 'Cannot use --save: no file name given ""'],
+    [" ", 'Cannot use --save: no file name given " "'],
+    ...(locked
+      ? [[
+        `${locked}/t.json`,
+        `Cannot use --save: the file cannot be created there`,
+      ] as [string, string]]
+      : []),
+  ];
+  try {
+    for (const [path, message] of cases) {
+      const result = await run([
+        ...UNREACHED_ORG,
+        "--timeout",
+        "1",
+        "--save",
+        path,
+      ], { cwd: dir });
+      assertEquals(result.code, 2, `${path}: ${result.stderr}`);
+      assertEquals(result.stdout, "", `${path}: no step was started`);
+      assertStringIncludes(result.stderr, message, path);
+      assertMatch(
+        result.stderr,
+        /^error: invalid_configuration: .+\nhint: .+\n$/,
+      );
+    }
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(left, locked === `${dir}/locked` ? ["locked"] : []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
