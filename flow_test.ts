@@ -1279,6 +1279,50 @@ Deno.test("access_denied at the check stops the run before the browser, and neve
   );
 });
 
+Deno.test({
+  name:
+    "an endless answer to the check keeps memory flat: the script's peak resident memory stays under 200 MiB",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await withFakeOrg(
+      () => new Response(endlessBody("x".repeat(1 << 20)), { status: 400 }),
+      async (url) => {
+        const script = spawn([
+          "--instance-url",
+          url,
+          "--client-id",
+          "3MVG9fake",
+          "--redirect-uri",
+          redirectUri(),
+          "--no-browser",
+          "--json",
+          "--timeout",
+          "1",
+        ]);
+        let peakKiB = 0;
+        let exited = false;
+        script.child.status.then(() => (exited = true));
+        while (!exited) {
+          const text = await Deno.readTextFile(
+            `/proc/${script.child.pid}/status`,
+          ).catch(() => "");
+          const kib = Number(/VmHWM:\s+(\d+)/.exec(text)?.[1] ?? 0);
+          peakKiB = Math.max(peakKiB, kib);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        const result = await script.finish();
+        assert(peakKiB > 0, "the peak was read");
+        assert(peakKiB < 200 * 1024, `peak ${Math.round(peakKiB / 1024)} MiB`);
+        assertEquals(
+          result.steps[3]?.data.check.outcome,
+          "unknown",
+          result.stderr,
+        );
+      },
+    );
+  },
+});
+
 Deno.test("an answer that never ends is cut at its cap: unexpected_response naming the limit, never a crash", async () => {
   const endless = () =>
     new Response(endlessBody(`{"padding":"${"x".repeat(65_536)}`), {
