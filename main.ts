@@ -825,14 +825,14 @@ async function revokeTokens(flow: Flow, tokens: TokenSet) {
 
 /** A revocation succeeded with 200; Salesforce answers 400 with a form- or JSON-encoded error. */
 function processRevocationResponse(response: Answer) {
+  const { text } = response;
   if (response.ok) return;
-  const { text, fromOrg } = response;
-  let fields: Record<string, unknown> = fromOrg
-    ? Object.fromEntries(new URLSearchParams(text))
-    : {};
+  let fields: Record<string, unknown> = Object.fromEntries(
+    new URLSearchParams(text),
+  );
   try {
     const json = parseJson(text);
-    if (fromOrg && typeof json === "object" && json !== null) {
+    if (typeof json === "object" && json !== null) {
       fields = json as Record<string, unknown>;
     }
   } catch { /* form-encoded */ }
