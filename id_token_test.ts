@@ -5,6 +5,7 @@
  */
 
 import {
+  assert,
   assertEquals,
   assertFalse,
   assertMatch,
@@ -21,7 +22,7 @@ import {
 } from "./_test_utils.ts";
 import { startDemoOrg } from "./demo_org.ts";
 import { signJwt } from "./demo_org/id_token.ts";
-import { accessTokenHash, hintFor } from "./main.ts";
+import { accessTokenHash, clockHint, hintFor } from "./main.ts";
 import { base64url } from "./pkce.ts";
 
 /** The provider's key id: short and numeric, as Salesforce's are. */
@@ -48,6 +49,8 @@ interface Case {
   discovery?: (url: string) => unknown;
   /** Answers a path itself, before the provider does (undefined: the provider answers). */
   answer?: (pathname: string) => Response | undefined;
+  /** How far the org's clock is from this machine's, in seconds: its iat, exp and Date header follow it. */
+  orgClock?: number;
 }
 
 /**
@@ -91,7 +94,7 @@ async function runAgainstProvider(
         const call = ++tokenCalls;
         const signed = await signedTokens(url);
         const tokens = how.tokens?.(signed, call) ?? signed;
-        const now = Math.floor(Date.now() / 1000);
+        const now = Math.floor(Date.now() / 1000) + (how.orgClock ?? 0);
         const claims = {
           iss: url,
           sub: tokens.id,
@@ -109,7 +112,9 @@ async function runAgainstProvider(
           how.claims?.(claims, call) ?? claims,
         );
         if (how.after) jwt = await how.after(jwt);
-        return Response.json({ ...tokens, id_token: jwt });
+        return Response.json({ ...tokens, id_token: jwt }, {
+          headers: { date: new Date(now * 1000).toUTCString() },
+        });
       }
       return Response.json({ user_id: "0055g00000FAKEUAAA" });
     },
@@ -139,6 +144,26 @@ async function runAgainstProvider(
   } finally {
     await server.shutdown();
   }
+}
+
+/** Re-signs a JWT whose payload JSON is rewritten as text, with the provider's key: for JSON that JSON.stringify cannot write (1e309, very deep nesting). */
+async function resigned(
+  jwt: string,
+  rewrite: (payload: string) => string,
+): Promise<string> {
+  const [header, payload] = jwt.split(".");
+  const text = new TextDecoder().decode(
+    Uint8Array.fromBase64(payload, { alphabet: "base64url" }),
+  );
+  const input = `${header}.${
+    base64url(new TextEncoder().encode(rewrite(text)))
+  }`;
+  const signature = await crypto.subtle.sign(
+    "RSASSA-PKCS1-v1_5",
+    (await testSigningKeys()).privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${base64url(new Uint8Array(signature))}`;
 }
 
 /** A value nested `depth` objects deep. */
@@ -183,6 +208,13 @@ Deno.test("a good ID token passes every check, shown one by one, and step 8 says
     "sub",
   ]);
   assertEquals(idToken.checks.nonce, "the one sent at step 3");
+  // An azp, when there is one, must be this app: then it is listed as a check.
+  const withAzp = await runAgainstProvider({
+    claims: (c) => ({ ...c, azp: "3MVG9fake" }),
+  });
+  assertEquals(withAzp.code, 0, withAzp.stderr);
+  const azpChecks = Object.keys(withAzp.steps[6].data.id_token.checks);
+  assertEquals(azpChecks.slice(3, 5), ["aud", "azp"]);
   assertEquals(result.steps[7].data.signed_in_user, {
     sub: idToken.claims.sub,
     preferred_username: "fake@example.com",
@@ -261,29 +293,56 @@ Deno.test("each forged, confused or stale ID token ends with exit 1 naming the c
       claims: (c) => ({ ...c, deep: nested(1000) }),
     }, "format"],
     ["a claim nested 20000 levels deep (printing it overflowed the stack)", {
-      // Signed by hand: JSON.stringify itself may not nest that deep.
-      after: async (jwt) => {
-        const [header, payload] = jwt.split(".");
-        const claims = new TextDecoder().decode(
-          Uint8Array.fromBase64(payload, { alphabet: "base64url" }),
-        );
-        const deep = "[".repeat(20_000) + "]".repeat(20_000);
-        const input = `${header}.${
-          base64url(
-            new TextEncoder().encode(`${claims.slice(0, -1)},"deep":${deep}}`),
-          )
-        }`;
-        const signature = await crypto.subtle.sign(
-          "RSASSA-PKCS1-v1_5",
-          keys.privateKey,
-          new TextEncoder().encode(input),
-        );
-        return `${input}.${base64url(new Uint8Array(signature))}`;
-      },
+      after: (jwt) =>
+        resigned(
+          jwt,
+          (p) =>
+            `${p.slice(0, -1)},"deep":${
+              "[".repeat(20_000) + "]".repeat(20_000)
+            }}`,
+        ),
     }, "format"],
     ["an ID token longer than 16 KB", {
       claims: (c) => ({ ...c, padding: "x".repeat(20_000) }),
     }, "format"],
+    ["exp of 1e309 (Infinity once parsed)", {
+      after: (jwt) =>
+        resigned(jwt, (p) => p.replace(/"exp":\d+/, '"exp":1e309')),
+    }, "exp"],
+    ["iat of -1e309", {
+      after: (jwt) =>
+        resigned(jwt, (p) => p.replace(/"iat":\d+/, '"iat":-1e309')),
+    }, "iat"],
+    ["exp as a string", {
+      claims: (c) => ({ ...c, exp: String(c.exp) }),
+    }, "exp"],
+    ["an azp naming another app", {
+      claims: (c) => ({ ...c, azp: "3MVG9other" }),
+    }, "azp"],
+    ["an azp of the wrong type", {
+      claims: (c) => ({ ...c, azp: { __proto__: "3MVG9fake" } }),
+    }, "azp"],
+    ["an unknown critical header", {
+      header: { alg: "RS256", kid: FAKE_KID, crit: ["exp"], exp: 1 },
+    }, "crit"],
+    ["a crit that is not even an array", {
+      header: { alg: "RS256", kid: FAKE_KID, crit: "x".repeat(10_000) },
+    }, "crit"],
+    ["b64: false (an unencoded payload)", {
+      header: { alg: "RS256", kid: FAKE_KID, b64: false },
+    }, "b64"],
+    ["a key whose JWK says use enc", {
+      jwks: (_fetch, key) => [{ ...key, use: "enc" }],
+    }, "key"],
+    ["a key whose JWK says alg RS512", {
+      jwks: (_fetch, key) => [{ ...key, alg: "RS512" }],
+    }, "key"],
+    ["a key whose key_ops do not include verify", {
+      jwks: (_fetch, key) => [{ ...key, key_ops: ["encrypt"] }],
+    }, "key"],
+    ["a kid that is an object", {
+      header: { alg: "RS256", kid: { toString: "210" } },
+    }, "key"],
     ["sub is not the identity URL", {
       claims: (c) => ({
         ...c,
@@ -301,7 +360,11 @@ Deno.test("each forged, confused or stale ID token ends with exit 1 naming the c
       `Cannot trust the ID token: ${check} check failed`,
       name,
     );
-    assertEquals(failure.hint, hintFor("invalid_id_token", ""), name);
+    if (name === "expired" || name === "issued in the future") {
+      assertStringIncludes(failure.hint, "clock", name);
+    } else {
+      assertEquals(failure.hint, hintFor("invalid_id_token", ""), name);
+    }
     assertFalse(result.steps.some((s) => s.step === 8), `${name}: no step 8`);
     if (name.startsWith("alg") || name.startsWith("HS256")) {
       assertFalse(
@@ -350,7 +413,7 @@ Deno.test("the demo flow verifies its ID token by default; without openid there 
   const checks = withOpenid.steps[6].data.id_token.checks;
   assertMatch(
     checks.signature,
-    /^valid, with key "1" from http:\/\/127\.0\.0\.1:\d+\/id\/keys$/,
+    /^valid, with key "1" \(use sig, alg RS256\) from http:\/\/127\.0\.0\.1:\d+\/id\/keys$/,
   );
   assertEquals(
     checks.sub,
@@ -523,5 +586,77 @@ Deno.test("a discovery document or key set that never ends is cut at 64 KiB: une
       path,
     );
     assertStringIncludes(failure.error_description, "larger than 64 KiB", path);
+  }
+});
+
+Deno.test("a clock an hour off fails exp or iat with a hint that names the clock and by how much, and --save keeps the tokens first", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The org's clock is an hour behind this machine's: the token looks expired here.
+    const ahead = await runAgainstProvider({ orgClock: -3600 }, [
+      "--no-identity",
+      "--save",
+      `${dir}/tokens.json`,
+    ]);
+    assertEquals(ahead.code, 1, ahead.stderr);
+    const failure = ahead.steps.at(-1)!.data;
+    assertStringIncludes(failure.error_description, "exp check failed");
+    assertMatch(
+      failure.hint,
+      /^This machine's clock may be wrong: it is 36\d\d s \(about 1 h\) ahead of the org's \(its Date header said .+ GMT\)\. Set this machine's clock automatically/,
+    );
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/tokens.json`));
+    assertEquals(saved.access_token, (await signedTokens("x")).access_token);
+    assertStringIncludes(ahead.stderr, "saved the tokens to");
+    // An hour ahead: the token looks issued in the future; nothing asked to be saved.
+    const behind = await runAgainstProvider({ orgClock: 3600 }, [
+      "--no-identity",
+    ]);
+    assertEquals(behind.code, 1, behind.stderr);
+    const late = behind.steps.at(-1)!.data;
+    assertStringIncludes(late.error_description, "iat check failed");
+    assertStringIncludes(late.hint, "behind the org's");
+    // A token that is out of date by the org's own clock is not the clock's fault.
+    const stale = await runAgainstProvider({
+      claims: (c) => ({ ...c, exp: (c.iat as number) - 3600 }),
+    });
+    assertStringIncludes(
+      stale.steps.at(-1)!.data.hint,
+      "the clock is not the cause",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clockHint() says how far this machine's clock is from the org's Date header, and what to do; no usable header, no number", () => {
+  const now = Date.parse("2026-12-01T12:00:00Z");
+  const cases: [string | null | undefined, string][] = [
+    [
+      "Tue, 01 Dec 2026 11:00:00 GMT",
+      "it is 3600 s (about 1 h) ahead of the org's",
+    ],
+    [
+      "Tue, 01 Dec 2026 12:10:00 GMT",
+      "it is 600 s (about 10 min) behind the org's",
+    ],
+    [
+      "Tue, 01 Dec 2026 11:59:30 GMT",
+      "within 30 s of the org's (its Date header), so the clock is not the cause",
+    ],
+    [null, "the org sent no Date header"],
+    [undefined, "the org sent no Date header"],
+    ["", "the org sent no Date header"],
+    ["yesterday\u001b[2J", "the org sent no Date header"],
+    ["constructor", "the org sent no Date header"],
+    ["x".repeat(100_000), "the org sent no Date header"],
+  ];
+  for (const [date, expected] of cases) {
+    const hint = clockHint(date, now);
+    assertStringIncludes(hint, expected, String(date).slice(0, 20));
+    if (!expected.includes("not the cause")) {
+      assertStringIncludes(hint, "timedatectl set-ntp true");
+    }
+    assert(hint.length < 600, "a hint, not a dump");
   }
 });

@@ -422,7 +422,17 @@ async function receiveTokens(
   const response = await tokenRequest(flow, request);
   const { body, signature } = await processTokenResponse(flow, response);
   const idToken = body.id_token
-    ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
+    ? await verifyIdToken(flow, body, {
+      nonce,
+      nonceRequired: true,
+      orgDate: response.headers.get("date"),
+    }).catch(async (error) => {
+      // A wrong clock here is no reason to lose what the org just issued.
+      const clock = error instanceof FlowError &&
+        (error.check === "exp" || error.check === "iat");
+      if (clock && flow.config.save) await saveTokens(flow, toTokens(body));
+      throw error;
+    })
     : undefined;
   logStep(flow, 7, {
     status: response.status,
@@ -692,6 +702,7 @@ async function refreshTokens(
       nonce,
       nonceRequired: false,
       first: tokens.id_token_claims,
+      orgDate: response.headers.get("date"),
     })
     : undefined;
   logStep(flow, 10, {
@@ -788,12 +799,22 @@ export interface DecodedJwt {
 /** How far clocks may disagree when checking `exp` and `iat`. */
 const CLOCK_ALLOWANCE_SECONDS = 60;
 
-function idTokenError(check: string, detail: string) {
+function idTokenError(check: string, detail: string, hint?: string) {
   return new FlowError({
     error: "invalid_id_token",
     error_description:
       `Cannot trust the ID token: ${check} check failed: ${detail}`,
+    check,
+    hint,
   });
+}
+
+/** A value from the ID token or the key set as an error shows it: JSON, cut at 80 characters. */
+function brief(value: unknown): string {
+  const text = typeof value === "number" || value === undefined
+    ? String(value)
+    : safeJson(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 /** The longest ID token decoded: Salesforce's are 1 to 3 KB. */
@@ -919,7 +940,7 @@ async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
   throw idTokenError(
     "key",
     `no RSA key with kid ${
-      JSON.stringify(kid)
+      brief(kid)
     } at ${jwksUri}, even after fetching it again`,
   );
 }
@@ -938,6 +959,8 @@ async function verifyIdToken(
     nonceRequired: boolean;
     /** On refresh: the first ID token's claims; iss, sub and aud must match. */
     first?: Record<string, unknown>;
+    /** The token response's Date header: the org's clock, to tell a wrong clock here. */
+    orgDate?: string | null;
   },
 ): Promise<
   { claims: Record<string, unknown>; shown: Record<string, unknown> }
@@ -945,31 +968,16 @@ async function verifyIdToken(
   const jwt = decodeJwt(String(body.id_token));
   const { header, claims } = jwt;
   const checks: Record<string, string> = {};
-  // 1. The algorithm, before any key is touched: RS256 only, never none or HS256.
-  if (header.alg !== "RS256") {
-    throw idTokenError(
-      "alg",
-      `the algorithm is ${JSON.stringify(header.alg)}, not RS256`,
-    );
-  }
-  checks.alg = "RS256, the only algorithm the org uses";
+  // 1. The header, before any key is touched: RS256 only, no extensions.
+  checkIdTokenHeader(header, checks);
   // 2. The issuer, from the org's discovery document.
   const discovery = await issuerOf(flow, body, claims.iss, checks);
   // 3. The signature, with the key the header names, from the org's key set.
   await checkIdTokenSignature(flow, jwt, discovery.jwks_uri, checks);
-  // 4. The audience: this app.
-  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audience.includes(flow.config.clientId)) {
-    throw idTokenError(
-      "aud",
-      `aud is ${JSON.stringify(claims.aud)}, not this app's consumer key`,
-    );
-  }
-  checks.aud = Array.isArray(claims.aud)
-    ? "contains the consumer key"
-    : "the consumer key";
+  // 4. The audience (and the authorized party, if named): this app.
+  checkAudience(claims, flow.config.clientId, checks);
   // 5. The time: not expired, not issued in the future.
-  checkIdTokenTimes(claims, checks);
+  checkIdTokenTimes(claims, expected.orgDate, checks);
   // 6. The nonce: the one step 3 sent, so this token was made for this run.
   checkNonce(claims, expected, checks);
   // 7. at_hash, when present: this token was issued with this access token.
@@ -983,9 +991,7 @@ async function verifyIdToken(
   if (claims.sub !== body.id) {
     throw idTokenError(
       "sub",
-      `sub is ${
-        JSON.stringify(claims.sub)
-      }, the token response's id is "${body.id}"`,
+      `sub is ${brief(claims.sub)}, the token response's id is "${body.id}"`,
     );
   }
   checks.sub = "the identity URL (id): who signed in, signed by the org";
@@ -1028,9 +1034,7 @@ async function issuerOf(
   if (iss !== discovery.issuer) {
     throw idTokenError(
       "iss",
-      `iss is ${
-        JSON.stringify(iss)
-      }, the org's issuer is "${discovery.issuer}"`,
+      `iss is ${brief(iss)}, the org's issuer is "${discovery.issuer}"`,
     );
   }
   checks.iss = `matches the issuer in ${
@@ -1048,34 +1052,164 @@ async function checkIdTokenSignature(
 ) {
   const kid = jwt.header.kid;
   const { key, attempt } = await findSigningKey(flow, jwksUri, kid);
+  const unfit = keyUnfitForRs256(key);
+  if (unfit) throw idTokenError("key", `the key ${brief(kid)} ${unfit}`);
   if (!await verifyRs256(jwt, key).catch(() => false)) {
     throw idTokenError(
       "signature",
       "the RS256 signature does not match the header and claims",
     );
   }
-  checks.signature = `valid, with key ${JSON.stringify(kid)} from ${jwksUri}${
+  const declared = [
+    key.use ? `use ${key.use}` : "",
+    key.alg ? `alg ${key.alg}` : "",
+  ].filter(Boolean).join(", ");
+  checks.signature = `valid, with key ${brief(kid)}${
+    declared ? ` (${declared})` : ""
+  } from ${jwksUri}${
     attempt > 1 ? " (found after fetching the keys again)" : ""
   }`;
 }
 
-/** Check 5: not expired, and not issued in the future, give or take the clocks' difference. */
+/** Why a key from the key set may not verify an RS256 signature, if it may not: what its JWK says it is for. @see https://www.rfc-editor.org/rfc/rfc7517#section-4.2 */
+function keyUnfitForRs256(key: JsonWebKey): string | undefined {
+  if (key.use !== undefined && key.use !== "sig") {
+    return `is for use ${brief(key.use)}, not "sig" (RFC 7517 §4.2)`;
+  }
+  const ops: unknown = key.key_ops;
+  if (ops !== undefined && !(Array.isArray(ops) && ops.includes("verify"))) {
+    return `has key_ops ${brief(ops)}, without "verify" (RFC 7517 §4.3)`;
+  }
+  if (key.alg !== undefined && key.alg !== "RS256") {
+    return `is for alg ${brief(key.alg)}, not RS256 (RFC 7517 §4.4)`;
+  }
+  return undefined;
+}
+
+/** Check 1: the header, before any key is touched: RS256 only (never none or HS256), and no extension that changes what is signed. @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.11 */
+function checkIdTokenHeader(
+  header: Record<string, unknown>,
+  checks: Record<string, string>,
+) {
+  if (header.alg !== "RS256") {
+    throw idTokenError(
+      "alg",
+      `the algorithm is ${brief(header.alg)}, not RS256`,
+    );
+  }
+  // A critical extension must be understood or the token refused; this script implements none.
+  if (header.crit !== undefined) {
+    throw idTokenError(
+      "crit",
+      `the header names critical extensions ${
+        brief(header.crit)
+      } that this script does not implement (RFC 7515 §4.1.11)`,
+    );
+  }
+  // b64: false signs the payload unencoded (RFC 7797): no ID token is made so.
+  if (header.b64 !== undefined && header.b64 !== true) {
+    throw idTokenError(
+      "b64",
+      `b64 is ${
+        brief(header.b64)
+      }: an unencoded payload (RFC 7797) is no ID token`,
+    );
+  }
+  checks.alg =
+    "RS256, the only algorithm the org uses (and no crit or b64 extension)";
+}
+
+/** Check 4: `aud` is or contains this app's consumer key, and `azp`, when present, is it. @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation */
+function checkAudience(
+  claims: Record<string, unknown>,
+  clientId: string,
+  checks: Record<string, string>,
+) {
+  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audience.includes(clientId)) {
+    throw idTokenError(
+      "aud",
+      `aud is ${brief(claims.aud)}, not this app's consumer key`,
+    );
+  }
+  checks.aud = Array.isArray(claims.aud)
+    ? "contains the consumer key"
+    : "the consumer key";
+  if (claims.azp === undefined) return;
+  if (claims.azp !== clientId) {
+    throw idTokenError(
+      "azp",
+      `azp is ${brief(claims.azp)}: the token was issued to another app`,
+    );
+  }
+  checks.azp = "the consumer key: issued to this app";
+}
+
+/** Check 5: not expired, and not issued in the future, give or take the clocks' difference; both finite numbers of seconds. */
 function checkIdTokenTimes(
   claims: Record<string, unknown>,
+  orgDate: string | null | undefined,
   checks: Record<string, string>,
 ) {
   const now = Date.now() / 1000;
-  const { exp, iat } = claims;
-  if (typeof exp !== "number" || exp < now - CLOCK_ALLOWANCE_SECONDS) {
-    throw idTokenError("exp", `exp ${JSON.stringify(exp)} is in the past`);
+  for (const name of ["exp", "iat"]) {
+    const value = claims[name];
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw idTokenError(
+        name,
+        `${name} is ${brief(value)}, not a finite number of seconds`,
+      );
+    }
   }
-  if (typeof iat !== "number" || iat > now + CLOCK_ALLOWANCE_SECONDS) {
-    throw idTokenError("iat", `iat ${JSON.stringify(iat)} is in the future`);
+  const [exp, iat] = [claims.exp as number, claims.iat as number];
+  if (exp < now - CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError(
+      "exp",
+      `exp ${exp} is ${Math.round(now - exp)} s in the past`,
+      clockHint(orgDate),
+    );
+  }
+  if (iat > now + CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError(
+      "iat",
+      `iat ${iat} is ${Math.round(iat - now)} s in the future`,
+      clockHint(orgDate),
+    );
   }
   checks.exp = `expires in ${
     Math.round(exp - now)
   } s (clocks may differ by ${CLOCK_ALLOWANCE_SECONDS} s)`;
   checks.iat = "not in the future";
+}
+
+/** What to do when exp or iat is off by more than the allowance: this machine's clock may be wrong, by so much against the org's Date header. */
+export function clockHint(
+  orgDate: string | null | undefined,
+  now = Date.now(),
+): string {
+  const fix =
+    "Set this machine's clock automatically (Linux: timedatectl set-ntp true; macOS: System Settings → General → Date & Time; " +
+    "Windows: Settings → Time & language → Date & time → Sync now), then run the flow again.";
+  const org = orgDate ? Date.parse(orgDate) : NaN;
+  if (!Number.isFinite(org)) {
+    return `This machine's clock may be wrong (the org sent no Date header to compare it with). ${fix}`;
+  }
+  const skew = Math.round((now - org) / 1000);
+  if (Math.abs(skew) <= CLOCK_ALLOWANCE_SECONDS) {
+    return `This machine's clock is within ${
+      Math.abs(skew)
+    } s of the org's (its Date header), so the clock is not the cause: the ID token itself is out of date. ` +
+      "Do not use these tokens; run the flow again, and if it persists, check the instance URL.";
+  }
+  const hours = Math.abs(skew) / 3600;
+  const about = hours >= 1
+    ? ` (about ${Math.round(hours)} h)`
+    : ` (about ${Math.round(Math.abs(skew) / 60)} min)`;
+  return `This machine's clock may be wrong: it is ${
+    Math.abs(skew)
+  } s${about} ${
+    skew > 0 ? "ahead of" : "behind"
+  } the org's (its Date header said ${orgDate!.slice(0, 40)}). ${fix}`;
 }
 
 /** Check 6: the nonce step 3 sent; required on the first ID token, and checked on refresh if one comes back. */
@@ -2344,6 +2478,8 @@ export interface FlowErrorOptions {
   hint?: string;
   exitCode?: number;
   cause?: unknown;
+  /** For invalid_id_token: the name of the check that failed (`exp`, `aud`…). */
+  check?: string;
 }
 
 /** A failure with the org's (or our) `error` code, its description and what to do about it. */
@@ -2352,9 +2488,11 @@ export class FlowError extends Error {
   readonly error_description: string;
   readonly hint: string;
   readonly exitCode: number;
+  readonly check?: string;
   constructor(options: FlowErrorOptions) {
     super(options.error_description, { cause: options.cause });
     this.name = "FlowError";
+    this.check = options.check;
     this.error = options.error;
     this.error_description = options.error_description;
     this.hint = options.hint ??
