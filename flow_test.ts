@@ -1223,6 +1223,21 @@ Deno.test("the check stops only on Salesforce's own refusal (400 and the bare te
       "unknown",
     ],
     [
+      "a 400 cut short once it had begun",
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode("error=invalid_cl"));
+              // Deno prints this one line: the fake org cuts its answer short on purpose.
+              controller.error("(a fake org's answer, cut short on purpose)");
+            },
+          }),
+          { status: 400 },
+        ),
+      "unknown",
+    ],
+    [
       "the bare text, then more than a KB of padding",
       () => new Response(bare + " ".repeat(2000), { status: 400 }),
       "unknown",

@@ -1512,25 +1512,7 @@ async function checkAuthorizationUrl(
       prefix: true,
     });
   } catch (error) {
-    if (error instanceof FlowError && error.error === "network_error") {
-      const where = `${url.origin}${url.pathname}`;
-      throw new FlowError({
-        error: error.error,
-        error_description: error.error_description.replace(url.href, where) +
-          " (checked before opening the browser)",
-        hint: `${error.hint} The instance URL is ${flow.config.instanceUrl} (${
-          flow.config.settingsFrom.instance ?? "the demo org"
-        }).`,
-        cause: error,
-      });
-    }
-    if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
-    return {
-      outcome: "unknown",
-      meaning: `no whole answer within ${
-        CHECK_TIMEOUT_MS / 1000
-      } seconds: going on, the browser will show any error`,
-    };
+    return checkWithoutAnswer(flow, url, error);
   }
   const refusal = checkRefusal(answer);
   if (refusal === "unknown") {
@@ -1556,6 +1538,49 @@ async function checkAuthorizationUrl(
     meaning:
       `GET of the authorization URL answered HTTP ${answer.status} without Salesforce's refusal: the consumer key and the callback URL were not refused`,
   };
+}
+
+/**
+ * The check when no whole answer came: no answer in time, or one cut short
+ * once it had begun, is "unknown" and the run goes on; an org that cannot be
+ * reached at all stops the run before any browser opens.
+ */
+function checkWithoutAnswer(
+  flow: Flow,
+  url: URL,
+  error: unknown,
+): Record<string, string> {
+  if (!(error instanceof FlowError)) throw error;
+  // send() says "Cannot read" once the answer had begun to arrive.
+  const began = error.error_description.startsWith("Cannot read ");
+  if (error.error === "network_error" && !began) {
+    const where = `${url.origin}${url.pathname}`;
+    throw new FlowError({
+      error: error.error,
+      error_description: error.error_description.replace(url.href, where) +
+        " (checked before opening the browser)",
+      hint: `${error.hint} The instance URL is ${flow.config.instanceUrl} (${
+        flow.config.settingsFrom.instance ?? "the demo org"
+      }).`,
+      cause: error,
+    });
+  }
+  if (error.error === "timeout") {
+    return {
+      outcome: "unknown",
+      meaning: `no whole answer within ${
+        CHECK_TIMEOUT_MS / 1000
+      } seconds: going on, the browser will show any error`,
+    };
+  }
+  if (error.error === "network_error") {
+    return {
+      outcome: "unknown",
+      meaning:
+        "the answer was cut short: going on, the browser will show any error",
+    };
+  }
+  throw error;
 }
 
 /**
