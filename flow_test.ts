@@ -1118,6 +1118,16 @@ Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by mor
 // The check before the browser, and the demo org as learners meet it
 // ---------------------------------------------------------------------------
 
+/** A fake org that answers the check before the browser with `authorize()`, and the token and identity requests as Salesforce would. */
+function checkedOrg(authorize: () => Response | Promise<Response>) {
+  return async (path: string, url: string) =>
+    path === "/services/oauth2/authorize"
+      ? await authorize()
+      : path === "/services/oauth2/token"
+      ? Response.json(await signedTokens(url))
+      : Response.json({ user_id: "0055g00000FAKEUAAA" });
+}
+
 Deno.test("the check never stops a flow that would work: an OAuth server that is not Salesforce completes", async () => {
   const answers: [string, () => Response][] = [
     [
@@ -1142,12 +1152,7 @@ Deno.test("the check never stops a flow that would work: an OAuth server that is
   ];
   for (const [name, page] of answers) {
     await withFakeOrg(
-      async (path, url) =>
-        path === "/services/oauth2/authorize"
-          ? page()
-          : path === "/services/oauth2/token"
-          ? Response.json(await signedTokens(url))
-          : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+      checkedOrg(page),
       async (url, received) => {
         const result = await runAgainst(url, [], { check: true });
         assertEquals(result.code, 0, `${name}: ${result.stderr}`);
@@ -1179,12 +1184,7 @@ Deno.test("the check says unknown and goes on when the org does not answer withi
 
 Deno.test("the check says unknown and goes on when the org's answer starts at once but its body does not end within 5 seconds", async () => {
   await withFakeOrg(
-    async (path, url) =>
-      path === "/services/oauth2/authorize"
-        ? new Response(endlessBody("e", 100), { status: 400 })
-        : path === "/services/oauth2/token"
-        ? Response.json(await signedTokens(url))
-        : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+    checkedOrg(() => new Response(endlessBody("e", 100), { status: 400 })),
     async (url) => {
       const result = await runAgainst(url, ["--no-identity"], { check: true });
       assertEquals(result.code, 0, result.stderr);
@@ -1245,12 +1245,7 @@ Deno.test("the check stops only on Salesforce's own refusal (400 and the bare te
   ];
   for (const [name, page, outcome] of answers) {
     await withFakeOrg(
-      async (path, url) =>
-        path === "/services/oauth2/authorize"
-          ? page()
-          : path === "/services/oauth2/token"
-          ? Response.json(await signedTokens(url))
-          : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+      checkedOrg(page),
       async (url) => {
         const result = await runAgainst(url, ["--no-identity"], {
           check: true,
