@@ -199,6 +199,7 @@ Deno.test("a good ID token passes every check, shown one by one, and step 8 says
   assertEquals(Object.keys(idToken.checks), [
     "alg",
     "iss",
+    "key",
     "signature",
     "aud",
     "exp",
@@ -208,13 +209,17 @@ Deno.test("a good ID token passes every check, shown one by one, and step 8 says
     "sub",
   ]);
   assertEquals(idToken.checks.nonce, "the one sent at step 3");
+  assertEquals(
+    idToken.checks.key,
+    "its JWK says use sig, key_ops verify, alg RS256: an RS256 signature key",
+  );
   // An azp, when there is one, must be this app: then it is listed as a check.
   const withAzp = await runAgainstProvider({
     claims: (c) => ({ ...c, azp: "3MVG9fake" }),
   });
   assertEquals(withAzp.code, 0, withAzp.stderr);
   const azpChecks = Object.keys(withAzp.steps[6].data.id_token.checks);
-  assertEquals(azpChecks.slice(3, 5), ["aud", "azp"]);
+  assertEquals(azpChecks.slice(4, 6), ["aud", "azp"]);
   assertEquals(result.steps[7].data.signed_in_user, {
     sub: idToken.claims.sub,
     preferred_username: "fake@example.com",
@@ -413,7 +418,7 @@ Deno.test("the demo flow verifies its ID token by default; without openid there 
   const checks = withOpenid.steps[6].data.id_token.checks;
   assertMatch(
     checks.signature,
-    /^valid, with key "1" \(use sig, alg RS256\) from http:\/\/127\.0\.0\.1:\d+\/id\/keys$/,
+    /^valid, with key "1" from http:\/\/127\.0\.0\.1:\d+\/id\/keys$/,
   );
   assertEquals(
     checks.sub,
