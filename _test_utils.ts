@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assertEquals, assertFalse } from "@std/assert";
+import { assertEquals, assertFalse } from "./_test_deps.ts";
 import { newSigningKeys } from "./demo_org/id_token.ts";
 import { freeLoopbackPort } from "./main.ts";
 import {

@@ -12,7 +12,7 @@ import {
   assertMatch,
   assertNotEquals,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { playDemoUser } from "./demo_org.ts";
 import {
   assertConnectionRefused,

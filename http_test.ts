@@ -10,7 +10,7 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import type { HttpEntry } from "./http_view.ts";
 import { buildAuthorizeUrl } from "./main.ts";

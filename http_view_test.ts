@@ -10,7 +10,7 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   curlCommand,
   requestText,

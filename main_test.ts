@@ -13,7 +13,7 @@ import {
   assertMatch,
   assertStringIncludes,
   assertThrows,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { endlessBody, run, UNREACHED_ORG } from "./_test_utils.ts";
 import {
   accessTokenHash,

@@ -13,7 +13,7 @@ import {
   assertNotEquals,
   assertRejects,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { playDemoUser, signInAndDecide } from "./demo_org.ts";
 import { STEPS } from "./main.ts";
 import {
@@ -813,66 +813,6 @@ Deno.test("demo_org.ts alone: --help prints its usage, a busy port is one clear 
   } finally {
     busy.close();
   }
-});
-
-const hasBashAndJq = Deno.build.os !== "windows" &&
-  ["bash", "jq"].every((tool) => {
-    try {
-      return new Deno.Command(tool, { args: ["--version"] }).outputSync()
-        .success;
-    } catch {
-      return false;
-    }
-  });
-
-Deno.test({
-  name: "the README's recipe for the paste path from a script works as written",
-  ignore: !hasBashAndJq,
-  async fn() {
-    const readme = await Deno.readTextFile(
-      new URL("README.md", import.meta.url),
-    );
-    const recipe =
-      /```sh\n(\s*# Recipe: the paste path from a script\n[\s\S]*?)```/
-        .exec(readme)![1].replace(/^ {2}/gm, "");
-    await withDemoOrg(async (org, redirect) => {
-      const bash = new Deno.Command("bash", {
-        args: ["-c", recipe],
-        cwd: new URL(".", import.meta.url).pathname,
-        env: childEnv({
-          PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
-          SF_INSTANCE_URL: org.url,
-          SF_CLIENT_ID: org.client.client_id,
-          SF_REDIRECT_URI: redirect,
-        }),
-        clearEnv: true,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const stderr = new Response(bash.stderr).text();
-      const reader = bash.stdout.pipeThrough(new TextDecoderStream())
-        .getReader();
-      let out = "";
-      while (!/Sign in at: \S+\n/.test(out)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the recipe ended early: ${out}`);
-        out += value;
-      }
-      const url = /Sign in at: (\S+)\n/.exec(out)![1];
-      const location = await signInAndDecide(url); // a person, elsewhere
-      const writer = bash.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(`${location.href}\n`));
-      await writer.close();
-      for (let chunk; !(chunk = await reader.read()).done;) out += chunk.value;
-      const status = await bash.status;
-      record(out, await stderr);
-      assertEquals(status.code, 0, out);
-      const steps = out.split("\n").filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l).step);
-      assertEquals(steps, [4, 5, 6, 7, 8, 9]);
-    });
-  },
 });
 
 Deno.test({
