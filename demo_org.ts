@@ -41,6 +41,11 @@ import {
   signIn,
 } from "./demo_org/sign_in.ts";
 import { keys } from "./demo_org/id_token.ts";
+import {
+  FRONT_DOOR_PATH,
+  frontDoor,
+  singleAccess,
+} from "./demo_org/front_door.ts";
 import { homePage } from "./demo_org/pages.ts";
 import { rest } from "./demo_org/rest.ts";
 import {
@@ -82,6 +87,9 @@ const ROUTES: Record<string, Handler> = {
   "GET /services/oauth2/revoke": revoke,
   "GET /services/oauth2/userinfo": userinfo,
   "POST /services/oauth2/userinfo": userinfo,
+  "GET /services/oauth2/singleaccess": singleAccess,
+  "POST /services/oauth2/singleaccess": singleAccess,
+  [`GET ${FRONT_DOOR_PATH}`]: frontDoor,
 };
 
 /** A demo org: its state, and the function that answers its requests. */
@@ -110,7 +118,14 @@ export function createDemoOrg(
 
 /** Finds the handler for a request, and records the request. */
 async function route(org: DemoOrgState, request: Request): Promise<Response> {
-  const { pathname, host } = new URL(request.url);
+  const url = new URL(request.url);
+  if (url.pathname.includes("//")) {
+    // A client that keeps its instance URL with a trailing slash asks for
+    // //services/…: one slash, as a working org must read it (facts L).
+    url.pathname = url.pathname.replace(/\/{2,}/g, "/");
+    request = new Request(url, request);
+  }
+  const { pathname, host } = url;
   const key = `${request.method} ${pathname}`;
   org.received.push(key);
   if (!isLoopbackAuthority(host, Number(new URL(org.url).port))) {

@@ -6,6 +6,7 @@
  */
 
 import { escapeHtml, PAGE_HEADERS } from "../main.ts";
+import { findSession } from "./sign_in.ts";
 import {
   baseUrl,
   type DemoClient,
@@ -88,10 +89,16 @@ function scopeLabel(scope: string): string {
 export function homePage(org: DemoOrgState, request: Request): Response {
   const { client } = org;
   const base = baseUrl(request); // the host the browser used
+  const session = findSession(org, request); // after the sign-in form, or the front door (`sf org open`)
+  const who = session
+    ? `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> (${
+      escapeHtml(session.username)
+    })</p>`
+    : "";
   return htmlPage(
     200,
     "Demo org",
-    `<h1>Demo org</h1>
+    `${who}<h1>Demo org</h1>
       <p>A local stand-in for a Salesforce org's OAuth endpoints. Nothing here is real and nothing leaves this machine.</p>
       <dl>
         <dt>App</dt><dd>${escapeHtml(client.name)}</dd>

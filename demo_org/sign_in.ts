@@ -41,22 +41,27 @@ export async function signIn(
   if (!startUrl.startsWith("/services/oauth2/authorize?")) {
     return signInFailedPage();
   }
-  const session: Session = {
-    id: randomBase64url(32),
-    username: form.get("username") || USERNAME,
-    approved: new Set(),
-  };
-  org.sessions.set(session.id, session);
   return new Response(null, {
     status: 302,
     headers: {
       location: new URL(startUrl, baseUrl(request)).href,
-      "set-cookie": `${
-        sessionCookieName(org)
-      }=${session.id}; Path=/; HttpOnly; SameSite=Lax`,
+      "set-cookie": startSession(org, form.get("username") || USERNAME),
       "cache-control": "no-store",
     },
   });
+}
+
+/** Signs a browser in: a new session, and the Set-Cookie header that carries it (the sign-in form and the front door both use it). */
+export function startSession(org: DemoOrgState, username: string): string {
+  const session: Session = {
+    id: randomBase64url(32),
+    username,
+    approved: new Set(),
+  };
+  org.sessions.set(session.id, session);
+  return `${
+    sessionCookieName(org)
+  }=${session.id}; Path=/; HttpOnly; SameSite=Lax`;
 }
 
 /** GET RemoteAccessErrorPage.apexp: the error, and what to do, on the org's own page. */
