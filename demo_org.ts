@@ -119,6 +119,7 @@ export function createDemoOrg(
 /** Finds the handler for a request, and records the request. */
 async function route(org: DemoOrgState, request: Request): Promise<Response> {
   const url = new URL(request.url);
+  org.received.push(`${request.method} ${url.pathname}`); // as it was sent
   if (url.pathname.includes("//")) {
     // A client that keeps its instance URL with a trailing slash asks for
     // //services/…: one slash, as a working org must read it (facts L).
@@ -127,7 +128,6 @@ async function route(org: DemoOrgState, request: Request): Promise<Response> {
   }
   const { pathname, host } = url;
   const key = `${request.method} ${pathname}`;
-  org.received.push(key);
   if (!isLoopbackAuthority(host, Number(new URL(org.url).port))) {
     await request.body?.cancel(); // DNS rebinding: a page on another name that resolves here
     return new Response("Misdirected request", { status: 421 });
