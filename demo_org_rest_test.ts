@@ -14,12 +14,12 @@ import {
 } from "@std/assert";
 import { createDemoOrg, type DemoOrg, LATEST_API_VERSION } from "./demo_org.ts";
 import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
-import { MAX_RECORDS } from "./demo_org/records.ts";
-import { MAX_BODY_BYTES } from "./demo_org/rest.ts";
 import {
   FRONT_DOOR_LIFETIME_MS,
   MAX_FRONT_DOOR_LINKS,
-} from "./demo_org/front_door.ts";
+  MAX_JSON_BYTES,
+  MAX_RECORDS,
+} from "./demo_org/limits.ts";
 
 const REDIRECT_URI = "http://localhost:8000/callback";
 const USER_ID = "0055g00000DEMOUAA5";
@@ -733,6 +733,44 @@ Deno.test("the Salesforce CLI's requests, command by command, get the answers it
   }
 });
 
+Deno.test("rows put attributes first and spell fields as the object does, whatever case they were asked in", async () => {
+  const org = newOrg();
+  const token = await accessToken(org);
+  const user = await send(
+    org,
+    "GET",
+    `/services/data/v51.0/sobjects/User/${USER_ID}?fields=username`,
+    { token },
+  );
+  assertEquals(user.body, {
+    attributes: {
+      type: "User",
+      url: `/services/data/v51.0/sobjects/User/${USER_ID}`,
+    },
+    Username: "learner@demo-org.example",
+  });
+  const query = await send(
+    org,
+    "GET",
+    `/services/data/v62.0/query?${q("select id, name from account limit 2")}`,
+    { token },
+  );
+  assertEquals(query.body.totalSize, 2);
+  assertEquals(Object.keys(query.body.records[0]), [
+    "attributes",
+    "Id",
+    "Name",
+  ]);
+  // The 15-character id finds the record too, and answers with the 18.
+  const short = await send(
+    org,
+    "GET",
+    `/services/data/v62.0/sobjects/Account/${EDGE.slice(0, 15)}`,
+    { token },
+  );
+  assertEquals(short.body.Id, EDGE);
+});
+
 Deno.test("a filtered query never returns unfiltered rows: each Account and Contact is found by each of its values, and only records with that value", async () => {
   const org = newOrg();
   const token = await accessToken(org);
@@ -1020,7 +1058,7 @@ Deno.test("records are capped in number, and bodies in size before they are read
 
   // A body that says it is too large is refused unread; one that turns out too large is cut off.
   const declared = await post("{}", {
-    "content-length": String(MAX_BODY_BYTES + 1),
+    "content-length": String(MAX_JSON_BYTES + 1),
   });
   assertEquals([declared.status, declared.body[0].errorCode], [
     413,
@@ -1035,7 +1073,7 @@ Deno.test("records are capped in number, and bodies in size before they are read
   });
   const streamed = await post(endless);
   assertEquals(streamed.status, 413);
-  assert(pulled <= MAX_BODY_BYTES + 2 * 1024, `read ${pulled} bytes`);
+  assert(pulled <= MAX_JSON_BYTES + 2 * 1024, `read ${pulled} bytes`);
 });
 
 Deno.test("a double slash anywhere in a path is read as one", async () => {

@@ -11,9 +11,20 @@
  */
 
 import { randomBase64url } from "../pkce.ts";
+import {
+  FRONT_DOOR_LIFETIME_MS,
+  MAX_FRONT_DOOR_LINKS,
+  prune,
+} from "./limits.ts";
 import { expiredPage, jsonResponse, textResponse } from "./pages.ts";
-import { startSession } from "./sign_in.ts";
-import { baseUrl, bearerGrant, type DemoOrgState, USERNAME } from "./state.ts";
+import { sessionCookie } from "./sign_in.ts";
+import {
+  addSession,
+  baseUrl,
+  bearerGrant,
+  type DemoOrgState,
+  USERNAME,
+} from "./state.ts";
 
 /** A front-door link handed out and not yet opened. */
 export interface FrontDoorLink {
@@ -22,9 +33,6 @@ export interface FrontDoorLink {
 }
 
 export const FRONT_DOOR_PATH = "/secur/frontdoor.jsp";
-/** How long a link stays valid (Salesforce documents no lifetime: the demo's choice), and how many may wait at once. */
-export const FRONT_DOOR_LIFETIME_MS = 5 * 60 * 1000;
-export const MAX_FRONT_DOOR_LINKS = 100;
 const MAX_PATH_LENGTH = 2048;
 
 /**
@@ -53,10 +61,12 @@ export async function singleAccess(
     });
   }
   const links = org.frontDoorLinks ??= new Map();
-  for (const [otp, link] of links) { // oldest first: a Map keeps insertion order
-    const expired = org.now() - link.createdAt > FRONT_DOOR_LIFETIME_MS;
-    if (expired || links.size >= MAX_FRONT_DOOR_LINKS) links.delete(otp);
-  }
+  const now = org.now();
+  prune(
+    links,
+    MAX_FRONT_DOOR_LINKS - 1,
+    (link) => now - link.createdAt > FRONT_DOOR_LIFETIME_MS,
+  );
   const otp = randomBase64url(32);
   links.set(otp, { createdAt: org.now(), username: USERNAME });
   const door = new URL(FRONT_DOOR_PATH, baseUrl(request));
@@ -86,7 +96,7 @@ export async function frontDoor(
     status: 302,
     headers: {
       location: new URL(retUrl, baseUrl(request)).href,
-      "set-cookie": startSession(org, link.username),
+      "set-cookie": sessionCookie(org, addSession(org, link.username)),
       "cache-control": "no-store",
     },
   });

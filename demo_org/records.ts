@@ -11,6 +11,7 @@
  * @module
  */
 
+import { MAX_RECORDS } from "./limits.ts";
 import { idKey, type Row, type Table, type Value } from "./soql.ts";
 import {
   type DemoOrgState,
@@ -49,9 +50,6 @@ export interface SObjectSpec {
   writable: boolean;
   fields: FieldSpec[];
 }
-
-/** How many records a demo org holds at most, all objects together. */
-export const MAX_RECORDS = 300;
 
 /** A field in one line: name, type, label, length, and flags (`c` createable, `u` updateable, `r` required). */
 type FieldLine = [string, string, string, number, string, Partial<FieldSpec>?];

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { MAX_JSON_BYTES, readBody } from "./limits.ts";
 import {
   createRecord,
   dataOf,
@@ -41,8 +42,6 @@ import {
 /** Oldest API version listed; clients pin old ones (jsforce 50.0, the Salesforce CLI 51.0 at first). */
 const OLDEST_API_VERSION = 31;
 const DAILY_API_LIMIT = 15_000;
-/** The largest request body the demo org reads (a record is a few KB at most); larger ones are refused before they are read. */
-export const MAX_BODY_BYTES = 32 * 1024;
 
 /** One REST API call: the org, the request, and the version's base path. */
 interface Call {
@@ -569,15 +568,15 @@ function destroy(call: Call, name: string, id: string): Response {
   return restJson(204, undefined, call.headers);
 }
 
-/** The request body as JSON, read no further than MAX_BODY_BYTES; Salesforce's JSON_PARSER_ERROR if it is not JSON. */
+/** The request body as JSON, read no further than MAX_JSON_BYTES (a record is a few KB at most); Salesforce's JSON_PARSER_ERROR if it is not JSON. */
 async function readJson(call: Call): Promise<{ value: unknown } | Response> {
-  const text = await readBoundedText(call.request, MAX_BODY_BYTES);
-  if (text === undefined) {
+  const text = await readBody(call.request, MAX_JSON_BYTES);
+  if (text === null) {
     return restError(
       413,
       "REQUEST_ENTITY_TOO_LARGE",
       `The demo org reads request bodies of at most ${
-        MAX_BODY_BYTES / 1024
+        MAX_JSON_BYTES / 1024
       } KB`,
       call.headers,
     );
@@ -594,25 +593,4 @@ async function readJson(call: Call): Promise<{ value: unknown } | Response> {
       call.headers,
     );
   }
-}
-
-/** A body's text if it has at most `max` bytes; undefined (and the rest left unread) if it is longer, or says it is. */
-export async function readBoundedText(
-  request: Request,
-  max: number,
-): Promise<string | undefined> {
-  if (Number(request.headers.get("content-length")) > max) return undefined;
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const bytes = new Uint8Array(max);
-  let size = 0;
-  for (let chunk; !(chunk = await reader.read()).done;) {
-    if (size + chunk.value.byteLength > max) {
-      await reader.cancel();
-      return undefined;
-    }
-    bytes.set(chunk.value, size);
-    size += chunk.value.byteLength;
-  }
-  return new TextDecoder().decode(bytes.subarray(0, size));
 }

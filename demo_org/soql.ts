@@ -13,8 +13,6 @@
  * @module
  */
 
-import { toId18 } from "./state.ts";
-
 /** A field's value, as JSON has it. */
 export type Value = string | number | boolean | null;
 /** A record: field name to value, names spelled as the object spells them. */
@@ -509,10 +507,21 @@ function checkValue(field: Field, value: Value) {
   }
 }
 
-/** An id in one spelling: 18 characters, case folded (the suffix keeps the 15-character id's case). */
+/**
+ * An id in one spelling: its 15 case-sensitive characters. An 18-character
+ * id is case-insensitive because its last three characters say which of the
+ * first 15 are upper case (five flags each), so that case is restored here.
+ */
 export function idKey(id: Value): string {
-  if (typeof id !== "string") return "";
-  return (id.length === 15 ? toId18(id) : id).toLowerCase();
+  if (typeof id !== "string" || id.length !== 18) return String(id ?? "");
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+  let key = "";
+  for (let i = 0; i < 15; i++) {
+    const flags = alphabet.indexOf(id[15 + Math.floor(i / 5)].toUpperCase());
+    const upper = (flags >> (i % 5)) & 1;
+    key += upper ? id[i].toUpperCase() : id[i].toLowerCase();
+  }
+  return key;
 }
 
 /** Salesforce's `=`: text ignores case, ids match in 15 or 18 characters, null matches only null. */
