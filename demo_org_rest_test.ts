@@ -1076,6 +1076,38 @@ Deno.test("records are capped in number, and bodies in size before they are read
   assert(pulled <= MAX_JSON_BYTES + 2 * 1024, `read ${pulled} bytes`);
 });
 
+Deno.test("under hostile writes the records and front-door links stay within their caps, a few MB in all", async () => {
+  const org = newOrg();
+  const token = await accessToken(org);
+  // Each field as long as the client may make it; then a body past the limit, and a field past its length.
+  const record = (i: number, junk = "") =>
+    JSON.stringify({
+      Name: `${i}`.padEnd(255, "n"),
+      Description: "d".repeat(4000),
+      Website: "w".repeat(255),
+      BillingCity: "c".repeat(40),
+      ...(junk ? { Junk: junk } : {}),
+    });
+  const path = "/services/data/v66.0/sobjects/Account";
+  for (let i = 0; i < 3 * MAX_RECORDS; i++) {
+    await send(org, "POST", path, { token, body: record(i) });
+    await send(org, "POST", path, {
+      token,
+      body: record(i, "j".repeat(MAX_JSON_BYTES)),
+    });
+    const long = JSON.parse(record(i));
+    long.Description = "d".repeat(MAX_JSON_BYTES - 2000); // refused: longer than the field
+    await send(org, "POST", path, { token, body: JSON.stringify(long) });
+    await send(org, "GET", "/services/oauth2/singleaccess", { token });
+  }
+  assertEquals(org.data!.records.size, MAX_RECORDS);
+  assertEquals(org.frontDoorLinks!.size, MAX_FRONT_DOOR_LINKS);
+  // What the org keeps, measured as text: 300 records of about 5 KB each.
+  const kept = JSON.stringify([...org.data!.records.values()]).length +
+    JSON.stringify([...org.frontDoorLinks!]).length;
+  assert(kept < 2 * 1024 * 1024, `the org keeps ${kept >> 10} KiB`);
+});
+
 Deno.test("a double slash anywhere in a path is read as one", async () => {
   const org = newOrg();
   const token = await accessToken(org);
