@@ -4,7 +4,7 @@
  * describe, and an Account's whole life through `sobject('Account')`.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals } from "./_test_deps.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import { childEnv, record, withDemoOrg } from "./_test_utils.ts";
 

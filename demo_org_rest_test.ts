@@ -11,7 +11,7 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { createDemoOrg, type DemoOrg, LATEST_API_VERSION } from "./demo_org.ts";
 import { createCodeChallenge, createCodeVerifier } from "./pkce.ts";
 import {

@@ -14,10 +14,12 @@
  * ```
  *
  * Read it top to bottom. `STEPS` is the table of contents, `runFlow` runs
- * them, and each `// Step N` section is one step of the guide, in order.
+ * them, and each `// Step N` section is one step of the flow, in order: it
+ * shows the protocol, and each defence is one named call that lives below.
  * The machinery the steps share follows them, in this order: talking to the
- * org, the browser and the callback page, the terminal and standard input,
- * errors and hints, configuration, and `main`.
+ * org, the callback server's rules and sockets, the browser and the wait,
+ * the terminal and standard input, errors and hints, configuration, and
+ * `main`.
  *
  * Specs: RFC 6749 (OAuth 2.0), RFC 7636 (PKCE), RFC 8252 (native apps and
  * loopback redirects), RFC 9700 (security best practice).
@@ -27,6 +29,8 @@
 
 import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
+// Types only, erased when run: a gist of main.ts and pkce.ts still runs.
+import type { CheckNote, Exchange, Party, RunRecord } from "./report.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -38,7 +42,7 @@ export const EXIT_INTERRUPTED = 130;
 export const DEFAULT_REDIRECT_URI = "http://localhost:8000/callback";
 
 // ---------------------------------------------------------------------------
-// The guide: what each step does, and why
+// The steps: what each does, and why
 // ---------------------------------------------------------------------------
 
 /** The steps, in order: titles for the output, and the why that `--pause` reads out. */
@@ -109,11 +113,19 @@ export interface Flow {
   lines: LineReader;
   /** Aborts on Ctrl+C or SIGTERM. */
   signal: AbortSignal;
-  /** Who signs in when no browser opens (with --demo, the demo user); it settles only if that fails. */
-  withoutBrowser?: (authorizationUrl: string) => Promise<never>;
+  /** With --demo: the demo user signs in and clicks Allow when no browser opens; rejects if that fails. */
+  demoUser?: (authorizationUrl: string) => Promise<void>;
+  /** The step under way (set as each begins), for what is recorded and for Ctrl+C's message. */
+  step?: StepNumber;
+  /** True once the callback server listens: Ctrl+C then says it closed it. */
+  callbackStarted?: boolean;
+  /** What crossed the wire, in order; kept only with --http (or for a report). */
+  record?: RunRecord;
+  /** With --http: the HTTP/1.1 text of each exchange, printed with its step. */
+  wire?: WireView;
 }
 
-/** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
+/** Steps 1 to 11, in order; with --pause, each is introduced first. */
 async function runFlow(flow: Flow) {
   await pause(flow, 1);
   startFlow(flow);
@@ -123,27 +135,28 @@ async function runFlow(flow: Flow) {
   const { url, state, nonce } = createAuthorizationRequest(flow, pkce);
   await pause(flow, 4);
   const callback = await startCallbackServer(flow, state, url);
-  await pause(flow, 5, callback);
-  const code = await waitForAuthorizationCode(flow, callback, url, state);
+  let code: string;
+  try {
+    await pause(flow, 5);
+    code = await waitForAuthorizationCode(flow, callback, url, state);
+  } finally {
+    await callback.close(); // it serves one callback (RFC 8252 §8.3), and none after a quit
+  }
   await pause(flow, 6);
   const request = prepareTokenRequest(flow, code, pkce);
   await pause(flow, 7);
-  const { tokens: response, idToken } = await receiveTokens(
-    flow,
-    request,
-    nonce,
-  );
+  let tokens = await receiveTokens(flow, request, nonce);
   // Saved as soon as they passed step 7's checks: nothing later can lose them.
-  if (flow.config.save) await saveTokens(flow, toTokenSet(response));
+  if (flow.config.save) await saveTokens(flow, tokens);
   await pause(flow, 8);
-  let tokens = completeFlow(flow, response, idToken);
+  completeFlow(flow, tokens);
   if (flow.config.identity) {
     await pause(flow, 9);
     await getIdentity(flow, tokens);
   }
   if (flow.config.refresh) {
     await pause(flow, 10);
-    tokens = await refreshTokens(flow, tokens, { nonce, first: idToken });
+    tokens = await refreshTokens(flow, tokens, nonce);
   }
   if (flow.config.revoke) {
     await pause(flow, 11);
@@ -158,6 +171,7 @@ function whatNext(config: Config): string {
     config.refresh ? "" : "--refresh (use the refresh token)",
     config.revoke ? "" : "--revoke (end the tokens, and watch them refused)",
     config.pause ? "" : "--pause (one step at a time, with the why of each)",
+    config.http ? "" : "--http (every request and response, as sent)",
   ].filter(Boolean);
   return untried.length > 0
     ? `done. Try it again with ${untried.join(", ")}.`
@@ -188,7 +202,7 @@ async function createPkce(flow: Flow): Promise<Pkce> {
   logStep(flow, 2, {
     code_verifier: mask(pkce.code_verifier, flow.output.showSecrets),
     code_challenge: pkce.code_challenge,
-    challenge_method: pkce.code_challenge_method, // the guide's name
+    challenge_method: pkce.code_challenge_method, // sent as code_challenge_method at step 3
   });
   return pkce;
 }
@@ -259,49 +273,14 @@ function createAuthorizationRequest(flow: Flow, pkce: Pkce) {
 
 /** What came back on the redirect URI: a code, the org's error, or something we refuse. */
 export type CallbackOutcome =
-  | { kind: "code"; code: string }
+  | { kind: "code"; code: string; state: string }
   | { kind: "error"; error: string; error_description: string }
   | { kind: "rejected"; reason: string };
 
 /** A callback the flow accepts: a code or the org's error. */
 type CallbackResult = Exclude<CallbackOutcome, { kind: "rejected" }>;
 
-/** A callback query longer than this is refused. */
-const MAX_CALLBACK_QUERY = 4096;
-
-/** Validates a callback's query: one `code` or `error`, and the `state` we sent. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 */
-export function readCallback(
-  params: URLSearchParams,
-  expectedState: string,
-): CallbackOutcome {
-  if (params.toString().length > MAX_CALLBACK_QUERY) {
-    return { kind: "rejected", reason: "the query is too long" };
-  }
-  for (const name of ["code", "state", "error"]) {
-    if (params.getAll(name).length > 1) {
-      return { kind: "rejected", reason: `${name} appears more than once` };
-    }
-  }
-  const state = params.get("state");
-  if (state === null) {
-    return { kind: "rejected", reason: "it has no state" };
-  }
-  if (state !== expectedState) {
-    return { kind: "rejected", reason: "its state does not match ours" };
-  }
-  const error = params.get("error");
-  if (error !== null) {
-    return {
-      kind: "error",
-      error,
-      error_description: params.get("error_description") ?? "",
-    };
-  }
-  const code = params.get("code");
-  if (!code) return { kind: "rejected", reason: "it has no code" };
-  return { kind: "code", code };
-}
-
+/** The callback server while it waits. */
 interface CallbackServer {
   /** Settles with the first accepted callback. */
   outcome: Promise<CallbackResult>;
@@ -309,81 +288,37 @@ interface CallbackServer {
   close(): Promise<void>;
 }
 
-/** How many ignored callbacks are each named before the rest are only counted. */
-const SHOWN_WARNINGS = 3;
-
 /**
  * Listens at the redirect URI's port on loopback only, for one callback:
  * `localhost` may resolve to 127.0.0.1 or ::1, so both are bound where the
- * machine has them. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
+ * machine has them. Each request goes to `acceptCallback`, which checks the
+ * state and answers the browser a page. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
  */
 async function startCallbackServer(
   flow: Flow,
   state: string,
   authorizationUrl: URL,
 ): Promise<CallbackServer> {
-  const redirectUri = new URL(flow.config.redirectUri);
-  const port = Number(redirectUri.port || 80);
-  const { promise: outcome, resolve } = Promise.withResolvers<
-    CallbackResult
-  >();
-  let settled = false;
-  let ignored = 0;
-
-  function handle(request: Request): Response {
-    const url = new URL(request.url);
-    if (!isLoopbackAuthority(url.host, port)) {
-      // DNS rebinding: a page on another name that resolves here.
-      return new Response("Misdirected request", { status: 421 });
-    }
-    if (url.pathname !== redirectUri.pathname) {
-      return new Response("Not found", { status: 404 });
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return new Response("Method not allowed", {
-        status: 405,
-        headers: { allow: "GET, HEAD" },
-      });
-    }
-    if (settled) return CALLBACK_PAGES.done();
-    const result = readCallback(url.searchParams, state);
-    if (result.kind === "rejected") {
-      ignored++;
-      if (ignored <= SHOWN_WARNINGS) {
-        warn(`ignored a callback because ${result.reason}; still waiting`);
-      } else if (ignored === SHOWN_WARNINGS + 1) {
-        warn(
-          `more callbacks keep arriving that cannot be ours (a web page may be sending them): counting them quietly. ` +
-            `Sign in at the authorization URL: ${authorizationUrl.href}`,
-        );
-      }
-      return CALLBACK_PAGES.rejected(result.reason);
-    }
-    settled = true;
-    resolve(result);
-    return result.kind === "code"
-      ? CALLBACK_PAGES.code()
-      : CALLBACK_PAGES.error(result.error, result.error_description);
-  }
-
+  // Before anyone signs in: would the org refuse this URL outright?
   const check = await checkAuthorizationUrl(flow, authorizationUrl);
-  const servers = await listenOnLoopback(flow, port, handle);
+  const redirectUri = new URL(flow.config.redirectUri);
+  const wait = expectCallback(redirectUri, state, authorizationUrl);
+  const servers = await listenOnLoopback(
+    flow,
+    wait.port,
+    (request) => acceptCallback(wait, request),
+  );
   logStep(flow, 4, {
     hostname: redirectUri.hostname,
-    port,
+    port: wait.port,
     path: redirectUri.pathname,
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
     bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
     check,
-  });
+  }, callbackServerView);
   return {
-    outcome,
-    async close() {
-      await Promise.all(servers.map(closeServer));
-      if (ignored > SHOWN_WARNINGS) {
-        warn(`ignored ${ignored} callbacks in all while waiting`);
-      }
-    },
+    outcome: wait.arrived.promise,
+    close: () => closeCallbackServer(servers, wait),
   };
 }
 
@@ -392,8 +327,9 @@ async function startCallbackServer(
 // ---------------------------------------------------------------------------
 
 /**
- * Sends the user to the org and waits for the one callback: from the
- * browser, pasted on standard input, or (with --demo) from the demo user.
+ * Sends the user to the org, then waits for the first of: the callback
+ * (step 4's server), a URL pasted here, or (with --demo and no browser) the
+ * demo user; it stops on timeout or Ctrl+C.
  */
 async function waitForAuthorizationCode(
   flow: Flow,
@@ -401,35 +337,26 @@ async function waitForAuthorizationCode(
   url: URL,
   state: string,
 ): Promise<string> {
-  const ms = flow.config.timeoutSeconds * 1000;
-  const over = new AbortController(); // the paste reader stops once the wait ends
-  const signal = AbortSignal.any([
-    flow.signal,
-    AbortSignal.timeout(ms),
-    over.signal,
-  ]);
-  let outcome: CallbackResult;
-  try {
-    const otherWay = await sendUserToOrg(flow, url, state, signal);
-    outcome = await Promise.race([
-      callback.outcome,
-      otherWay.result,
-      ended(signal),
-    ]);
-  } catch (error) {
-    throw isTimeout(error) ? timeoutError(flow) : error;
-  } finally {
-    over.abort();
-    await callback.close(); // one callback only (RFC 8252 §8.3)
-  }
+  const outcome = await firstToArrive(flow, async (signal) => {
+    const way = await sendUserToOrg(flow, url); // a browser, the demo user, or by hand
+    return [
+      callback.outcome, // the org sends the browser back to step 4's server
+      way === "demo user"
+        ? flow.demoUser!(url.href).then(() => callback.outcome) // so it does for the demo user
+        : readPastedCallback(flow, state, signal), // or the person pastes that URL here
+    ];
+  });
   if (outcome.kind === "error") {
     throw new FlowError({
       error: outcome.error,
       error_description: outcome.error_description,
     });
   }
+  recordCheck(flow, "state matched");
   logStep(flow, 5, {
     authorization_code: mask(outcome.code, flow.output.showSecrets),
+    state_sent: state, // at step 3
+    state_received: outcome.state, // on the callback: the same, or it was refused
     state_verified: true,
   });
   return outcome.code;
@@ -472,21 +399,19 @@ function maskPayload(
   flow: Flow,
   body: URLSearchParams,
 ): Record<string, string> {
-  const payload = Object.fromEntries(body);
-  for (const key of SECRET_FIELDS) {
-    if (key in payload) {
-      payload[key] = mask(payload[key], flow.output.showSecrets);
-    }
-  }
-  if ("client_secret" in payload) payload.client_secret = "********";
-  return payload;
+  return Object.fromEntries(
+    [...body].map(([key, value]) => [
+      key,
+      maskField(key, value, flow.output.showSecrets),
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------
 // Step 7: Token Response Received
 // ---------------------------------------------------------------------------
 
-/** Salesforce's token response. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
+/** Salesforce's token response, as it comes over the wire. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
 export interface TokenResponse {
   access_token: string;
   refresh_token?: string;
@@ -500,23 +425,25 @@ export interface TokenResponse {
   [field: string]: unknown;
 }
 
+/** POSTs the code grant, checks the answer (and its ID token, with openid), and keeps the tokens. */
 async function receiveTokens(
   flow: Flow,
-  body: URLSearchParams,
+  request: URLSearchParams,
   nonce: string | undefined,
-) {
-  const response = await tokenRequest(flow, body);
-  const { tokens, signature } = await processTokenResponse(flow, response);
-  const idToken = tokens.id_token
-    ? await verifyIdToken(flow, tokens, { nonce, nonceRequired: true })
+): Promise<Tokens> {
+  const response = await tokenRequest(flow, request);
+  const { body, signature } = await processTokenResponse(flow, response);
+  const idToken = body.id_token
+    ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
     : undefined;
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 7, {
     status: response.status,
-    body: maskTokens(flow, tokens),
+    body: maskTokens(flow, body),
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
-  });
-  return { tokens, idToken };
+  }, tokenResponseView);
+  return toTokens(body, idToken?.claims);
 }
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
@@ -529,11 +456,11 @@ async function tokenRequest(
 
 /** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
 async function processTokenResponse(flow: Flow, response: Response) {
-  const tokens = validateTokenResponse(
+  const body = validateTokenResponse(
     await readJson(response, "token response"),
   );
-  const signature = await checkSignature(tokens, flow.config.clientSecret);
-  return { tokens, signature };
+  const signature = await checkSignature(body, flow.config.clientSecret);
+  return { body, signature };
 }
 
 /** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
@@ -566,17 +493,17 @@ export async function verifySignature(
 }
 
 async function checkSignature(
-  tokens: TokenResponse,
+  body: TokenResponse,
   clientSecret: string | undefined,
 ): Promise<string> {
   if (!clientSecret) return "not checked (no client secret)";
-  const valid = await verifySignature(tokens, clientSecret)
+  const valid = await verifySignature(body, clientSecret)
     .catch(() => false); // not Base64 at all
   if (!valid) {
     throw new FlowError({
       error: "invalid_signature",
       error_description:
-        `Cannot trust the token response: its signature does not match id + issued_at "${tokens.id}"`,
+        `Cannot trust the token response: its signature does not match id + issued_at "${body.id}"`,
       hint:
         "The identity URL may have been altered on the way, or the client secret is not this app's: " +
         "check SF_CLIENT_SECRET, and do not use these tokens.",
@@ -589,8 +516,8 @@ async function checkSignature(
 // Step 8: OAuth Flow Complete
 // ---------------------------------------------------------------------------
 
-/** The token object the flow hands on. */
-export interface TokenSet {
+/** The tokens we hold: what an app keeps from a checked token response. */
+export interface Tokens {
   access_token: string;
   refresh_token: string | null;
   instance_url: string;
@@ -599,47 +526,49 @@ export interface TokenSet {
   issued_at: string;
   token_type: string;
   id_token: string | null;
+  /** The ID token's claims, once it passed every check (never saved: the ID token itself is). */
+  id_token_claims?: Record<string, unknown>;
 }
 
-/** The token object an app keeps, from a checked token response. */
-function toTokenSet(tokens: TokenResponse): TokenSet {
+/** The tokens an app keeps, from a checked token response. */
+function toTokens(
+  body: TokenResponse,
+  idTokenClaims?: Record<string, unknown>,
+): Tokens {
   return {
-    access_token: tokens.access_token,
-    refresh_token: tokens.refresh_token ?? null,
-    instance_url: tokens.instance_url,
-    id_url: tokens.id,
-    scope: tokens.scope ?? null,
-    issued_at: tokens.issued_at,
-    token_type: tokens.token_type,
-    id_token: tokens.id_token ?? null,
+    access_token: body.access_token,
+    refresh_token: body.refresh_token ?? null,
+    instance_url: body.instance_url,
+    id_url: body.id,
+    scope: body.scope ?? null,
+    issued_at: body.issued_at,
+    token_type: body.token_type,
+    id_token: body.id_token ?? null,
+    ...(idTokenClaims ? { id_token_claims: idTokenClaims } : {}),
   };
 }
 
-function completeFlow(
-  flow: Flow,
-  tokens: TokenResponse,
-  idToken: VerifiedIdToken | undefined,
-): TokenSet {
-  const result = toTokenSet(tokens);
+function completeFlow(flow: Flow, tokens: Tokens) {
+  const claims = tokens.id_token_claims;
   logStep(flow, 8, {
-    access_token: mask(result.access_token, flow.output.showSecrets),
-    refresh_token: result.refresh_token &&
-      mask(result.refresh_token, flow.output.showSecrets),
-    instance_url: result.instance_url,
-    id_url: result.id_url,
-    ...(idToken ? { signed_in_user: signedInUser(idToken.claims) } : {}),
-    scope: result.scope,
-    issued_at: result.issued_at,
-    issued_at_iso: new Date(Number(result.issued_at)).toISOString(),
-  });
-  return result;
+    access_token: mask(tokens.access_token, flow.output.showSecrets),
+    refresh_token: tokens.refresh_token &&
+      mask(tokens.refresh_token, flow.output.showSecrets),
+    instance_url: tokens.instance_url,
+    id_url: tokens.id_url,
+    ...(claims ? { signed_in_user: signedInUser(claims) } : {}),
+    scope: tokens.scope,
+    issued_at: tokens.issued_at,
+    issued_at_iso: new Date(Number(tokens.issued_at)).toISOString(),
+  }, tokensView);
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
-async function saveTokens(flow: Flow, tokens: TokenSet) {
+async function saveTokens(flow: Flow, tokens: Tokens) {
   const path = flow.config.save!;
+  const { id_token_claims: _claims, ...saved } = tokens;
   try {
-    await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
+    await Deno.writeTextFile(path, JSON.stringify(saved, null, 2) + "\n", {
       createNew: true,
       mode: 0o600,
     });
@@ -667,10 +596,23 @@ async function saveTokens(flow: Flow, tokens: TokenSet) {
 // Step 9: Identity Retrieved (the access token's first use)
 // ---------------------------------------------------------------------------
 
+/** Uses the access token for the first time: who does the org say signed in? */
+async function getIdentity(flow: Flow, tokens: Tokens) {
+  // The access token goes only to the configured org or Salesforce's own hosts.
+  const problem = tokenDestinationProblem(flow, tokens.id_url);
+  if (problem) {
+    warn(`skipped step 9: ${problem}`);
+    logStep(flow, 9, { skipped: true, reason: problem });
+    return;
+  }
+  const response = await identityRequest(flow, tokens);
+  logStep(flow, 9, await readIdentity(response));
+}
+
 /** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
 async function identityRequest(
   flow: Flow,
-  tokens: TokenSet,
+  tokens: Tokens,
 ): Promise<Response> {
   const url = new URL(tokens.id_url);
   url.searchParams.set("version", "latest");
@@ -700,14 +642,8 @@ function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
   return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
 }
 
-async function getIdentity(flow: Flow, tokens: TokenSet) {
-  const problem = tokenDestinationProblem(flow, tokens.id_url);
-  if (problem) {
-    warn(`skipped step 9: ${problem}`);
-    logStep(flow, 9, { skipped: true, reason: problem });
-    return;
-  }
-  const response = await identityRequest(flow, tokens);
+/** The identity response's fields that step 9 shows; a refusal or a field of the wrong type is a FlowError. */
+async function readIdentity(response: Response) {
   if (response.status === 401 || response.status === 403) {
     const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
@@ -733,7 +669,7 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
     });
   };
   const urls = identity.urls;
-  logStep(flow, 9, {
+  return {
     user_id: field(identity.user_id, "user_id"),
     organization_id: field(identity.organization_id, "organization_id"),
     username: field(identity.username, "username"),
@@ -741,7 +677,7 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
     rest_url: typeof urls === "object" && urls !== null
       ? field((urls as Record<string, unknown>).rest, "urls.rest")
       : field(urls, "urls"),
-  });
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -751,9 +687,9 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
 /** The refresh token grant, through the same request and checks as step 7. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
 async function refreshTokens(
   flow: Flow,
-  tokens: TokenSet,
-  openid: { nonce?: string; first?: VerifiedIdToken },
-): Promise<TokenSet> {
+  tokens: Tokens,
+  nonce: string | undefined,
+): Promise<Tokens> {
   if (!tokens.refresh_token) {
     logStep(flow, 10, {
       skipped: true,
@@ -771,18 +707,19 @@ async function refreshTokens(
     }),
   );
   const response = await tokenRequest(flow, body);
-  const { tokens: refreshed, signature } = await processTokenResponse(
+  const { body: refreshed, signature } = await processTokenResponse(
     flow,
     response,
   );
   // A nonce is not required on refresh; iss, sub and aud must be the first ID token's.
   const idToken = refreshed.id_token
     ? await verifyIdToken(flow, refreshed, {
-      nonce: openid.nonce,
+      nonce,
       nonceRequired: false,
-      first: openid.first?.claims,
+      first: tokens.id_token_claims,
     })
     : undefined;
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -791,13 +728,14 @@ async function refreshTokens(
     issued_at: refreshed.issued_at,
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
-  });
+  }, (data) => refreshView(flow, data, tokens, refreshed));
   return {
     ...tokens,
     access_token: refreshed.access_token,
     refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
     issued_at: refreshed.issued_at,
     id_token: refreshed.id_token ?? tokens.id_token,
+    // The first ID token's claims stay: a later one is compared with them.
   };
 }
 
@@ -806,7 +744,7 @@ async function refreshTokens(
 // ---------------------------------------------------------------------------
 
 /** Revokes the refresh token (and with it its access tokens), then shows the access token refused. @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1 */
-async function revokeTokens(flow: Flow, tokens: TokenSet) {
+async function revokeTokens(flow: Flow, tokens: Tokens) {
   const kind = tokens.refresh_token ? "refresh_token" : "access_token";
   const token = tokens.refresh_token ?? tokens.access_token;
   const endpoint = orgEndpoint(flow, "revoke");
@@ -820,13 +758,29 @@ async function revokeTokens(flow: Flow, tokens: TokenSet) {
   const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  await after?.body?.cancel();
+  const answer = after &&
+    (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
+  if (after) {
+    recordCheck(
+      flow,
+      `access token refused after revocation (${after.status})`,
+      !after.ok,
+    );
+  }
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
     token: mask(token, flow.output.showSecrets),
     status: response.status,
     identity_status_after: after?.status ?? null,
+    identity_after: after
+      ? `${after.status} ${after.ok ? "" : answer}`.trim() + ": " +
+        (after.ok
+          ? "the access token still works"
+          : kind === "refresh_token"
+          ? "the access token died with its refresh token"
+          : "the access token is dead")
+      : "not asked (the identity URL is on another host)",
   });
   if (after?.ok) {
     warn(
@@ -869,13 +823,6 @@ export interface DecodedJwt {
   claims: Record<string, unknown>;
   signingInput: Uint8Array<ArrayBuffer>;
   signature: Uint8Array<ArrayBuffer>;
-}
-
-/** An ID token that passed every check. */
-interface VerifiedIdToken {
-  claims: Record<string, unknown>;
-  /** What steps 7 and 10 print: header, claims, and each check with its outcome. */
-  shown: Record<string, unknown>;
 }
 
 /** How far clocks may disagree when checking `exp` and `iat`. */
@@ -1013,15 +960,17 @@ async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
  */
 async function verifyIdToken(
   flow: Flow,
-  tokens: TokenResponse,
+  body: TokenResponse,
   expected: {
     nonce?: string;
     nonceRequired: boolean;
     /** On refresh: the first ID token's claims; iss, sub and aud must match. */
     first?: Record<string, unknown>;
   },
-): Promise<VerifiedIdToken> {
-  const jwt = decodeJwt(String(tokens.id_token));
+): Promise<
+  { claims: Record<string, unknown>; shown: Record<string, unknown> }
+> {
+  const jwt = decodeJwt(String(body.id_token));
   const { header, claims } = jwt;
   const checks: Record<string, string> = {};
   // 1. The algorithm, before any key is touched: RS256 only, never none or HS256.
@@ -1032,54 +981,13 @@ async function verifyIdToken(
     );
   }
   checks.alg = "RS256, the only algorithm the org uses";
-  // 2. The issuer, from the configured org's discovery document. Salesforce
-  // names a My Domain login's own host as issuer even when it began at
-  // login.salesforce.com: then that host's discovery must say so itself.
-  let discovery = await discoverIssuer(flow, flow.config.instanceUrl);
-  const instanceOrigin = URL.parse(tokens.instance_url)?.origin;
-  if (
-    instanceOrigin && claims.iss !== discovery.issuer &&
-    claims.iss === instanceOrigin
-  ) {
-    const mine = await discoverIssuer(flow, instanceOrigin);
-    if (mine.issuer === claims.iss) {
-      discovery = mine;
-      checks.issuer_from =
-        `${mine.url} (the token response's instance_url: a My Domain login)`;
-    }
-  }
-  if (claims.iss !== discovery.issuer) {
-    throw idTokenError(
-      "iss",
-      `iss is ${
-        JSON.stringify(claims.iss)
-      }, the org's issuer is "${discovery.issuer}"`,
-    );
-  }
-  checks.iss = `matches the issuer in ${
-    checks.issuer_from ? "that" : "the org's"
-  } discovery document`;
-  // 3. The signature, with the key the header names.
-  const { key, attempt } = await findSigningKey(
-    flow,
-    discovery.jwks_uri,
-    header.kid,
-  );
-  if (!await verifyRs256(jwt, key).catch(() => false)) {
-    throw idTokenError(
-      "signature",
-      "the RS256 signature does not match the header and claims",
-    );
-  }
-  checks.signature = `valid, with key ${
-    JSON.stringify(header.kid)
-  } from ${discovery.jwks_uri}${
-    attempt > 1 ? " (found after fetching the keys again)" : ""
-  }`;
+  // 2. The issuer, from the org's discovery document.
+  const discovery = await issuerOf(flow, body, claims.iss, checks);
+  // 3. The signature, with the key the header names, from the org's key set.
+  await checkIdTokenSignature(flow, jwt, discovery.jwks_uri, checks);
   // 4. The audience: this app.
-  const clientId = flow.config.clientId;
   const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audience.includes(clientId)) {
+  if (!audience.includes(flow.config.clientId)) {
     throw idTokenError(
       "aud",
       `aud is ${JSON.stringify(claims.aud)}, not this app's consumer key`,
@@ -1089,6 +997,101 @@ async function verifyIdToken(
     ? "contains the consumer key"
     : "the consumer key";
   // 5. The time: not expired, not issued in the future.
+  checkIdTokenTimes(claims, checks);
+  // 6. The nonce: the one step 3 sent, so this token was made for this run.
+  checkNonce(claims, expected, checks);
+  // 7. at_hash, when present: this token was issued with this access token.
+  if (claims.at_hash !== undefined) {
+    if (claims.at_hash !== await accessTokenHash(body.access_token)) {
+      throw idTokenError("at_hash", "at_hash does not match the access token");
+    }
+    checks.at_hash = "matches the access token";
+  }
+  // 8. sub is the identity URL: step 9's URL, now in a signed statement.
+  if (claims.sub !== body.id) {
+    throw idTokenError(
+      "sub",
+      `sub is ${
+        JSON.stringify(claims.sub)
+      }, the token response's id is "${body.id}"`,
+    );
+  }
+  checks.sub = "the identity URL (id): who signed in, signed by the org";
+  // 9. On refresh: the same issuer, user and audience as the first ID token.
+  if (expected.first) checkSameAsFirst(claims, expected.first);
+  return {
+    claims,
+    // What steps 7 and 10 print: header, claims, and what each check found.
+    shown: {
+      token: mask(String(body.id_token), flow.output.showSecrets),
+      header: { alg: header.alg, kid: header.kid },
+      claims,
+      checks,
+    },
+  };
+}
+
+/**
+ * Check 2: `iss` is the issuer in the configured org's discovery document.
+ * Salesforce names a My Domain login's own host as issuer even when it began
+ * at login.salesforce.com: then that host's discovery must say so itself.
+ * Returns the discovery document that named the issuer.
+ */
+async function issuerOf(
+  flow: Flow,
+  body: TokenResponse,
+  iss: unknown,
+  checks: Record<string, string>,
+) {
+  let discovery = await discoverIssuer(flow, flow.config.instanceUrl);
+  const instanceOrigin = URL.parse(body.instance_url)?.origin;
+  if (instanceOrigin && iss !== discovery.issuer && iss === instanceOrigin) {
+    const mine = await discoverIssuer(flow, instanceOrigin);
+    if (mine.issuer === iss) {
+      discovery = mine;
+      checks.issuer_from =
+        `${mine.url} (the token response's instance_url: a My Domain login)`;
+    }
+  }
+  if (iss !== discovery.issuer) {
+    throw idTokenError(
+      "iss",
+      `iss is ${
+        JSON.stringify(iss)
+      }, the org's issuer is "${discovery.issuer}"`,
+    );
+  }
+  checks.iss = `matches the issuer in ${
+    checks.issuer_from ? "that" : "the org's"
+  } discovery document`;
+  return discovery;
+}
+
+/** Check 3: the RS256 signature, with the org's key that the header's `kid` names. */
+async function checkIdTokenSignature(
+  flow: Flow,
+  jwt: DecodedJwt,
+  jwksUri: string,
+  checks: Record<string, string>,
+) {
+  const kid = jwt.header.kid;
+  const { key, attempt } = await findSigningKey(flow, jwksUri, kid);
+  if (!await verifyRs256(jwt, key).catch(() => false)) {
+    throw idTokenError(
+      "signature",
+      "the RS256 signature does not match the header and claims",
+    );
+  }
+  checks.signature = `valid, with key ${JSON.stringify(kid)} from ${jwksUri}${
+    attempt > 1 ? " (found after fetching the keys again)" : ""
+  }`;
+}
+
+/** Check 5: not expired, and not issued in the future, give or take the clocks' difference. */
+function checkIdTokenTimes(
+  claims: Record<string, unknown>,
+  checks: Record<string, string>,
+) {
   const now = Date.now() / 1000;
   const { exp, iat } = claims;
   if (typeof exp !== "number" || exp < now - CLOCK_ALLOWANCE_SECONDS) {
@@ -1101,64 +1104,70 @@ async function verifyIdToken(
     Math.round(exp - now)
   } s (clocks may differ by ${CLOCK_ALLOWANCE_SECONDS} s)`;
   checks.iat = "not in the future";
-  // 6. The nonce: the one step 3 sent, so this token was made for this run.
-  if (expected.nonceRequired || claims.nonce !== undefined) {
-    if (claims.nonce !== expected.nonce) {
-      throw idTokenError(
-        "nonce",
-        claims.nonce === undefined
-          ? "the nonce sent at step 3 is missing"
-          : "the nonce is not the one sent at step 3",
-      );
-    }
-    checks.nonce = "the one sent at step 3";
-  } else {
+}
+
+/** Check 6: the nonce step 3 sent; required on the first ID token, and checked on refresh if one comes back. */
+function checkNonce(
+  claims: Record<string, unknown>,
+  expected: { nonce?: string; nonceRequired: boolean },
+  checks: Record<string, string>,
+) {
+  if (!expected.nonceRequired && claims.nonce === undefined) {
     checks.nonce = "none (not required on refresh)";
+    return;
   }
-  // 7. at_hash, when present: this token was issued with this access token.
-  if (claims.at_hash !== undefined) {
-    if (claims.at_hash !== await accessTokenHash(tokens.access_token)) {
-      throw idTokenError("at_hash", "at_hash does not match the access token");
-    }
-    checks.at_hash = "matches the access token";
-  }
-  // 8. sub is the identity URL: step 9's URL, now in a signed statement.
-  if (claims.sub !== tokens.id) {
+  if (claims.nonce !== expected.nonce) {
     throw idTokenError(
-      "sub",
-      `sub is ${
-        JSON.stringify(claims.sub)
-      }, the token response's id is "${tokens.id}"`,
+      "nonce",
+      claims.nonce === undefined
+        ? "the nonce sent at step 3 is missing"
+        : "the nonce is not the one sent at step 3",
     );
   }
-  checks.sub = "the identity URL (id): who signed in, signed by the org";
-  // 9. On refresh: the same issuer, user and audience as the first ID token.
+  checks.nonce = "the one sent at step 3";
+}
+
+/** Check 9, on refresh: the same issuer, user and audience as the first ID token. @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse */
+function checkSameAsFirst(
+  claims: Record<string, unknown>,
+  first: Record<string, unknown>,
+) {
   for (const name of ["iss", "sub", "aud"] as const) {
-    if (
-      expected.first &&
-      JSON.stringify(claims[name]) !== JSON.stringify(expected.first[name])
-    ) {
+    if (JSON.stringify(claims[name]) !== JSON.stringify(first[name])) {
       throw idTokenError(name, `${name} differs from the first ID token's`);
     }
   }
-  return {
-    claims,
-    shown: {
-      token: mask(String(tokens.id_token), flow.output.showSecrets),
-      header: { alg: header.alg, kid: header.kid },
-      claims,
-      checks,
-    },
-  };
 }
 
 /** Who signed in, from a verified ID token. */
+/** The claims of a JWT (and an ID token) that say how to trust it, not who signed in. @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
+const REGISTERED_CLAIMS = [
+  "iss",
+  "aud",
+  "exp",
+  "iat",
+  "nbf",
+  "jti",
+  "nonce",
+  "at_hash",
+  "c_hash",
+  "auth_time",
+  "azp",
+  "acr",
+  "amr",
+];
+
+/** Who signed in, from a verified ID token: sub and the profile claims, the usual four first. */
 function signedInUser(claims: Record<string, unknown>) {
+  const profile = Object.entries(claims).filter(([name]) =>
+    !REGISTERED_CLAIMS.includes(name)
+  );
   return {
     sub: claims.sub,
     preferred_username: claims.preferred_username ?? null,
     name: claims.name ?? null,
     email: claims.email ?? null,
+    ...Object.fromEntries(profile),
   };
 }
 
@@ -1202,7 +1211,7 @@ async function send(
   timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<Response> {
   try {
-    return await fetch(url, {
+    return await fetchRecorded(flow, url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
@@ -1228,6 +1237,223 @@ async function send(
       cause: error,
     });
   }
+}
+
+// ---------------------------------------------------------------------------
+// The record of a run: every exchange, for --http (and the report)
+// ---------------------------------------------------------------------------
+//
+// Requests pass through two places: `send` (everything the script asks the
+// org) and the callback server's handler (everything a browser brings back);
+// with --demo the demo org also says what the browser did at it. Each records
+// an Exchange here, masked by the one rule set; with neither --http nor a
+// report there is no record, and recording costs one property check.
+
+/** Notes a check that held (or failed) in the record, for the report's diagram. */
+function recordCheck(flow: Flow, text: string, ok = true) {
+  const check: CheckNote = { step: flow.step ?? 1, text, ok };
+  flow.record?.events.push({ kind: "check", check });
+}
+
+/** The checks steps 7 and 10 made: the signature, and the ID token's. */
+function recordTokenChecks(
+  flow: Flow,
+  signature: string,
+  idToken: unknown,
+) {
+  if (signature === "valid") recordCheck(flow, "signature valid");
+  if (idToken) recordCheck(flow, "ID token verified");
+}
+
+/** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
+interface WireView {
+  text: typeof import("./http_view.ts");
+  pending: import("./http_view.ts").HttpEntry[];
+  /** Secret value → the field it came in, such as a refresh token from a token response. */
+  known: Map<string, string>;
+}
+
+/** The longest body kept for --http; the rest is not read. */
+const MAX_RECORDED_BODY = 64 * 1024;
+
+/** Query and form fields worth a label in the report, in this order. */
+const HIGHLIGHTS = [
+  "response_type",
+  "grant_type",
+  "code",
+  "state",
+  "code_challenge",
+  "token",
+  "error",
+];
+
+/** `fetch`, recording the exchange when the run keeps a record. */
+async function fetchRecorded(
+  flow: Flow,
+  url: string,
+  init: RequestInit,
+): Promise<Response> {
+  if (!flow.record) return await fetch(url, init);
+  const request = {
+    method: init.method ?? "GET",
+    url,
+    headers: Object.entries((init.headers ?? {}) as Record<string, string>),
+    body: init.body === undefined ? undefined : String(init.body),
+  };
+  let response: Response | undefined;
+  try {
+    response = await fetch(url, init);
+    return response;
+  } finally {
+    const body = flow.wire && response
+      ? await readCapped(response.clone())
+      : undefined;
+    recordExchange(flow, "back", ["script", "org"], request, response, body);
+  }
+}
+
+/** Wraps the callback server's handler so that each request is recorded as it is answered; without a record, the handler itself. */
+function recordedHandler(
+  flow: Flow,
+  handle: (request: Request) => Response,
+): (request: Request) => Response {
+  if (!flow.record) return handle;
+  return (request) => {
+    const response = handle(request);
+    // At once, before the step that waits for it goes on; neither body is
+    // read (a client dripping one must not hold anything up), and the
+    // answer is one of the callback's own pages.
+    recordExchange(flow, "front", ["browser", "callback"], {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+    }, response);
+    return response;
+  };
+}
+
+/** Records what the browser did at the demo org, with the org's answer. */
+async function recordAtOrg(flow: Flow, request: Request, response: Response) {
+  const body = request.body ? await readCapped(request) : undefined;
+  const answer = flow.wire ? await readCapped(response) : undefined;
+  recordExchange(
+    flow,
+    "front",
+    ["browser", "org"],
+    {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+      body,
+    },
+    response,
+    answer,
+  );
+}
+
+/** Up to `max` characters of a body; the rest is left unread. */
+async function readCapped(
+  message: Request | Response,
+  max = MAX_RECORDED_BODY,
+): Promise<string> {
+  const reader = message.body?.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  try {
+    while (reader && text.length < max) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } catch {
+    // cut off (timeout, reset): what came is what is shown
+  } finally {
+    await reader?.cancel().catch(() => {});
+  }
+  return text.slice(0, max);
+}
+
+/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
+function recordExchange(
+  flow: Flow,
+  channel: "front" | "back",
+  [from, to]: [Party, Party],
+  request: {
+    method: string;
+    url: string;
+    headers: [string, string][];
+    body?: string;
+  },
+  response: Response | undefined,
+  responseBody?: string,
+) {
+  const { showSecrets } = flow.output;
+  const fields = new URLSearchParams(
+    request.body && request.method === "POST"
+      ? request.body
+      : new URL(request.url).search,
+  );
+  const highlights: Record<string, string> = {};
+  for (const name of HIGHLIGHTS) {
+    const value = fields.get(name);
+    if (value !== null) highlights[name] = maskField(name, value, showSecrets);
+  }
+  const location = response?.headers.get("location");
+  if (location) highlights.location = maskUrl(location, showSecrets);
+  const exchange: Exchange = {
+    channel,
+    from,
+    to,
+    step: flow.step ?? 1,
+    method: request.method,
+    url: maskUrl(request.url, showSecrets),
+    status: response?.status ?? 0,
+    ...(Object.keys(highlights).length > 0 ? { highlights } : {}),
+  };
+  flow.record!.events.push({ kind: "exchange", exchange });
+  const wire = flow.wire;
+  if (!wire) return;
+  const sent = channel === "back"
+    ? wire.text.sentByFetch(request.url, {
+      method: request.method,
+      headers: Object.fromEntries(request.headers),
+      body: request.body,
+    })
+    : request;
+  learnSecrets(wire, responseBody);
+  exchange.request = wire.text.requestText(sent, showSecrets);
+  exchange.response = wire.text.responseText(
+    response
+      ? {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+        body: responseBody,
+      }
+      : { status: 0, headers: [] },
+    showSecrets,
+  );
+  wire.pending.push({
+    channel,
+    from,
+    to,
+    request: exchange.request,
+    response: exchange.response,
+    ...(channel === "back"
+      ? { curl: wire.text.curlCommand(request, showSecrets, wire.known) }
+      : {}),
+  });
+}
+
+/** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
+function learnSecrets(wire: WireView, body: string | undefined) {
+  if (!body?.startsWith("{")) return;
+  try {
+    const fields = JSON.parse(body);
+    for (const name of ["access_token", "refresh_token", "id_token"]) {
+      if (typeof fields[name] === "string") wire.known.set(fields[name], name);
+    }
+  } catch { /* not JSON */ }
 }
 
 /** How long the check before the browser may take; no answer means "unknown", never a failure. */
@@ -1429,222 +1655,133 @@ export function validateTokenResponse(
 }
 
 // ---------------------------------------------------------------------------
-// The callback server's sockets: both loopbacks, and a bounded close
+// The callback server's rules: what it accepts, and the pages it answers
 // ---------------------------------------------------------------------------
 
-/**
- * Binds 127.0.0.1 and, where the machine has it, ::1 at `port`; if either is
- * taken, closes what it bound and fails naming the address.
- */
-async function listenOnLoopback(
-  flow: Flow,
-  port: number,
-  handle: (request: Request) => Response,
-): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
-  const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
-    ? ["127.0.0.1", "::1"]
-    : ["127.0.0.1"];
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
-  for (const hostname of hostnames) {
-    try {
-      servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
-    } catch (error) {
-      const address = hostname === "::1" ? "[::1]" : hostname;
-      const inUse = error instanceof Deno.errors.AddrInUse;
-      const denied = error instanceof Deno.errors.PermissionDenied;
-      if (hostname === "::1" && error instanceof Deno.errors.NotCapable) {
-        warn(
-          `not listening on [::1]: this run may not (add [::1] to --allow-net); a browser that resolves localhost to ::1 will not reach the callback`,
-        );
-        continue;
-      }
-      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback on this machine
-      await Promise.all(servers.map(closeServer)); // nothing half-done
-      throw inUse
-        ? new FlowError({
-          error: "port_in_use",
-          error_description:
-            `Cannot start the callback server: port ${port} on ${address} is in use`,
-          hint:
-            `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
-              new URL(flow.config.redirectUri).pathname
-            }; ` +
-            "the app's Callback URL must then change to the same URL.",
-          cause: error,
-        })
-        : denied
-        ? new FlowError({
-          error: "port_not_permitted",
-          error_description:
-            `Cannot start the callback server: port ${port} on ${address} needs administrator rights`,
-          hint:
-            "Ports below 1024 are reserved: use a port such as 8000 in --redirect-uri and in the app's Callback URL.",
-          cause: error,
-        })
-        : error;
-    }
-  }
-  return servers;
+/** A callback query longer than this is refused. */
+const MAX_CALLBACK_QUERY = 4096;
+
+/** How many ignored callbacks are each named before the rest are only counted. */
+const SHOWN_WARNINGS = 3;
+
+/** What the callback server expects, and what it has seen so far. */
+interface CallbackWait {
+  redirectUri: URL;
+  port: number;
+  state: string;
+  /** Named again when callbacks that cannot be ours keep coming. */
+  authorizationUrl: URL;
+  /** Settled by the first callback accepted. */
+  arrived: PromiseWithResolvers<CallbackResult>;
+  settled: boolean;
+  ignored: number;
 }
 
-/** How long closing a server may wait for connections still open. */
-const CLOSE_GRACE_MS = 1_000;
-
-/** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
-export async function closeServer(server: Deno.HttpServer): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    server.shutdown(),
-    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
-  ]);
-  clearTimeout(timer);
-}
-
-/** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
-export function isLoopbackAuthority(host: string, port: number): boolean {
-  return ["localhost", "127.0.0.1", "[::1]"].some((name) =>
-    host === `${name}:${port}` || (port === 80 && host === name)
-  );
-}
-
-// ---------------------------------------------------------------------------
-// The browser: launchers, the paste path, and the pages the callback shows
-// ---------------------------------------------------------------------------
-
-/** How long a browser launcher may run before we stop waiting for it. */
-const LAUNCHER_GRACE_MS = 3_000;
-
-/** The launcher commands to try, in order, for an OS. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.12 */
-export function browserCommands(
-  os: typeof Deno.build.os,
-  url: string,
-  isWsl = false,
-): string[][] {
-  // rundll32 passes the URL untouched; `cmd /c start` would cut it at the first "&".
-  const windows = ["rundll32", "url.dll,FileProtocolHandler", url];
-  if (os === "windows") return [windows];
-  if (os === "darwin") return [["open", url]];
-  if (isWsl) return [["wslview", url], ["rundll32.exe", ...windows.slice(1)]];
-  return [["xdg-open", url]];
-}
-
-/** Tries each launcher; true when one started (or is still starting) the browser. */
-async function launchBrowser(url: string): Promise<boolean> {
-  const isWsl = Deno.build.os === "linux" &&
-    readEnv("WSL_DISTRO_NAME") !== undefined;
-  for (const [command, ...args] of browserCommands(Deno.build.os, url, isWsl)) {
-    try {
-      const child = new Deno.Command(command, {
-        args,
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const status = await Promise.race([
-        child.status,
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), LAUNCHER_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (status === null) {
-        child.unref(); // a launcher that stays in the foreground must not keep us alive
-        return true;
-      }
-      if (status.success) return true;
-    } catch {
-      // missing or not permitted: try the next one
-    }
-  }
-  return false;
-}
-
-const PASTE_TIP =
-  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
-
-/**
- * Opens the browser at the authorization URL, once the callback server
- * listens; or, with no browser, hands it to `flow.withoutBrowser`. Its
- * `result` is what else may end the wait: a pasted callback, or the
- * stand-in failing.
- */
-async function sendUserToOrg(
-  flow: Flow,
-  url: URL,
+/** What the callback server expects: a GET of the redirect URI, with our state. */
+function expectCallback(
+  redirectUri: URL,
   state: string,
-  signal: AbortSignal,
-): Promise<{ result: Promise<CallbackResult> }> {
-  const { openBrowser, timeoutSeconds } = flow.config;
-  if (openBrowser && await launchBrowser(url.href)) {
-    note(
-      flow,
-      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
-    );
-    return { result: readPastedCallback(flow, state, signal) };
-  }
-  if (openBrowser) note(flow, "could not open a browser on this machine");
-  if (flow.withoutBrowser) return { result: flow.withoutBrowser(url.href) };
-  note(
-    flow,
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
-  );
-  return { result: readPastedCallback(flow, state, signal) };
+  authorizationUrl: URL,
+): CallbackWait {
+  return {
+    redirectUri,
+    port: Number(redirectUri.port || 80),
+    state,
+    authorizationUrl,
+    arrived: Promise.withResolvers<CallbackResult>(),
+    settled: false,
+    ignored: 0,
+  };
 }
 
 /**
- * The paste path: a URL the browser was redirected to, typed or piped on
- * standard input, gets the same checks as a callback. Never settles once
- * standard input ends or the wait is over.
+ * Answers one request to the callback server. Only a GET of the redirect
+ * URI's path, on a loopback name, is read at all; the first callback with
+ * our state settles the wait, and every later one is told it is done.
  */
-async function readPastedCallback(
-  flow: Flow,
-  state: string,
-  signal: AbortSignal,
-): Promise<CallbackResult> {
-  while (true) {
-    const line = await flow.lines.next(signal);
-    if (line === null) return new Promise(() => {});
-    if (line.trim() === "") continue;
-    const url = URL.parse(line.trim());
-    if (url && !isRedirectUri(url, flow.config.redirectUri)) {
-      warn(
-        `that URL is not the redirect URI: it must start ${flow.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
-      );
-      continue;
+function acceptCallback(wait: CallbackWait, request: Request): Response {
+  const url = new URL(request.url);
+  if (!isLoopbackAuthority(url.host, wait.port)) {
+    // DNS rebinding: a page on another name that resolves here.
+    return new Response("Misdirected request", { status: 421 });
+  }
+  if (url.pathname !== wait.redirectUri.pathname) {
+    return new Response("Not found", { status: 404 });
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return new Response("Method not allowed", {
+      status: 405,
+      headers: { allow: "GET, HEAD" },
+    });
+  }
+  if (wait.settled) return CALLBACK_PAGES.done();
+  const result = readCallback(url.searchParams, wait.state);
+  if (result.kind === "rejected") {
+    countIgnored(wait, result.reason);
+    return CALLBACK_PAGES.rejected(result.reason);
+  }
+  wait.settled = true;
+  wait.arrived.resolve(result);
+  return result.kind === "code"
+    ? CALLBACK_PAGES.code()
+    : CALLBACK_PAGES.error(result.error, result.error_description);
+}
+
+/** Validates a callback's query: one `code` or `error`, and the `state` we sent. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 */
+export function readCallback(
+  params: URLSearchParams,
+  expectedState: string,
+): CallbackOutcome {
+  if (params.toString().length > MAX_CALLBACK_QUERY) {
+    return { kind: "rejected", reason: "the query is too long" };
+  }
+  for (const name of ["code", "state", "error"]) {
+    if (params.getAll(name).length > 1) {
+      return { kind: "rejected", reason: `${name} appears more than once` };
     }
-    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
-      warn(
-        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
-      );
-      continue;
-    }
-    const outcome = readCallback(url.searchParams, state);
-    if (outcome.kind !== "rejected") return outcome;
+  }
+  const state = params.get("state");
+  if (state === null) {
+    return { kind: "rejected", reason: "it has no state" };
+  }
+  if (state !== expectedState) {
+    return { kind: "rejected", reason: "its state does not match ours" };
+  }
+  const error = params.get("error");
+  if (error !== null) {
+    return {
+      kind: "error",
+      error,
+      error_description: params.get("error_description") ?? "",
+    };
+  }
+  const code = params.get("code");
+  if (!code) return { kind: "rejected", reason: "it has no code" };
+  return { kind: "code", code, state };
+}
+
+/** Names the first few ignored callbacks, then counts a flood quietly (a web page may be sending them). */
+function countIgnored(wait: CallbackWait, reason: string) {
+  wait.ignored++;
+  if (wait.ignored <= SHOWN_WARNINGS) {
+    warn(`ignored a callback because ${reason}; still waiting`);
+  } else if (wait.ignored === SHOWN_WARNINGS + 1) {
     warn(
-      `ignored the pasted URL because ${outcome.reason}; still waiting`,
+      `more callbacks keep arriving that cannot be ours (a web page may be sending them): counting them quietly. ` +
+        `Sign in at the authorization URL: ${wait.authorizationUrl.href}`,
     );
   }
 }
 
-/** True when `url` is the redirect URI (scheme, host, port and path), whatever its query. */
-function isRedirectUri(url: URL, redirectUri: string): boolean {
-  const expected = new URL(redirectUri);
-  return url.origin === expected.origin && url.pathname === expected.pathname;
-}
-
-function timeoutError(flow: Flow): FlowError {
-  const { timeoutSeconds, redirectUri } = flow.config;
-  return new FlowError({
-    error: "timeout",
-    error_description:
-      `Cannot complete sign-in: no valid callback arrived within ${timeoutSeconds} seconds`,
-    hint:
-      `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
-      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
-      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
-      "Check what the browser shows, then run again; --timeout sets the wait.",
-  });
+/** Closes the callback server's sockets, and says how many callbacks it ignored in all. */
+async function closeCallbackServer(
+  servers: Deno.HttpServer[],
+  wait: CallbackWait,
+) {
+  await Promise.all(servers.map(closeServer));
+  if (wait.ignored > SHOWN_WARNINGS) {
+    warn(`ignored ${wait.ignored} callbacks in all while waiting`);
+  }
 }
 
 /** The pages the callback server shows: what happened, and never the code. */
@@ -1727,13 +1864,399 @@ function resultPage(
 }
 
 // ---------------------------------------------------------------------------
+// The callback server's sockets: both loopbacks, and a bounded close
+// ---------------------------------------------------------------------------
+
+/**
+ * Binds 127.0.0.1 and, where the machine has it, ::1 at `port`; if either is
+ * taken, closes what it bound and fails naming the address.
+ */
+async function listenOnLoopback(
+  flow: Flow,
+  port: number,
+  answer: (request: Request) => Response,
+): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
+  const handle = recordedHandler(flow, answer);
+  const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
+    ? ["127.0.0.1", "::1"]
+    : ["127.0.0.1"];
+  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  for (const hostname of hostnames) {
+    try {
+      servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
+      flow.callbackStarted = true;
+    } catch (error) {
+      const address = hostname === "::1" ? "[::1]" : hostname;
+      const inUse = error instanceof Deno.errors.AddrInUse;
+      const denied = error instanceof Deno.errors.PermissionDenied;
+      if (hostname === "::1" && error instanceof Deno.errors.NotCapable) {
+        warn(
+          `not listening on [::1]: this run may not (add [::1] to --allow-net); a browser that resolves localhost to ::1 will not reach the callback`,
+        );
+        continue;
+      }
+      if (hostname === "::1" && !inUse && !denied) continue; // no IPv6 loopback on this machine
+      await Promise.all(servers.map(closeServer)); // nothing half-done
+      throw inUse
+        ? new FlowError({
+          error: "port_in_use",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} is in use`,
+          hint:
+            `Stop whatever uses port ${port} (a dev server on "localhost" often takes [::1]), or pick another port with --redirect-uri http://localhost:PORT${
+              new URL(flow.config.redirectUri).pathname
+            }; ` +
+            "the app's Callback URL must then change to the same URL.",
+          cause: error,
+        })
+        : denied
+        ? new FlowError({
+          error: "port_not_permitted",
+          error_description:
+            `Cannot start the callback server: port ${port} on ${address} needs administrator rights`,
+          hint:
+            "Ports below 1024 are reserved: use a port such as 8000 in --redirect-uri and in the app's Callback URL.",
+          cause: error,
+        })
+        : error;
+    }
+  }
+  return servers;
+}
+
+/** How long closing a server may wait for connections still open. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
+export async function closeServer(server: Deno.HttpServer): Promise<void> {
+  // AbortSignal.timeout, not setTimeout: its timer never holds the process
+  // open, and it spares every run the load of Node's timers.
+  const grace = AbortSignal.timeout(CLOSE_GRACE_MS);
+  await Promise.race([
+    server.shutdown(),
+    new Promise((resolve) =>
+      grace.addEventListener("abort", resolve, { once: true })
+    ),
+  ]);
+}
+
+/** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
+export function isLoopbackAuthority(host: string, port: number): boolean {
+  return ["localhost", "127.0.0.1", "[::1]"].some((name) =>
+    host === `${name}:${port}` || (port === 80 && host === name)
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The wait for the callback: the race, the browser launcher, the paste path
+// ---------------------------------------------------------------------------
+
+/**
+ * The first of `ways` to settle, or a FlowError once the wait times out
+ * (--timeout) or the run is interrupted. `ways` gets a signal that ends when
+ * the wait does, so that a paste reader stops reading.
+ */
+async function firstToArrive<T>(
+  flow: Flow,
+  ways: (signal: AbortSignal) => Promise<Promise<T>[]>,
+): Promise<T> {
+  const over = new AbortController();
+  const signal = AbortSignal.any([
+    flow.signal,
+    AbortSignal.timeout(flow.config.timeoutSeconds * 1000),
+    over.signal,
+  ]);
+  try {
+    return await Promise.race([...await ways(signal), ended(signal)]);
+  } catch (error) {
+    throw isTimeout(error) ? timeoutError(flow) : error;
+  } finally {
+    over.abort();
+  }
+}
+
+/** A promise that rejects with the signal's reason once it aborts; a rejection nobody awaits any more is ignored. */
+function ended(signal: AbortSignal): Promise<never> {
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), {
+      once: true,
+    });
+  });
+  promise.catch(() => {});
+  return promise;
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "TimeoutError";
+}
+
+/** How long a browser launcher may run before we stop waiting for it. */
+const LAUNCHER_GRACE_MS = 3_000;
+
+/** The launcher commands to try, in order, for an OS. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.12 */
+export function browserCommands(
+  os: typeof Deno.build.os,
+  url: string,
+  isWsl = false,
+): string[][] {
+  // rundll32 passes the URL untouched; `cmd /c start` would cut it at the first "&".
+  const windows = ["rundll32", "url.dll,FileProtocolHandler", url];
+  if (os === "windows") return [windows];
+  if (os === "darwin") return [["open", url]];
+  if (isWsl) return [["wslview", url], ["rundll32.exe", ...windows.slice(1)]];
+  return [["xdg-open", url]];
+}
+
+/** Tries each launcher; true when one started (or is still starting) the browser. */
+async function launchBrowser(url: string): Promise<boolean> {
+  const isWsl = Deno.build.os === "linux" &&
+    readEnv("WSL_DISTRO_NAME") !== undefined;
+  for (const [command, ...args] of browserCommands(Deno.build.os, url, isWsl)) {
+    try {
+      const child = new Deno.Command(command, {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        child.status,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), LAUNCHER_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (status === null) {
+        child.unref(); // a launcher that stays in the foreground must not keep us alive
+        return true;
+      }
+      if (status.success) return true;
+    } catch {
+      // missing or not permitted: try the next one
+    }
+  }
+  return false;
+}
+
+const PASTE_TIP =
+  "(Browser on another machine, or the page did not load? Paste the full URL from its address bar here and press Enter.)";
+
+/**
+ * Opens the browser at the authorization URL, once the callback server
+ * listens; with no browser, leaves it to the demo user (--demo) or asks the
+ * person to open it. Says which way the user goes.
+ */
+async function sendUserToOrg(
+  flow: Flow,
+  url: URL,
+): Promise<"browser" | "demo user" | "by hand"> {
+  const { openBrowser, timeoutSeconds } = flow.config;
+  if (openBrowser && await launchBrowser(url.href)) {
+    note(
+      flow,
+      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
+    );
+    return "browser";
+  }
+  if (openBrowser) note(flow, "could not open a browser on this machine");
+  if (flow.demoUser) return "demo user";
+  note(
+    flow,
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
+  );
+  return "by hand";
+}
+
+/**
+ * The paste path: a URL the browser was redirected to, typed or piped on
+ * standard input, gets the same checks as a callback. Never settles once
+ * standard input ends or the wait is over.
+ */
+async function readPastedCallback(
+  flow: Flow,
+  state: string,
+  signal: AbortSignal,
+): Promise<CallbackResult> {
+  while (true) {
+    const line = await flow.lines.next(signal);
+    if (line === null) return new Promise(() => {});
+    if (line.trim() === "") continue;
+    const url = URL.parse(line.trim());
+    if (url && !isRedirectUri(url, flow.config.redirectUri)) {
+      warn(
+        `that URL is not the redirect URI: it must start ${flow.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
+      );
+      continue;
+    }
+    if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
+      warn(
+        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
+      );
+      continue;
+    }
+    const outcome = readCallback(url.searchParams, state);
+    if (outcome.kind !== "rejected") return outcome;
+    warn(
+      `ignored the pasted URL because ${outcome.reason}; still waiting`,
+    );
+  }
+}
+
+/** True when `url` is the redirect URI (scheme, host, port and path), whatever its query. */
+function isRedirectUri(url: URL, redirectUri: string): boolean {
+  const expected = new URL(redirectUri);
+  return url.origin === expected.origin && url.pathname === expected.pathname;
+}
+
+function timeoutError(flow: Flow): FlowError {
+  const { timeoutSeconds, redirectUri } = flow.config;
+  return new FlowError({
+    error: "timeout",
+    error_description:
+      `Cannot complete sign-in: no valid callback arrived within ${timeoutSeconds} seconds`,
+    hint:
+      `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
+      "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
+      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
+      "Check what the browser shows, then run again; --timeout sets the wait.",
+  });
+}
+
+// ---------------------------------------------------------------------------
+// What a person sees of a step: its data, cut to fit a screen
+// ---------------------------------------------------------------------------
+//
+// --json prints each step's data whole. At a terminal each step fits in 20
+// lines at 80 columns, so with --pause its heading is still on screen at the
+// next prompt: step 4 sets the check apart, step 7 puts each ID-token check
+// beside the claim it checked, step 8 names the user, step 10 shows only what
+// changed.
+
+/** A nested view's own line (`name: headline`), its fields below it. */
+const HEADLINE = Symbol("headline");
+
+/** What `renderFields` prints: fields, and nested views with a headline. */
+type View = Record<string, unknown> & { [HEADLINE]?: string };
+
+/** A claim as a check line shows it. */
+function claimText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** Step 4: the callback server's facts, then the check apart: the tool's own, not OAuth's. */
+function callbackServerView(data: Record<string, unknown>): View {
+  const { check, ...server } = data;
+  return {
+    ...server,
+    "before the browser, this tool's own check (not a step of OAuth)": check,
+  };
+}
+
+/** Step 7: the token response a field a line (its status 200 goes without saying: any other ends the flow), the signature's verdict beside it, and each ID-token check under the ID token. */
+function tokenResponseView(data: Record<string, unknown>): View {
+  const body = data.body as Record<string, unknown>;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  const view: View = {};
+  for (const [name, value] of Object.entries(body)) {
+    view[name] = name === "signature"
+      ? `${value} (${data.signature})`
+      : name === "id_token" && idToken
+      ? { [HEADLINE]: `${value}, checked:`, ...idTokenChecks(idToken) }
+      : value;
+  }
+  if (!("signature" in body)) view.signature = data.signature;
+  return view;
+}
+
+/** One line per ID-token check, each with the claim it checked (the registered claims). */
+function idTokenChecks(idToken: Record<string, unknown>): View {
+  const claims = idToken.claims as Record<string, unknown>;
+  const checks = idToken.checks as Record<string, string>;
+  const lines: View = {
+    alg: checks.alg,
+    iss: `${claimText(claims.iss)}: ${
+      checks.issuer_from ? "its My Domain's issuer" : "the org's issuer"
+    }`,
+    signature: checks.signature,
+    aud: `${claimText(claims.aud)}: ${checks.aud}`,
+    "exp, iat": `${claims.exp}, ${claims.iat}: ${
+      checks.exp.replace(/ \(.*\)$/, "")
+    }, ${checks.iat}`,
+    nonce: claims.nonce === undefined
+      ? checks.nonce
+      : `${claimText(claims.nonce)}: step 3's`,
+  };
+  if (checks.at_hash) lines.at_hash = `${claims.at_hash}: ${checks.at_hash}`;
+  lines.sub = "the id below: who signed in, signed by the org";
+  return lines;
+}
+
+/** Step 8: the tokens, and who signed in by the usual four claims (--json has every one). */
+function tokensView(data: Record<string, unknown>): View {
+  const user = data.signed_in_user as Record<string, unknown> | undefined;
+  if (!user) return data;
+  const { sub, preferred_username, name, email, ...more } = user;
+  const others = Object.keys(more);
+  return {
+    ...data,
+    signed_in_user: {
+      sub,
+      preferred_username,
+      name,
+      email,
+      ...(others.length > 0 ? { more_claims: others.join(" ") } : {}),
+    },
+  };
+}
+
+/** Step 10: only what changed since step 8, and the checks that differ from step 7's. */
+function refreshView(
+  flow: Flow,
+  data: Record<string, unknown>,
+  before: Tokens,
+  after: TokenResponse,
+): View {
+  const shown = (token: string) => mask(token, flow.output.showSecrets);
+  const view: View = {
+    grant_type: "refresh_token, a form POST to the token endpoint",
+    status: data.status,
+    access_token: `${shown(after.access_token)} (new; step 8's was ${
+      shown(before.access_token)
+    })`,
+    refresh_token:
+      after.refresh_token && after.refresh_token !== before.refresh_token
+        ? `${shown(after.refresh_token)} (new: the org rotated it)`
+        : "the same as step 8's",
+    issued_at: `${after.issued_at} (step 8's: ${before.issued_at})`,
+    signature: data.signature,
+  };
+  if (after.scope && after.scope !== before.scope) view.scope = after.scope;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  if (idToken) {
+    const checks = idTokenChecks(idToken);
+    view.id_token = {
+      [HEADLINE]: `${idToken.token}, checked as at step 7; what differs:`,
+      "exp, iat": checks["exp, iat"],
+      nonce: checks.nonce,
+      "iss, sub, aud": "the same as the first ID token's",
+    };
+  }
+  return view;
+}
+
+// ---------------------------------------------------------------------------
 // The terminal: steps on stdout, remarks on stderr, --pause, standard input
 // ---------------------------------------------------------------------------
 
 /** How a run prints; `main` sets it once from the configuration and the terminal. */
 export interface Output {
   json: boolean;
+  /** Colour on stdout (the steps); stderr decides for itself (`stderrStyle`). */
   color: boolean;
+  /** Where the steps' prose wraps: the terminal's width, or Infinity when stdout is not a terminal. */
+  width: number;
   showSecrets: boolean;
   pause: boolean;
 }
@@ -1770,94 +2293,240 @@ export function safeJson(value: unknown, indent?: number): string {
   );
 }
 
-/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(flow: Flow, step: StepNumber, data: Record<string, unknown>) {
-  const { title } = STEPS[step];
+/** Prints one step of the flow: `## N. Title` and its fields, or one JSON line; `view` is what a person sees, when it differs from the data. */
+function logStep(
+  flow: Flow,
+  step: StepNumber,
+  data: Record<string, unknown>,
+  view: (data: Record<string, unknown>) => View = (data) => data,
+) {
+  const { title, why } = STEPS[step];
+  const shown = data;
+  const http = flow.wire?.pending.splice(0) ?? [];
+  if (http.length > 0) data = { ...data, http };
+  flow.record?.steps.push({ step, title, why, data });
   if (flow.output.json) {
     console.log(safeJson({ step, title, data }));
     return;
   }
-  const heading = `## ${step}. ${title}`;
-  console.log(flow.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(safeJson(data, 2).replace(/^/gm, "  ") + "\n");
+  const heading = paint(flow.output.color, "heading", `## ${step}. ${title}`);
+  const fields = renderFields(view(shown), flow.output.width);
+  console.log([heading, ...fields].join("\n") + "\n");
+  if (http.length > 0) console.log(flow.wire!.text.httpBlock(http));
+}
+
+/** Colours for a terminal: SGR parameters. @see https://ecma-international.org/publications-and-standards/standards/ecma-48/ */
+const STYLES = {
+  heading: "1;36",
+  error: "1;31",
+  warning: "1;33",
+  hint: "1",
+  why: "1",
+  prompt: "2",
+};
+
+/** Text in a style when `on`, plain otherwise. */
+function paint(on: boolean, style: keyof typeof STYLES, text: string): string {
+  return on ? `\x1b[${STYLES[style]}m${text}\x1b[0m` : text;
+}
+
+/** The terminal's width in columns, 80 when it cannot say. */
+function terminalWidth(): number {
+  try {
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** How remarks on stderr look: coloured (unless NO_COLOR) and wrapped only on a terminal. */
+function stderrStyle(): { color: boolean; width: number } {
+  const terminal = Deno.stderr.isTerminal();
+  return {
+    color: terminal && !readEnv("NO_COLOR"),
+    width: terminal ? terminalWidth() : Infinity,
+  };
+}
+
+/**
+ * Prose wrapped at spaces to `width` columns, continuation lines starting
+ * with `indent`; a word longer than a line (a URL) is never broken, and
+ * stays where it is, so it still copies whole. Each line of `text` is
+ * wrapped on its own.
+ */
+export function wrap(text: string, width: number, indent = ""): string {
+  if (!Number.isFinite(width)) return text;
+  return text.split("\n").map((paragraph) => {
+    const [, lead, rest] = /^( *)(.*)$/s.exec(paragraph)!;
+    const lines: string[] = [];
+    let line = lead;
+    for (const chunk of rest.match(/\S+ */g) ?? []) {
+      const word = chunk.trimEnd();
+      const fitsAlone = indent.length + word.length <= width; // else breaking gains nothing
+      if (
+        line.trim() !== "" && line.length + word.length > width && fitsAlone
+      ) {
+        lines.push(line.trimEnd());
+        line = indent;
+      }
+      line += chunk;
+    }
+    lines.push(line.trimEnd());
+    return lines.join("\n");
+  }).join("\n");
+}
+
+/** The widest field name that values are aligned after. */
+const MAX_NAME_COLUMN = 22;
+
+/**
+ * A step's data for a person: `name: value` a line, names aligned, nested
+ * objects indented below their name, lists of values joined, prose wrapped
+ * to `width` under its value. Everything is terminal-safe.
+ */
+export function renderFields(
+  data: View,
+  width: number,
+  indent = "  ",
+): string[] {
+  const nested = (value: unknown) =>
+    typeof value === "object" && value !== null &&
+    (!Array.isArray(value) || value.some((item) => typeof item === "object"));
+  const entries = Object.entries(data).filter(([, value]) =>
+    value !== undefined
+  );
+  const column = Math.min(
+    MAX_NAME_COLUMN,
+    Math.max(
+      0,
+      ...entries.filter(([, v]) => !nested(v)).map(([k]) => k.length),
+    ),
+  );
+  const lines: string[] = [];
+  for (const [key, value] of entries) {
+    const name = terminalSafe(key);
+    if (nested(value)) {
+      const headline = (value as View)[HEADLINE];
+      const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+      lines.push(
+        ...(headline === undefined
+          ? `${indent}${name}:`
+          : wrap(label + terminalSafe(headline), width, indent + "    "))
+          .split("\n"),
+      );
+      const items = Array.isArray(value) ? value : [value];
+      for (const item of items) {
+        lines.push(
+          ...(typeof item === "object" && item !== null
+            ? renderFields(
+              item as Record<string, unknown>,
+              width,
+              indent + "  ",
+            )
+            : [`${indent}  ${scalarText(item)}`]),
+        );
+      }
+      continue;
+    }
+    const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+    const hanging = label.length <= 40 ? label.length : indent.length + 4;
+    lines.push(
+      ...wrap(label + scalarText(value), width, " ".repeat(hanging)).split(
+        "\n",
+      ),
+    );
+  }
+  return lines;
+}
+
+/** One value as a field shows it: text as it is (terminal-safe), lists joined, the rest as JSON. */
+function scalarText(value: unknown): string {
+  if (typeof value === "string") return terminalSafe(value);
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "[]" : value.map(scalarText).join(", ");
+  }
+  if (typeof value === "object" && value !== null) return "{}";
+  return String(value);
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
 function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
-  console.error(flow.output.json ? `note: ${line}` : `→ ${line}`);
+  if (flow.output.json) {
+    console.error(`note: ${line}`);
+    return;
+  }
+  console.error(wrap(`→ ${line}`, stderrStyle().width, "  "));
 }
 
 function warn(text: string) {
-  console.error(`warning: ${terminalSafe(text)}`);
+  const { color, width } = stderrStyle();
+  console.error(
+    wrap(
+      `${paint(color, "warning", "warning:")} ${terminalSafe(text)}`,
+      width,
+      "  ",
+    ),
+  );
 }
 
-function logFailure(output: Output, failure: FlowError) {
+/** Prints a failure: `error:` (or `usage:`) and `hint:` on stderr, or the failure line; with --http, the exchanges of the step that failed first. */
+function logFailure(output: Output, failure: FlowError, wire?: WireView) {
   const { error, error_description, hint } = failure;
+  const http = wire?.pending.splice(0) ?? [];
   if (output.json) {
     console.log(safeJson({
       step: null,
       title: "OAuth Flow Failed",
-      data: { error, error_description, hint },
+      data: {
+        error,
+        error_description,
+        hint,
+        ...(http.length > 0 ? { http } : {}),
+      },
     }));
     return;
   }
+  if (http.length > 0) console.log(wire!.text.httpBlock(http));
+  const { color, width } = stderrStyle();
   const [code, description, what] = [error, error_description, hint].map(
     terminalSafe,
   );
-  if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${code}: ${description}. ${what}`); // one line
-  } else {
-    console.error(`error: ${code}: ${description}\nhint: ${what}`);
-  }
+  const lines = failure.exitCode === EXIT_INTERRUPTED
+    // One line; on a terminal, below the ^C that Ctrl+C echoed.
+    ? [`${Number.isFinite(width) ? "\n" : ""}${code}: ${description}. ${what}`]
+    : [
+      failure.exitCode === EXIT_USAGE
+        ? `${paint(color, "error", "usage:")} ${description}`
+        : `${paint(color, "error", "error:")} ${code}: ${description}`,
+      `${paint(color, "hint", "hint:")} ${what}`,
+    ];
+  console.error(lines.map((line) => wrap(line, width, "  ")).join("\n"));
 }
 
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
-export function mask(value: string, showSecrets: boolean): string {
-  if (showSecrets) return value;
-  return value.length < 20
-    ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
-}
-
-/** Fields that are secrets wherever they appear: tokens, the code, and the verifier. */
-const SECRET_FIELDS = [
-  "access_token",
-  "refresh_token",
-  "id_token",
-  "code",
-  "code_verifier",
-];
-
-function maskTokens(
-  flow: Flow,
-  body: Record<string, unknown>,
-): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => [
-      key,
-      SECRET_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value, flow.output.showSecrets)
-        : value,
-    ]),
-  );
-}
-
-/** With --pause, reads out why a step matters and waits for Enter; `q` quits (closing the callback server if one is open). */
-async function pause(
-  flow: Flow,
-  step: StepNumber,
-  callback?: CallbackServer,
-) {
+/**
+ * With --pause, reads out why a step matters and waits for Enter; `q` quits.
+ * The first pause lists the steps ahead; lines typed ahead are dropped, so
+ * one Enter is one step.
+ */
+async function pause(flow: Flow, step: StepNumber) {
+  flow.step = step;
   if (!flow.output.pause) return;
-  console.error(
-    `\n${
-      STEPS[step].why
-    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
+  const { color, width } = stderrStyle();
+  if (step === 1) console.error(stepsAhead(flow.config, width));
+  flow.lines.drain();
+  const prompt = `  Press Enter for step ${step} (q, then Enter, quits) `;
+  // No newline after the prompt: the Enter typed there ends its line.
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(
+      `${paint(color, "why", wrap(STEPS[step].why, width))}\n${
+        paint(color, "prompt", prompt)
+      }`,
+    ),
   );
   const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
-  if (flow.signal.aborted || quit) await callback?.close();
   if (flow.signal.aborted) throw flow.signal.reason;
   if (quit) {
     throw new FlowError({
@@ -1869,22 +2538,45 @@ async function pause(
   }
 }
 
+/** The opening screen of --pause: the steps this run will take, from `STEPS`. */
+function stepsAhead(config: Config, width: number): string {
+  const taken = (Object.keys(STEPS).map(Number) as StepNumber[]).filter(
+    (step) =>
+      step <= 8 || (step === 9 && config.identity) ||
+      (step === 10 && config.refresh) || (step === 11 && config.revoke),
+  );
+  return [
+    wrap(
+      `Workshop mode: ${taken.length} steps, each introduced first; press Enter for each.`,
+      width,
+    ),
+    ...taken.map((step) =>
+      `  ${String(step).padStart(2)}. ${STEPS[step].title}`
+    ),
+    "",
+  ].join("\n");
+}
+
 /** Lines from a stream, each handed to whoever asks first. */
 export interface LineReader {
   /** The next line, or null at the end of input or once `signal` aborts. */
   next(signal?: AbortSignal): Promise<string | null>;
+  /** Drops the lines read but not yet asked for: what was typed ahead. */
+  drain(): void;
 }
 
 /** The longest line kept whole; a callback URL is a few KB at most. */
 export const MAX_LINE = 16 * 1024;
 
 /**
- * Splits a byte stream into lines; reading starts at the first `next()`.
+ * Splits a byte stream into lines; reading starts at the first `next()`
+ * (given a function, the stream is only made then: a run that never reads
+ * standard input never opens it).
  * Each chunk is scanned once, and a line longer than `MAX_LINE` is cut there
  * (the rest of it is dropped), so a huge paste costs neither time nor memory.
  */
 export function createLineReader(
-  readable: ReadableStream<Uint8Array>,
+  readable: ReadableStream<Uint8Array> | (() => ReadableStream<Uint8Array>),
 ): LineReader {
   const lines: string[] = [];
   const waiting: ((line: string | null) => void)[] = [];
@@ -1899,7 +2591,8 @@ export function createLineReader(
     let line = ""; // the current line, at most MAX_LINE characters
     let cut = false; // the current line grew past MAX_LINE
     try {
-      for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
+      const stream = typeof readable === "function" ? readable() : readable;
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         let start = 0;
         for (let end; (end = chunk.indexOf("\n", start)) >= 0;) {
           if (!cut) line += chunk.slice(start, end);
@@ -1918,6 +2611,9 @@ export function createLineReader(
     }
   }
   return {
+    drain() {
+      lines.length = 0;
+    },
     next(signal) {
       if (!started) {
         started = true;
@@ -1937,20 +2633,146 @@ export function createLineReader(
   };
 }
 
-/** A promise that rejects with the signal's reason once it aborts; a rejection nobody awaits any more is ignored. */
-function ended(signal: AbortSignal): Promise<never> {
-  const promise = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), {
-      once: true,
-    });
-  });
-  promise.catch(() => {});
-  return promise;
+// ---------------------------------------------------------------------------
+// Masking: one rule set for every view (steps, --json, --http, curl, report)
+// ---------------------------------------------------------------------------
+
+/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+export function mask(value: string, showSecrets: boolean): string {
+  if (showSecrets) return value;
+  return value.length < 20
+    ? "********"
+    : `${value.slice(0, 6)}…${value.slice(-4)}`;
 }
 
-function isTimeout(error: unknown): boolean {
-  return error instanceof DOMException && error.name === "TimeoutError";
+/** Fields that are secrets wherever they appear (JSON, forms, queries): tokens, the code, and the verifier. */
+const SECRET_FIELDS = [
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "code",
+  "code_verifier",
+  "token", // revocation and introspection name the token just "token"
+];
+
+/** Fields never shown, not even with --show-secrets: the client secret and a password. */
+const HIDDEN_FIELDS = ["client_secret", "password"];
+
+/** A named value as every view shows it: hidden, masked, or as it is. */
+export function maskField(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  if (HIDDEN_FIELDS.includes(name)) return "********";
+  return SECRET_FIELDS.includes(name) ? mask(value, showSecrets) : value;
+}
+
+/** True for a field that `maskField` hides or masks. */
+export function isSecretField(name: string): boolean {
+  return HIDDEN_FIELDS.includes(name) || SECRET_FIELDS.includes(name);
+}
+
+/** A JSON value with every secret field masked, at any depth. */
+export function maskJson(value: unknown, showSecrets: boolean): unknown {
+  if (Array.isArray(value)) {
+    return value.map((item) => maskJson(item, showSecrets));
+  }
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      typeof item === "string"
+        ? maskField(key, item, showSecrets)
+        : maskJson(item, showSecrets),
+    ]),
+  );
+}
+
+/** One form value, encoded as a form encodes it. */
+function formEncode(text: string): string {
+  return new URLSearchParams([["", text]]).toString().slice(1);
+}
+
+/**
+ * A form body or query string (`a=1&code=…`) with its secret values masked
+ * and left encoded, so it still reads as what was sent: `code=aPrxuL…jbs%3D`.
+ */
+export function maskForm(encoded: string, showSecrets: boolean): string {
+  return encoded.split("&").map((pair) => {
+    const at = pair.indexOf("=");
+    if (at < 0) return pair;
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text.replaceAll("+", " "));
+      } catch {
+        return text;
+      }
+    };
+    const name = decode(pair.slice(0, at));
+    if (!isSecretField(name)) return pair;
+    const value = decode(pair.slice(at + 1));
+    const shown = maskField(name, value, showSecrets);
+    if (shown === value) return pair;
+    const [head, tail] = shown.split("…");
+    return `${pair.slice(0, at)}=${
+      tail === undefined ? shown : `${formEncode(head)}…${formEncode(tail)}`
+    }`;
+  }).join("&");
+}
+
+/** A URL with its query's secrets masked; state, challenge and nonce stay whole. */
+export function maskUrl(url: string, showSecrets: boolean): string {
+  const at = url.indexOf("?");
+  if (at < 0) return url;
+  const end = url.indexOf("#", at);
+  const query = url.slice(at + 1, end < 0 ? undefined : end);
+  return url.slice(0, at + 1) + maskForm(query, showSecrets) +
+    (end < 0 ? "" : url.slice(end));
+}
+
+/** A header as every view shows it: bearer tokens and session cookies masked, Basic credentials hidden, redirects' secrets masked. */
+export function maskHeader(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  switch (name.toLowerCase()) {
+    case "authorization":
+    case "proxy-authorization": {
+      const [scheme, credentials = ""] = value.split(/ (.*)/s);
+      return /^bearer$/i.test(scheme)
+        ? `${scheme} ${mask(credentials, showSecrets)}`
+        : `${scheme} ********`; // Basic carries the client secret
+    }
+    case "cookie":
+      return value.split(/;\s*/).map((pair) => maskCookie(pair, showSecrets))
+        .join("; ");
+    case "set-cookie": {
+      const [pair, ...attributes] = value.split(";");
+      return [maskCookie(pair, showSecrets), ...attributes].join(";");
+    }
+    case "location":
+    case "referer":
+      return maskUrl(value, showSecrets);
+    default:
+      return value;
+  }
+}
+
+/** `name=value` with the value masked: a cookie may be a session. */
+function maskCookie(pair: string, showSecrets: boolean): string {
+  const at = pair.indexOf("=");
+  return at < 0
+    ? pair
+    : `${pair.slice(0, at + 1)}${mask(pair.slice(at + 1), showSecrets)}`;
+}
+
+function maskTokens(
+  flow: Flow,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
+  return maskJson(body, flow.output.showSecrets) as Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------
@@ -2065,37 +2887,43 @@ const FLAGS = {
     type: "string",
     value: "URL",
     variable: "SF_INSTANCE_URL",
+    needs: "a URL, such as https://yourdomain.my.salesforce.com",
     help:
-      "the org: My Domain URL, https://login.salesforce.com\nor https://test.salesforce.com",
+      "the org: its My Domain URL, https://login.salesforce.com or https://test.salesforce.com",
   },
   "client-id": {
     type: "string",
     value: "ID",
     variable: "SF_CLIENT_ID",
+    needs: "the app's consumer key",
     help: "the app's consumer key",
   },
   "client-secret": {
     type: "string",
     value: "S",
     variable: "SF_CLIENT_SECRET",
+    needs: "the app's consumer secret",
     help:
-      "the consumer secret, if the app requires one\n(prefer the variable or .env: flags show in the process list)",
+      "the consumer secret, if the app requires one (prefer the variable or .env: flags show in the process list)",
   },
   "redirect-uri": {
     type: "string",
     value: "URI",
     variable: "SF_REDIRECT_URI",
+    needs: `a URL, such as ${DEFAULT_REDIRECT_URI}`,
     help: `default ${DEFAULT_REDIRECT_URI}`,
   },
   scope: {
     type: "string",
     value: '"A B"',
     variable: "SF_SCOPE",
+    needs: 'scopes, such as "api refresh_token"',
     help: "scopes to ask for (default: the app's own)",
   },
   timeout: {
     type: "string",
     value: "SECONDS",
+    needs: "a number of seconds",
     help:
       `how long to wait for the callback (default ${DEFAULT_TIMEOUT_SECONDS})`,
   },
@@ -2124,11 +2952,17 @@ const FLAGS = {
   save: {
     type: "string",
     value: "FILE",
+    needs: "a file name",
     help: "write the tokens, unmasked, to a new FILE (mode 0600)",
   },
   pause: {
     type: "boolean",
     help: "workshop mode: explain each step, wait for Enter (q quits)",
+  },
+  http: {
+    type: "boolean",
+    help:
+      "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
@@ -2136,7 +2970,7 @@ const FLAGS = {
     help:
       "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
-  help: { type: "boolean", help: "this text" },
+  help: { type: "boolean", short: "h", help: "this text (also -h)" },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -2145,20 +2979,38 @@ type SettingFlag = {
   [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
 }[FlagName];
 
+/** One flag's lines in USAGE: the flag, its variable if it has one, and its help wrapped under the help column. */
+function usageLine(name: string, column: number): string {
+  const flag = FLAGS[name as FlagName];
+  const usage = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`;
+  const left = "variable" in flag
+    ? `${usage.padEnd(21)} ${flag.variable}`
+    : usage;
+  return wrap(
+    `${left.padEnd(column - 1)} ${flag.help}`,
+    80,
+    " ".repeat(column),
+  );
+}
+
 const USAGE = `Usage: deno run -A main.ts [options]
 
 Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
 
-Options (flags win over environment variables, which win over .env):
+Settings (a flag wins over its variable, which wins over .env):
 ${
-  Object.entries(FLAGS).map(([name, flag]) => {
-    const left = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`
-      .padEnd(25) + ("variable" in flag ? flag.variable : "").padEnd(19);
-    return left + flag.help.replaceAll("\n", "\n" + " ".repeat(left.length));
-  }).join("\n")
+  Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
+    .map((name) => usageLine(name, 40)).join("\n")
 }
 
-Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
+Options:
+${
+  Object.keys(FLAGS).filter((name) => !("variable" in FLAGS[name as FlagName]))
+    .map((name) => usageLine(name, 22)).join("\n")
+}
+
+Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration,
+130 interrupted.`;
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -2176,6 +3028,8 @@ export interface Config {
   sendSecret: boolean;
   json: boolean;
   showSecrets: boolean;
+  /** --http: show each exchange as HTTP/1.1 text (and curl for the back channel). */
+  http: boolean;
   identity: boolean;
   refresh: boolean;
   revoke: boolean;
@@ -2229,27 +3083,109 @@ export function readDotEnv(path = ".env"): Record<string, string> {
 }
 
 function parseCommandLine(args: string[]) {
+  const mistake = commandLineMistake(args);
+  if (mistake) throw mistake;
   const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, { type }]) => [name, { type }]),
+    Object.entries(FLAGS).map(([name, flag]) => [
+      name,
+      { type: flag.type, ...("short" in flag ? { short: flag.short } : {}) },
+    ]),
   ) as { [F in FlagName]: { type: typeof FLAGS[F]["type"] } };
   try {
     return parseArgs({ args, strict: true, allowPositionals: false, options })
       .values;
-  } catch (error) {
+  } catch {
     // A stray value is never echoed: it may be a secret ("--client-secret= S").
-    const positional = (error as { code?: string }).code ===
-      "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL";
     throw usageError(
-      `Cannot read the command line: ${
-        positional
-          ? "a value without a flag before it (its text is not shown, in case it is a secret)"
-          : terminalSafe((error as Error).message.replaceAll("\n", " "))
-      }`,
-      positional
-        ? 'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.'
-        : "Run with --help to see every flag.",
+      "Cannot read the command line: a value without a flag before it (its text is not shown, in case it is a secret)",
+      'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.',
     );
   }
+}
+
+/**
+ * The mistakes a command line can make, said in plain words before the
+ * parser words them its own way: an unknown flag (and the nearest known
+ * one), a flag missing its value, a value given to a switch. Values are
+ * never echoed: one may be a secret.
+ */
+function commandLineMistake(args: string[]): FlowError | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") continue; // a stray value: parseArgs' turn
+    const at = arg.indexOf("=");
+    const written = at < 0 ? arg : arg.slice(0, at);
+    if (written === "-h") continue;
+    const name = written.replace(/^--?/, "");
+    const flag = arg.startsWith("--") && Object.hasOwn(FLAGS, name)
+      ? FLAGS[name as FlagName]
+      : undefined;
+    if (!flag) {
+      const shown = terminalSafe(written.slice(0, 40));
+      const nearest = nearestFlag(name);
+      return usageError(
+        `Cannot read the command line: no such flag "${shown}"`,
+        `${
+          nearest ? `Did you mean --${nearest}? ` : ""
+        }Run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "boolean" && at >= 0) {
+      return usageError(
+        `Cannot read the command line: ${written} takes no value`,
+        `Write ${written} alone; run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "string" && at < 0) {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("-")) {
+        return usageError(
+          `Cannot read the command line: ${written} needs ${flag.needs}`,
+          next === undefined
+            ? `Put the value after it: ${written} ${flag.value}.`
+            : `The next word starts with "-", so it reads as a flag: write ${written}=${flag.value} for a value that starts with "-".`,
+        );
+      }
+      i++; // its value
+    }
+  }
+  return undefined;
+}
+
+/** The known flag closest to a mistyped one (`dmeo` → `demo`), if one is close enough. */
+function nearestFlag(name: string): string | undefined {
+  let best: { flag: string; distance: number } | undefined;
+  for (const flag of Object.keys(FLAGS)) {
+    const distance = flag.startsWith(name) && name.length >= 3
+      ? 0
+      : editDistance(name, flag);
+    if (!best || distance < best.distance) best = { flag, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(name.length / 3))
+    ? best.flag
+    : undefined;
+}
+
+/** Insertions, deletions, substitutions and swaps of neighbours between two words (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i || j),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /** Looks a setting up by precedence: flag, environment variable, then `.env`. */
@@ -2466,6 +3402,7 @@ export function loadConfig(
     sendSecret: !flags["no-secret"],
     json: flags.json ?? false,
     showSecrets: flags["show-secrets"] ?? false,
+    http: flags.http ?? false,
     identity: !flags["no-identity"],
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
@@ -2490,7 +3427,14 @@ export function loadConfig(
     }
     return config; // the demo org fills in the rest
   }
+  return withOrgSettings(config, get);
+}
 
+/** The org and the app, for a run against a real org: the instance URL and consumer key are required. */
+function withOrgSettings(
+  config: Config,
+  get: (flag: SettingFlag) => Setting | undefined,
+): Config {
   const instance = get("instance-url");
   const clientId = get("client-id");
   const missing = [
@@ -2557,6 +3501,7 @@ export async function main(args: string[]): Promise<number> {
   let output: Output = {
     json: args.includes("--json"),
     color: false,
+    width: Infinity,
     showSecrets: false,
     pause: false,
   };
@@ -2570,43 +3515,48 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
+  const onTerminal = !config.json && Deno.stdout.isTerminal();
   output = {
     json: config.json,
     showSecrets: config.showSecrets,
-    color: !config.json && Deno.stdout.isTerminal() && !readEnv("NO_COLOR"),
+    color: onTerminal && !readEnv("NO_COLOR"),
+    width: onTerminal ? terminalWidth() : Infinity,
     // Workshop mode needs someone at a terminal to press Enter.
     pause: config.pause && !config.json && Deno.stdin.isTerminal(),
   };
+  if (config.pause && !output.pause) {
+    config.warnings.push(
+      `--pause does nothing here: ${
+        config.json
+          ? "--json output is for programs, with nobody to press Enter"
+          : "standard input is not a terminal, so nobody can press Enter"
+      }; the steps run straight through`,
+    );
+  }
 
   // Ctrl+C or SIGTERM closes the servers and ends with 130.
   const interrupt = new AbortController();
+  const flow: Flow = {
+    config,
+    output,
+    lines: createLineReader(() => Deno.stdin.readable),
+    signal: interrupt.signal,
+  };
   const signals = listenForSignals(() =>
-    interrupt.abort(
-      new FlowError({
-        error: "interrupted",
-        error_description:
-          "Cannot finish the flow: interrupted, and the callback server is closed",
-        hint: "Run the script again to start over.",
-        exitCode: EXIT_INTERRUPTED,
-      }),
-    )
+    interrupt.abort(interruptedError(flow))
   );
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
   try {
-    const flow: Flow = {
-      config,
-      output,
-      lines: createLineReader(Deno.stdin.readable),
-      signal: interrupt.signal,
-    };
+    if (config.http) await startRecording(flow); // a report will ask for it too
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
     await runFlow(flow);
+    if (flow.record) flow.record.outcome = { kind: "completed" };
     return EXIT_OK;
   } catch (error) {
-    return fail(output, error);
+    return fail(output, error, flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
@@ -2652,26 +3602,46 @@ export function freeLoopbackPort(port: number): number | undefined {
   }
 }
 
-/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
-  let demo: typeof import("./demo_org.ts");
+/** Loads a part that lives in a file of its own (the demo org, --http's text); a gist without it gets a usage error naming the file. */
+async function importBeside<T>(
+  load: () => Promise<T>,
+  flag: string,
+  file: string,
+  hint: string,
+): Promise<T> {
   try {
-    demo = await import("./demo_org.ts");
+    return await load();
   } catch (error) {
     throw new FlowError({
       error: "invalid_configuration",
-      error_description:
-        "Cannot use --demo: demo_org.ts is not next to main.ts",
-      hint:
-        "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+      error_description: `Cannot use ${flag}: ${file} is not next to main.ts`,
+      hint,
       exitCode: EXIT_USAGE,
       cause: error,
     });
   }
+}
+
+/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
+async function startDemo(flow: Flow) {
+  const demo = await importBeside(
+    () => import("./demo_org.ts"),
+    "--demo",
+    "demo_org.ts",
+    "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+  );
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
-  const org = demo.startDemoOrg({ redirectUri });
+  const org = demo.startDemoOrg({
+    redirectUri,
+    // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
+    observe: flow.record &&
+      (async (request, response) => {
+        if (flow.step === 5) await recordAtOrg(flow, request, response);
+      }),
+  });
+  if (flow.record) flow.record.instanceUrl = org.url;
   flow.config = {
     ...flow.config,
     redirectUri,
@@ -2687,7 +3657,7 @@ async function startDemo(flow: Flow) {
       ...flow.config.settingsFrom,
     },
   };
-  flow.withoutBrowser = async (url) => {
+  flow.demoUser = async (url) => {
     note(
       flow,
       "no browser: the script plays the demo user (signs in, then clicks Allow)",
@@ -2705,7 +3675,6 @@ async function startDemo(flow: Flow) {
             "The demo org did not behave as expected: run again, or open the URL in a browser.",
         });
     }
-    return await new Promise<never>(() => {}); // the callback carries on
   };
   note(
     flow,
@@ -2713,6 +3682,41 @@ async function startDemo(flow: Flow) {
       "It is new each run, so it asks you to sign in each time (any password).",
   );
   return org;
+}
+
+/** Starts the run's record (for --http, or a report); with --http, loads the HTTP text module too. */
+async function startRecording(flow: Flow) {
+  if (flow.config.http) {
+    const text = await importBeside(
+      () => import("./http_view.ts"),
+      "--http",
+      "http_view.ts",
+      "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+    );
+    flow.wire = { text, pending: [], known: new Map() };
+  }
+  flow.record = {
+    startedAt: new Date(),
+    instanceUrl: flow.config.instanceUrl,
+    showSecrets: flow.config.showSecrets,
+    http: flow.config.http,
+    steps: [],
+    events: [],
+    outcome: { kind: "interrupted", step: null },
+  };
+}
+
+/** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
+function interruptedError(flow: Flow): FlowError {
+  const where = flow.step ? ` at step ${flow.step}` : "";
+  return new FlowError({
+    error: "interrupted",
+    error_description: `Cannot finish the flow: interrupted${where}${
+      flow.callbackStarted ? ", and the callback server is closed" : ""
+    }`,
+    hint: "Run the script again to start over.",
+    exitCode: EXIT_INTERRUPTED,
+  });
 }
 
 function listenForSignals(handler: () => void) {
@@ -2726,14 +3730,25 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(output: Output, error: unknown): number {
+function fail(output: Output, error: unknown, flow?: Flow): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),
     hint:
       "This looks like a bug in the walkthrough: please report it with the output above.",
   });
-  logFailure(output, failure);
+  logFailure(output, failure, flow?.wire);
+  if (flow?.record) {
+    flow.record.outcome = failure.error === "interrupted" ||
+        failure.error === "quit"
+      ? { kind: "interrupted", step: flow.step ?? null }
+      : {
+        kind: "failed",
+        step: flow.step ?? null,
+        error: failure.error,
+        error_description: failure.error_description,
+      };
+  }
   return failure.exitCode;
 }
 

@@ -3,7 +3,11 @@
  * reads, what it refuses and how, and what a query returns on a small table.
  */
 
-import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "./_test_deps.ts";
 import {
   MAX_SOQL_LENGTH,
   parseSoql,
