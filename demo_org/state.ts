@@ -38,6 +38,18 @@ export interface DemoOrgOptions {
   idTokenLifetimeSeconds?: number;
   /** The demo app's scopes (default DEMO_SCOPES). */
   appScopes?: string[];
+  /** TEST ONLY: defences switched off, so exercises_test.ts can prove each exercise notices an attack that works; nothing else sets it. */
+  testOnlyWeaken?: TestOnlyWeaken;
+}
+
+/** TEST ONLY: a defence set to `false` is switched off. */
+export interface TestOnlyWeaken {
+  /** The token endpoint skips the code_verifier check. */
+  pkce?: boolean;
+  /** A code may be redeemed again. */
+  singleUseCodes?: boolean;
+  /** Authorize accepts any redirect_uri. */
+  redirectCheck?: boolean;
 }
 
 /** A consent page shown and not yet answered. */
@@ -113,6 +125,8 @@ export interface DemoOrgState {
   /** The ID token signing key, made on first use. */
   signingKeys?: Promise<CryptoKeyPair>;
   idTokenLifetimeSeconds: number;
+  /** TEST ONLY: see DemoOrgOptions. */
+  testOnlyWeaken: TestOnlyWeaken;
 }
 
 /** The Salesforce CLI's own app, as every org has it: a public client with PKCE (facts K). */
@@ -204,6 +218,7 @@ export function createOrgState(
     apiCalls: 0,
     signingKeys: options.signingKeys && Promise.resolve(options.signingKeys),
     idTokenLifetimeSeconds: options.idTokenLifetimeSeconds ?? 120,
+    testOnlyWeaken: options.testOnlyWeaken ?? {},
   };
 }
 
