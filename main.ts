@@ -113,10 +113,26 @@ export interface Flow {
   signal: AbortSignal;
   /** With --demo: the demo user signs in and clicks Allow when no browser opens; rejects if that fails. */
   demoUser?: (authorizationUrl: string) => Promise<void>;
+  /** With --exercise: the attacker's moves (exercises.ts). */
+  exercise?: FlowHooks;
+}
+
+/** Where an exercise's attacker moves: fixed points of the flow, which runs the same without them. */
+export interface FlowHooks {
+  afterStep4?(authorizationUrl: URL): Promise<void>;
+  afterStep5?(code: string): Promise<void>;
+  afterStep8?(tokens: Tokens): Promise<void>;
+  afterStep10?(tokens: Tokens): Promise<void>;
+  /** Each request the script sends the org, and the answer, pass here first: an attacker on the wire. */
+  onTheWire?(
+    url: string,
+    init: RequestInit,
+    answer: Response,
+  ): Promise<Response>;
 }
 
 /** Steps 1 to 11, in order; with --pause, each is introduced first. */
-async function runFlow(flow: Flow) {
+export async function runFlow(flow: Flow) {
   await pause(flow, 1);
   startFlow(flow);
   await pause(flow, 2);
@@ -127,11 +143,13 @@ async function runFlow(flow: Flow) {
   const callback = await startCallbackServer(flow, state, url);
   let code: string;
   try {
+    await flow.exercise?.afterStep4?.(url);
     await pause(flow, 5);
     code = await waitForAuthorizationCode(flow, callback, url, state);
   } finally {
     await callback.close(); // it serves one callback (RFC 8252 §8.3), and none after a quit
   }
+  await flow.exercise?.afterStep5?.(code);
   await pause(flow, 6);
   const request = prepareTokenRequest(flow, code, pkce);
   await pause(flow, 7);
@@ -140,6 +158,7 @@ async function runFlow(flow: Flow) {
   if (flow.config.save) await saveTokens(flow, tokens);
   await pause(flow, 8);
   completeFlow(flow, tokens);
+  await flow.exercise?.afterStep8?.(tokens);
   if (flow.config.identity) {
     await pause(flow, 9);
     await getIdentity(flow, tokens);
@@ -147,6 +166,7 @@ async function runFlow(flow: Flow) {
   if (flow.config.refresh) {
     await pause(flow, 10);
     tokens = await refreshTokens(flow, tokens, nonce);
+    await flow.exercise?.afterStep10?.(tokens);
   }
   if (flow.config.revoke) {
     await pause(flow, 11);
@@ -1159,11 +1179,12 @@ async function send(
   timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<Response> {
   try {
-    return await fetch(url, {
+    const answer = await fetch(url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
     });
+    return await flow.exercise?.onTheWire?.(url, init, answer) ?? answer;
   } catch (error) {
     if (flow.signal.aborted) throw flow.signal.reason;
     if (isTimeout(error)) {
@@ -1910,7 +1931,7 @@ function logStep(flow: Flow, step: StepNumber, data: Record<string, unknown>) {
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
-function note(flow: Pick<Flow, "output">, text: string) {
+export function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
   console.error(flow.output.json ? `note: ${line}` : `→ ${line}`);
 }
@@ -1919,7 +1940,7 @@ function warn(text: string) {
   console.error(`warning: ${terminalSafe(text)}`);
 }
 
-function logFailure(output: Output, failure: FlowError) {
+export function logFailure(output: Output, failure: FlowError) {
   const { error, error_description, hint } = failure;
   if (output.json) {
     console.log(safeJson({
@@ -2245,6 +2266,12 @@ const FLAGS = {
     help:
       "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
+  exercise: {
+    type: "string",
+    value: "NAME",
+    help:
+      "play the attacker against the demo org: list, all, or one\n(with --demo, or demo_org.ts as --instance-url)",
+  },
   help: { type: "boolean", help: "this text" },
 } as const;
 
@@ -2290,6 +2317,8 @@ export interface Config {
   revoke: boolean;
   save?: string;
   pause: boolean;
+  /** --exercise NAME: an attacker's move inserted in the flow (exercises.ts). */
+  exercise?: string;
   /** What the person should know about their settings, printed before step 1. */
   warnings: string[];
   /** Where each setting came from (a flag, a variable, .env, a default, the demo org), for step 1. */
@@ -2580,6 +2609,7 @@ export function loadConfig(
     revoke: flags.revoke ?? false,
     save: flags.save,
     pause: flags.pause ?? false,
+    exercise: flags.exercise,
     warnings: [],
     settingsFrom: {
       redirect_uri: redirect?.source ?? "default",
@@ -2716,6 +2746,7 @@ export async function main(args: string[]): Promise<number> {
       lines: createLineReader(() => Deno.stdin.readable),
       signal: interrupt.signal,
     };
+    if (config.exercise !== undefined) return await runExercises(flow);
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
@@ -2769,7 +2800,10 @@ export function freeLoopbackPort(port: number): number | undefined {
 }
 
 /** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
+export async function startDemo(
+  flow: Flow,
+  options: import("./demo_org.ts").DemoOrgOptions = {},
+) {
   let demo: typeof import("./demo_org.ts");
   try {
     demo = await import("./demo_org.ts");
@@ -2787,7 +2821,7 @@ async function startDemo(flow: Flow) {
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
-  const org = demo.startDemoOrg({ redirectUri });
+  const org = demo.startDemoOrg({ ...options, redirectUri });
   flow.config = {
     ...flow.config,
     redirectUri,
@@ -2828,6 +2862,25 @@ async function startDemo(flow: Flow) {
       "It is new each run, so it asks you to sign in each time (any password).",
   );
   return org;
+}
+
+/** --exercise: exercises.ts runs the flow with an attacker in it. */
+async function runExercises(flow: Flow): Promise<number> {
+  let exercises: typeof import("./exercises.ts");
+  try {
+    exercises = await import("./exercises.ts");
+  } catch (error) {
+    throw new FlowError({
+      error: "invalid_configuration",
+      error_description:
+        "Cannot use --exercise: exercises.ts is not next to main.ts",
+      hint:
+        "Fetch exercises.ts, demo_org.ts and its demo_org/ folder next to main.ts, or run without --exercise.",
+      exitCode: EXIT_USAGE,
+      cause: error,
+    });
+  }
+  return await exercises.runExercises(flow);
 }
 
 function listenForSignals(handler: () => void) {
