@@ -491,21 +491,15 @@ Deno.test("--exercise refuses, with a usage error, an unknown name, a real org a
 
 /** Runs an exercise against a standalone demo org started here, the test playing the user in the browser. */
 async function againstStandalone(exercise: string, options: DemoOrgOptions) {
-  const redirect = redirectUri();
-  const org = startDemoOrg({
-    redirectUri: redirect,
-    signingKeys: await testSigningKeys(),
-    ...options,
-  });
-  try {
-    return await runApproved([
-      ...orgArgs(org, redirect),
+  let result: Awaited<ReturnType<typeof runApproved>> | undefined;
+  await withOrg(async (org, app) => {
+    result = await runApproved([
+      ...orgArgs(org, app.redirectUri),
       "--exercise",
       exercise,
     ]);
-  } finally {
-    await org.close();
-  }
+  }, options);
+  return result!;
 }
 
 Deno.test("each exercise against the demo org fails loudly, exit 1, when the org's defence is switched off (test-only switch)", async () => {
