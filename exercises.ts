@@ -418,6 +418,8 @@ export interface Move {
   held: boolean;
   /** What the answer means, in one sentence. */
   meaning: string;
+  /** Why the exercise could not be played at all (say, no ID token came), if so. */
+  cannot?: string;
   /** Anything else worth showing in the answer. */
   notes?: Record<string, string>;
 }
@@ -662,6 +664,7 @@ function tamperingRound(how: Tampering): Round {
           return result.response;
         },
         conclude(ending) {
+          if (!forged) return undefined; // the flow ended before step 7
           const refused = ending?.error === "invalid_id_token";
           return {
             holds: {
@@ -682,6 +685,10 @@ function tamperingRound(how: Tampering): Round {
               : tampered
               ? "the script accepted the tampered ID token"
               : "there was no ID token to tamper with",
+            ...(tampered ? {} : {
+              cannot:
+                "the org sent no ID token: leave --scope unset, or include openid in it",
+            }),
           };
         },
       };
@@ -732,8 +739,9 @@ const reusedRefreshToken: Exercise = {
               holds: { refresh_token: "none: no refresh token was issued" },
               tries: [],
               held: false,
-              meaning:
-                "no refresh token to reuse: the app needs the refresh_token scope",
+              meaning: "there was no refresh token to copy",
+              cannot:
+                "the org issued no refresh token: leave --scope unset, or include refresh_token in it",
             });
             return;
           }
@@ -784,6 +792,13 @@ export async function runExercises(flow: Flow): Promise<number> {
   if (name === "list") return listExercises(flow);
   const chosen = name === "all" ? EXERCISES : [findExercise(name)];
   await checkTarget(flow);
+  if (flow.config.save) {
+    note(flow, "--save is ignored with --exercise: these tokens are not kept");
+  }
+  if (name === "all" && flow.config.demo && flow.config.openBrowser) {
+    note(flow, "--exercise all: the demo user signs in each time, no browser");
+    flow.config = { ...flow.config, openBrowser: false };
+  }
   const failed: string[] = [];
   for (const [index, exercise] of chosen.entries()) {
     if (chosen.length > 1) {
@@ -946,7 +961,9 @@ function verdict(
     ? `${ending.error}: ${ending.error_description}`
     : "the flow completed";
   const problem = !move
-    ? `the attacker never moved (${ended})`
+    ? `the flow ended before the attacker's step, so nothing was tried: ${ended}`
+    : move.cannot
+    ? `could not run: ${move.cannot}`
     : !move.held
     ? `ATTACK SUCCEEDED: ${move.meaning}`
     : !endedAsExpected(round, ending)
@@ -960,9 +977,14 @@ function verdict(
       );}
     return true;
   }
-  const loud = `✗ ${exercise.name}: ${problem}. A broken org or script: ${
-    flow.config.demo ? "this demo org" : "the org at " + flow.config.instanceUrl
-  } or main.ts does not defend as it should.`;
+  const broken = move?.held === false && !move.cannot
+    ? ` A broken org or script: ${
+      flow.config.demo
+        ? "this demo org"
+        : `the org at ${flow.config.instanceUrl}`
+    } or main.ts does not defend as it should.`
+    : "";
+  const loud = `✗ ${exercise.name}: ${problem}.${broken}`;
   console.error(
     flow.output.color
       ? `\x1b[1;31m${terminalSafe(loud)}\x1b[0m`

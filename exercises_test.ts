@@ -50,12 +50,17 @@ async function withOrg(
   fn: (org: ServedDemoOrg, app: App, send: Send) => Promise<void>,
   options: DemoOrgOptions = {},
 ) {
-  const redirect = redirectUri();
-  const org = startDemoOrg({
-    redirectUri: redirect,
-    signingKeys: await testSigningKeys(),
-    ...options,
-  });
+  const signingKeys = await testSigningKeys();
+  const start = (redirectUri: string) =>
+    startDemoOrg({ redirectUri, signingKeys, ...options });
+  let redirect = redirectUri();
+  let org = start(redirect);
+  // The org's own free port may be the one just picked for the callback.
+  while (new URL(org.url).port === new URL(redirect).port) {
+    await org.close();
+    redirect = redirectUri();
+    org = start(redirect);
+  }
   try {
     const app = {
       instanceUrl: org.url,
