@@ -7,8 +7,8 @@
  * Set SCREENSHOT_DIR to keep the screenshots they take.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { assertEquals, assertStringIncludes } from "./_test_deps.ts";
+import { type Browser, chromium, type Page } from "./_test_deps.ts";
 import { orgArgs, type Running, spawn, withDemoOrg } from "./_test_utils.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

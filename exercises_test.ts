@@ -5,7 +5,7 @@ import {
   assertMatch,
   assertNotEquals,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   type App,
   askForSwappedRedirect,

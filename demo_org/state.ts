@@ -81,6 +81,8 @@ export interface DemoOrgOptions {
     error_description: string,
     request: ErrorPageRequest,
   ) => void;
+  /** Told of each front-channel request (what a browser does at the org) and its answer; awaited before the answer goes out. */
+  observe?: (request: Request, response: Response) => void | Promise<void>;
   /** TEST ONLY: defences switched off, so exercises_test.ts can prove each exercise notices an attack that works; nothing else sets it. */
   testOnlyWeaken?: TestOnlyWeaken;
 }
