@@ -20,17 +20,23 @@ import {
   EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
+  fail,
   type Flow,
   FlowError,
   type FlowHooks,
-  logFailure,
   mask,
+  maskField,
+  maskForm,
+  maskHeader,
+  maskJson,
+  maskUrl,
   note,
   runFlow,
   safeJson,
   startDemo,
   terminalSafe,
   type Tokens,
+  wrap,
 } from "./main.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import type { DemoOrgOptions } from "./demo_org.ts";
@@ -921,6 +927,7 @@ async function runRound(
   try {
     if (flow.config.demo) org = await startDemo(flow, exercise.org);
     await runFlow(flow);
+    if (flow.record) flow.record.outcome = { kind: "completed" };
   } catch (error) {
     const interrupted = error instanceof FlowError &&
       (error.exitCode === EXIT_INTERRUPTED || error.exitCode === EXIT_USAGE);
@@ -931,7 +938,7 @@ async function runRound(
   }
   const concluded = hooks.conclude?.(ending);
   if (concluded) attack.show(concluded);
-  if (ending) logFailure(flow.output, ending); // as the script prints it
+  if (ending) fail(flow.output, ending, flow); // as the script prints it
   return verdict(flow, exercise, round, shown, ending);
 }
 
@@ -1034,11 +1041,16 @@ function newAttack(
 }
 
 // ---------------------------------------------------------------------------
-// Showing a move: one block (or one JSON line), masked as everything else
+// Showing a move: one block (or one JSON line), masked by main.ts's rules
 // ---------------------------------------------------------------------------
 
 /** The attacker's move as printed and recorded: `{exercise, step, attacker, answer, defence, held}`. */
 export function moveRecord(flow: Flow, exercise: Exercise, move: Move) {
+  const forged = move.forged && {
+    what: move.forged.what,
+    response: move.forged.status,
+    body: shownBody(flow, move.forged.body),
+  };
   return {
     exercise: exercise.name,
     step: exercise.step,
@@ -1047,13 +1059,7 @@ export function moveRecord(flow: Flow, exercise: Exercise, move: Move) {
       holds: move.holds,
       sends: [
         ...move.tries.map((t) => shownRequest(flow, t)),
-        ...(move.forged
-          ? [{
-            what: move.forged.what,
-            response: move.forged.status,
-            body: shownBody(flow, move.forged.body),
-          }]
-          : []),
+        ...(forged ? [forged] : []),
       ],
     },
     answer: {
@@ -1074,113 +1080,123 @@ export function moveRecord(flow: Flow, exercise: Exercise, move: Move) {
   };
 }
 
+/** Prints the move (a block, or one JSON line) and, when the run keeps a record, adds it and its requests there. */
 function printMove(flow: Flow, exercise: Exercise, move: Move) {
   const record = moveRecord(flow, exercise, move);
+  recordMove(flow, exercise, move, record);
   if (flow.output.json) {
     console.log(safeJson(record));
     return;
   }
+  const { color, width } = flow.output;
   const heading = `## Attacker: ${exercise.name} (after step ${exercise.step})`;
+  const field = (name: string, text: string) =>
+    wrap(terminalSafe(`  ${name.padEnd(8)} ${text}`), width, " ".repeat(11));
   const lines = [
-    flow.output.color ? `\x1b[1;35m${heading}\x1b[0m` : heading,
-    `  who:     ${exercise.who}`,
-    `  holds:   ${
-      Object.entries(move.holds).map(([k, v]) => `${k} ${v}`).join("; ")
-    }`,
-    ...move.tries.flatMap((t, i) => tryLines(flow, t, `${i + 1}.`)),
+    color ? `\x1b[1;35m${heading}\x1b[0m` : heading,
+    field("who:", exercise.who),
+    field(
+      "holds:",
+      Object.entries(move.holds).map(([k, v]) => `${k} ${v}`).join("; "),
+    ),
+    ...move.tries.map((t, i) => tryText(flow, t, `${i + 1}.`)),
     ...(move.forged
       ? [
-        `  sends:   ${move.forged.what}`,
+        field("sends:", move.forged.what),
         `           ${move.forged.status} ${
-          safeJson(shownBody(flow, move.forged.body))
+          terminalSafe(safeJson(shownBody(flow, move.forged.body)))
         }`,
       ]
       : []),
-    `  answer:  ${move.meaning}`,
-    ...Object.entries(move.notes ?? {}).map(([k, v]) => `  ${k}: ${v}`),
-    ...(move.after ?? []).flatMap((t) => tryLines(flow, t, "then")),
-    `  ${move.held ? "defence:" : "should have held:"} ${exercise.defence}`,
+    field("answer:", move.meaning),
+    ...Object.entries(move.notes ?? {}).map(([k, v]) => field(`${k}:`, v)),
+    ...(move.after ?? []).map((t) => tryText(flow, t, "then")),
+    field(move.held ? "defence:" : "should have held:", exercise.defence),
   ];
-  console.log(lines.map(terminalSafe).join("\n") + "\n");
+  console.log(lines.join("\n") + "\n");
 }
 
-/** One request and its answer, as a few lines: what, the request line, the form, the status and what it said. */
-function tryLines(flow: Flow, tried: Try, label: string): string[] {
-  const request = shownRequest(flow, tried);
-  const response = shownResponse(flow, tried);
-  const body = typeof response.body === "string"
-    ? response.body
-    : safeJson(response.body);
-  const short = body.length > 160 ? `${body.slice(0, 159)}…` : body;
+/** One request and its answer: what it tries, then the request line, the form and the status (with --http, both as HTTP/1.1 text). */
+function tryText(flow: Flow, tried: Try, label: string): string {
+  const head = terminalSafe(`  ${label.padEnd(8)} ${tried.what}`);
+  if (flow.wire) {
+    return `${head}\n${flow.wire.text.httpBlock([http(flow, tried)])}`;
+  }
+  const { showSecrets } = flow.output;
+  const authorization = tried.headers.authorization;
+  const answer = shownBody(flow, tried.body);
+  const text = typeof answer === "string" ? answer : safeJson(answer);
+  const location = tried.responseHeaders.location;
   return [
-    `  ${label.padEnd(8)} ${tried.what}`,
-    `           ${request.request}`,
-    ...(request.authorization
-      ? [`           Authorization: ${request.authorization}`]
-      : []),
-    ...(request.form
+    head,
+    `           ${tried.method} ${maskUrl(tried.url, showSecrets)}`,
+    ...(authorization
       ? [
-        `           ${
-          Object.entries(request.form).map(([k, v]) => `${k}=${v}`).join("&")
+        `           Authorization: ${
+          maskHeader("authorization", authorization, showSecrets)
         }`,
       ]
       : []),
-    `           → ${response.status} ${
-      response.location ? `Location: ${response.location}` : short
+    ...(tried.form
+      ? [`           ${maskForm(tried.form.toString(), showSecrets)}`]
+      : []),
+    `           → ${tried.status} ${
+      location
+        ? `Location: ${maskUrl(location, showSecrets)}`
+        : text.length > 160
+        ? `${text.slice(0, 159)}…`
+        : text
     }`,
-  ];
+  ].map(terminalSafe).join("\n");
 }
 
-/** Query and form fields that are secrets (as in main.ts); the client secret is always `********`. */
-const SECRET_FIELDS = [
-  "code",
-  "code_verifier",
-  "access_token",
-  "refresh_token",
-  "id_token",
-];
-
-function maskFields(flow: Flow, fields: Record<string, string>) {
-  return Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => [
-      key,
-      key === "client_secret"
-        ? "********"
-        : SECRET_FIELDS.includes(key)
-        ? mask(value, flow.output.showSecrets)
-        : value,
-    ]),
-  );
+/** The front channel is what goes through a browser: the authorization request, and anything to the callback. */
+function channelOf(tried: Try): "front" | "back" {
+  return tried.to === "callback" ||
+      new URL(tried.url).pathname === "/services/oauth2/authorize"
+    ? "front"
+    : "back";
 }
 
-/** A URL with its secret query values masked (`code=aPrx…`), the state kept. */
-function maskUrl(flow: Flow, href: string): string {
-  const url = new URL(href);
-  const fields = maskFields(flow, Object.fromEntries(url.searchParams));
-  url.search = "";
-  const query = Object.entries(fields).map(([key, value]) =>
-    `${encodeURIComponent(key)}=${
-      value.includes("…") ? value : encodeURIComponent(value)
-    }`
-  ).join("&");
-  return `${url.href}${query ? `?${query}` : ""}`;
+/** A try as HTTP/1.1 text, as --http shows every exchange. */
+function http(flow: Flow, tried: Try) {
+  const { text } = flow.wire!;
+  const { showSecrets } = flow.output;
+  return {
+    channel: channelOf(tried),
+    from: tried.from,
+    to: tried.to,
+    request: text.requestText(
+      text.sentByFetch(tried.url, {
+        method: tried.method,
+        headers: tried.headers,
+        body: tried.form?.toString(),
+      }),
+      showSecrets,
+    ),
+    response: text.responseText({
+      status: tried.status,
+      headers: Object.entries(tried.responseHeaders),
+      body: tried.body,
+    }, showSecrets),
+  };
 }
 
 function shownRequest(flow: Flow, tried: Try) {
-  const bearer = tried.headers.authorization;
+  const { showSecrets } = flow.output;
+  const authorization = tried.headers.authorization;
   return {
     what: tried.what,
-    request: `${tried.method} ${maskUrl(flow, tried.url)}`,
-    ...(bearer
+    request: `${tried.method} ${maskUrl(tried.url, showSecrets)}`,
+    ...(authorization
       ? {
-        authorization: `Bearer ${
-          mask(bearer.replace(/^Bearer /, ""), flow.output.showSecrets)
-        }`,
+        authorization: maskHeader("authorization", authorization, showSecrets),
       }
       : {}),
     ...(tried.form
-      ? { form: maskFields(flow, Object.fromEntries(tried.form)) }
+      ? { form: maskJson(Object.fromEntries(tried.form), showSecrets) }
       : {}),
+    ...(flow.wire ? { http: http(flow, tried).request } : {}),
   };
 }
 
@@ -1188,24 +1204,20 @@ function shownResponse(flow: Flow, tried: Try) {
   const location = tried.responseHeaders.location;
   return {
     status: tried.status,
-    ...(location ? { location: maskUrl(flow, location) } : {}),
+    ...(location
+      ? { location: maskUrl(location, flow.output.showSecrets) }
+      : {}),
     body: shownBody(flow, tried.body),
+    ...(flow.wire ? { http: http(flow, tried).response } : {}),
   };
 }
 
-/** An answer's body as shown: JSON with its tokens masked, Salesforce's bare error text, a page's title, or the start of the text. */
+/** An answer's body as shown: JSON with its secrets masked, Salesforce's bare error text, a page's title, or the start of the text. */
 function shownBody(flow: Flow, text: string): unknown {
   try {
     const json = JSON.parse(text);
-    if (typeof json === "object" && json !== null && !Array.isArray(json)) {
-      return Object.fromEntries(
-        Object.entries(json).map(([key, value]) => [
-          key,
-          SECRET_FIELDS.includes(key) && typeof value === "string"
-            ? mask(value, flow.output.showSecrets)
-            : value,
-        ]),
-      );
+    if (typeof json === "object" && json !== null) {
+      return maskJson(json, flow.output.showSecrets);
     }
   } catch { /* not JSON */ }
   const trimmed = text.trim();
@@ -1216,3 +1228,57 @@ function shownBody(flow: Flow, text: string): unknown {
   if (title) return `a page: "${title}"`;
   return trimmed.replace(/\s+/g, " ").slice(0, 160);
 }
+
+/** With a record (--http, or a report): each of the move's requests as an exchange, then the move itself; the attacker is a participant of the diagram. */
+function recordMove(
+  flow: Flow,
+  exercise: Exercise,
+  move: Move,
+  record: ReturnType<typeof moveRecord>,
+) {
+  if (!flow.record) return;
+  const { showSecrets } = flow.output;
+  for (const tried of [...move.tries, ...move.after ?? []]) {
+    // The callback server records what reaches it itself: the browser brought it.
+    if (tried.to === "callback") continue;
+    const fields = tried.form ?? new URL(tried.url).searchParams;
+    const highlights = Object.fromEntries(
+      HIGHLIGHTS.filter((name) => fields.has(name)).map((name) => [
+        name,
+        maskField(name, fields.get(name)!, showSecrets),
+      ]),
+    );
+    const wire = flow.wire ? http(flow, tried) : undefined;
+    flow.record.events.push({
+      kind: "exchange",
+      exchange: {
+        channel: channelOf(tried),
+        from: tried.from,
+        to: tried.to,
+        step: exercise.step,
+        method: tried.method,
+        url: maskUrl(tried.url, showSecrets),
+        status: tried.status,
+        ...(Object.keys(highlights).length > 0 ? { highlights } : {}),
+        ...(wire ? { request: wire.request, response: wire.response } : {}),
+      },
+    });
+  }
+  flow.record.events.push({
+    kind: "attack",
+    attack: {
+      ...record,
+      to: move.forged ? "script" : move.tries[0]?.to ?? "org",
+    },
+  });
+}
+
+/** The fields of an attacker's request worth a label in the report's diagram. */
+const HIGHLIGHTS = [
+  "grant_type",
+  "code",
+  "state",
+  "redirect_uri",
+  "code_verifier",
+  "refresh_token",
+];

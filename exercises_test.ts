@@ -31,6 +31,7 @@ import {
 } from "./demo_org.ts";
 import { decodeJwt, readCallback, verifyRs256 } from "./main.ts";
 import { generatePkce, type Pkce } from "./pkce.ts";
+import type { RunRecord } from "./report.ts";
 import {
   orgArgs,
   redirectUri,
@@ -332,6 +333,11 @@ Deno.test("reuseRefreshToken() presents the old refresh token; without rotation 
 // The exercises end to end: spawned as a learner runs them
 // ---------------------------------------------------------------------------
 
+/** The demo, with no browser and a callback port of its own (8000 is often taken on a shared machine). */
+function demo(): string[] {
+  return ["--demo", "--no-browser", "--redirect-uri", redirectUri()];
+}
+
 /** The attacker's lines of a --json run. */
 function attackerLines(stdout: string) {
   return stdout.split("\n").filter((line) => line.startsWith('{"exercise"'))
@@ -340,8 +346,7 @@ function attackerLines(stdout: string) {
 
 Deno.test("--demo --exercise all: every defence holds, each move is a JSON line of its own, exit 0", async () => {
   const result = await run([
-    "--demo",
-    "--no-browser",
+    ...demo(),
     "--json",
     "--exercise",
     "all",
@@ -410,8 +415,7 @@ Deno.test("--demo --exercise all: every defence holds, each move is a JSON line 
 
 Deno.test("--exercise without --json shows the attacker's block: who, what they hold, the request, the answer, the defence", async () => {
   const result = await run([
-    "--demo",
-    "--no-browser",
+    ...demo(),
     "--exercise",
     "stolen-code",
   ]);
@@ -626,7 +630,7 @@ Deno.test("forged-callback and tampered-id-token fail loudly, exit 1, against a 
     const folder = await scriptWithout(cuts);
     try {
       const result = await run(
-        ["--demo", "--no-browser", "--json", "--exercise", exercise],
+        [...demo(), "--json", "--exercise", exercise],
         { script: `${folder}/main.ts` },
       );
       assertEquals(result.code, 1, `${exercise}: ${result.stderr}`);
@@ -659,4 +663,88 @@ Deno.test("main.ts and pkce.ts alone, as in a gist: --exercise is a usage error 
   } finally {
     await Deno.remove(gist, { recursive: true });
   }
+});
+
+Deno.test("--http shows the attacker's requests and the answers as HTTP/1.1 text, masked, in the block and in the JSON line", async () => {
+  const json = await run([
+    ...demo(),
+    "--json",
+    "--http",
+    "--exercise",
+    "stolen-code",
+  ]);
+  assertEquals(json.code, 0, json.stderr);
+  const [move] = attackerLines(json.stdout);
+  const sent: string = move.attacker.sends[0].http;
+  assert(sent.startsWith("POST /services/oauth2/token HTTP/1.1\n"), sent);
+  assertStringIncludes(sent, "Content-Type: application/x-www-form-urlencoded");
+  assertMatch(sent, /\n\ngrant_type=authorization_code&code=aPrx[^&]*…/);
+  assertFalse(sent.includes("code_verifier"), "the first try sends none");
+  assert(move.answer.got[0].http.startsWith("HTTP/1.1 400 Bad Request\n"));
+  assertStringIncludes(move.answer.got[0].http, "invalid code verifier");
+
+  const human = await run([
+    ...demo(),
+    "--http",
+    "--exercise",
+    "replayed-code",
+  ]);
+  assertEquals(human.code, 0, human.stderr);
+  const block = human.stdout.slice(human.stdout.indexOf("## Attacker"));
+  assertStringIncludes(block, "── back channel: attacker → org");
+  assertStringIncludes(block, "── back channel: script → org"); // its tokens, tried after
+  assertStringIncludes(block, "client_secret=********");
+  assertStringIncludes(block, "Authorization: Bearer 00D5g0…");
+});
+
+Deno.test("with a record of the run, the attacker is a participant of the report's diagram, with their requests and the note that the defence held", async () => {
+  const { createLineReader, loadConfig } = await import("./main.ts");
+  const { runExercises } = await import("./exercises.ts");
+  const { sequenceDiagram } = await import("./report.ts");
+  const config = loadConfig([...demo(), "--json"])!;
+  const record: RunRecord = {
+    startedAt: new Date(),
+    instanceUrl: "",
+    showSecrets: false,
+    http: false,
+    steps: [],
+    events: [],
+    outcome: { kind: "interrupted", step: null },
+  };
+  const printed: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = console.error = (text: string) => printed.push(text);
+  let code;
+  try {
+    code = await runExercises({
+      config: { ...config, exercise: "replayed-code" },
+      output: {
+        json: true,
+        color: false,
+        width: Infinity,
+        showSecrets: false,
+        pause: false,
+      },
+      lines: createLineReader(new ReadableStream()),
+      signal: new AbortController().signal,
+      record,
+    });
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
+  assertEquals(code, 0, printed.join("\n"));
+  // After the script's own exchanges: the replay, the script's tokens tried, the move.
+  const last = record.events.filter((e) =>
+    e.kind === "attack" ||
+    (e.kind === "exchange" && e.exchange.from !== "browser")
+  ).slice(-4);
+  assertEquals(
+    last.map((e) => e.kind === "exchange" ? e.exchange.from : e.kind),
+    ["attacker", "script", "script", "attack"],
+  );
+  const diagram = sequenceDiagram(record);
+  assertStringIncludes(diagram, "participant Attacker");
+  assertMatch(diagram, /Attacker--?>>Org: .*POST \/services\/oauth2\/token/);
+  assertStringIncludes(diagram, "✓ defence held");
+  assertFalse(/00D[A-Za-z0-9]{12}![\w.]{8,}/.test(diagram), "tokens masked");
 });

@@ -2493,7 +2493,7 @@ function warn(text: string) {
 }
 
 /** Prints a failure: `error:` (or `usage:`) and `hint:` on stderr, or the failure line; with --http, the exchanges of the step that failed first. */
-export function logFailure(
+function logFailure(
   output: Output,
   failure: FlowError,
   wire?: WireView,
@@ -3781,7 +3781,11 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(output: Output, error: unknown, flow?: Flow): number {
+export function fail(
+  output: Output,
+  error: unknown,
+  flow?: Flow,
+): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),
