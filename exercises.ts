@@ -676,9 +676,6 @@ function tamperingRound(how: Tampering): Round {
             holds: {
               position:
                 "between the org and the script, where TLS would normally stop them",
-              answer: tampered
-                ? "the org's token response, on its way to the script"
-                : "a token response without an ID token (the app needs the openid scope)",
               change: how === "claim-changed"
                 ? `${TAMPERED_CLAIM.name} → ${TAMPERED_CLAIM.value}, the org's signature kept`
                 : 'header alg → "none", signature dropped',
@@ -1103,9 +1100,9 @@ function printMove(flow: Flow, exercise: Exercise, move: Move) {
     ...(move.forged
       ? [
         field("sends:", move.forged.what),
-        `           ${move.forged.status} ${
-          terminalSafe(safeJson(shownBody(flow, move.forged.body)))
-        }`,
+        `           ${move.forged.status} {…, "id_token": "${
+          terminalSafe(forgedIdToken(flow, move.forged.body))
+        }", …} (the rest as the org sent it)`,
       ]
       : []),
     field("answer:", move.meaning),
@@ -1114,6 +1111,15 @@ function printMove(flow: Flow, exercise: Exercise, move: Move) {
     field(move.held ? "defence:" : "should have held:", exercise.defence),
   ];
   console.log(lines.join("\n") + "\n");
+}
+
+/** The ID token in a forged token response, masked. */
+function forgedIdToken(flow: Flow, body: string): string {
+  const shown = shownBody(flow, body);
+  const idToken = typeof shown === "object" && shown !== null
+    ? (shown as { id_token?: unknown }).id_token
+    : undefined;
+  return typeof idToken === "string" ? idToken : "none";
 }
 
 /** One request and its answer: what it tries, then the request line, the form and the status (with --http, both as HTTP/1.1 text). */
