@@ -932,6 +932,8 @@ async function runRound(
     ending = error;
   } finally {
     await org?.close();
+    // A report of the run names the org of its last flow.
+    base.config = { ...base.config, instanceUrl: flow.config.instanceUrl };
   }
   const concluded = hooks.conclude?.(ending);
   if (concluded) attack.show(concluded);

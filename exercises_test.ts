@@ -31,8 +31,8 @@ import {
 } from "./demo_org.ts";
 import { decodeJwt, readCallback, verifyRs256 } from "./main.ts";
 import { generatePkce, type Pkce } from "./pkce.ts";
-import type { RunRecord } from "./report.ts";
 import {
+  assertNoLeak,
   orgArgs,
   redirectUri,
   run,
@@ -697,54 +697,33 @@ Deno.test("--http shows the attacker's requests and the answers as HTTP/1.1 text
   assertStringIncludes(block, "Authorization: Bearer 00D5g0…");
 });
 
-Deno.test("with a record of the run, the attacker is a participant of the report's diagram, with their requests and the note that the defence held", async () => {
-  const { createLineReader, loadConfig } = await import("./main.ts");
-  const { runExercises } = await import("./exercises.ts");
-  const { sequenceDiagram } = await import("./report.ts");
-  const config = loadConfig([...demo(), "--json"])!;
-  const record: RunRecord = {
-    startedAt: new Date(),
-    instanceUrl: "",
-    showSecrets: false,
-    http: false,
-    steps: [],
-    events: [],
-    outcome: { kind: "interrupted", step: null },
-  };
-  const printed: string[] = [];
-  const [log, error] = [console.log, console.error];
-  console.log = console.error = (text: string) => printed.push(text);
-  let code;
+Deno.test("--report draws the attacker as a participant: their requests, the script's tokens tried after, and whether the defence held", async () => {
+  const folder = await Deno.makeTempDir();
   try {
-    code = await runExercises({
-      config: { ...config, exercise: "replayed-code" },
-      output: {
-        json: true,
-        color: false,
-        width: Infinity,
-        showSecrets: false,
-        pause: false,
-      },
-      lines: createLineReader(new ReadableStream()),
-      signal: new AbortController().signal,
-      record,
-    });
+    const result = await run([
+      ...demo(),
+      "--exercise",
+      "replayed-code",
+      "--report",
+      `${folder}/run.md`,
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    const page = await Deno.readTextFile(`${folder}/run.md`);
+    assertNoLeak(page);
+    const diagram = page.slice(page.indexOf("sequenceDiagram"));
+    assertStringIncludes(diagram, "participant Attacker");
+    const arrows = diagram.split("\n").map((line) => line.trim())
+      .filter((line) => /^\w+-/.test(line)).slice(-4);
+    assertEquals(arrows.map((line) => line.split(":")[0]), [
+      "Attacker-->>Org",
+      "Script-->>Org",
+      "Script-->>Org",
+      "Attacker-xOrg",
+    ]);
+    assertStringIncludes(arrows[0], "8 · POST /services/oauth2/token → 400");
+    assertStringIncludes(arrows[1], "→ 403"); // the access token the replay killed
+    assertStringIncludes(diagram, "✓ defence held");
   } finally {
-    [console.log, console.error] = [log, error];
+    await Deno.remove(folder, { recursive: true });
   }
-  assertEquals(code, 0, printed.join("\n"));
-  // After the script's own exchanges: the replay, the script's tokens tried, the move.
-  const last = record.events.filter((e) =>
-    e.kind === "attack" ||
-    (e.kind === "exchange" && e.exchange.from !== "browser")
-  ).slice(-4);
-  assertEquals(
-    last.map((e) => e.kind === "exchange" ? e.exchange.from : e.kind),
-    ["attacker", "script", "script", "attack"],
-  );
-  const diagram = sequenceDiagram(record);
-  assertStringIncludes(diagram, "participant Attacker");
-  assertMatch(diagram, /Attacker--?>>Org: .*POST \/services\/oauth2\/token/);
-  assertStringIncludes(diagram, "✓ defence held");
-  assertFalse(/00D[A-Za-z0-9]{12}![\w.]{8,}/.test(diagram), "tokens masked");
 });

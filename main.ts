@@ -456,7 +456,6 @@ async function receiveTokens(
   const idToken = body.id_token
     ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
     : undefined;
-  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 7, {
     status: response.status,
     body: maskTokens(flow, body),
@@ -480,6 +479,7 @@ async function processTokenResponse(flow: Flow, response: Response) {
     await readJson(response, "token response"),
   );
   const signature = await checkSignature(body, flow.config.clientSecret);
+  if (signature === "valid") recordCheck(flow, "signature valid");
   return { body, signature };
 }
 
@@ -739,7 +739,6 @@ async function refreshTokens(
       first: tokens.id_token_claims,
     })
     : undefined;
-  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -780,13 +779,6 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
     : await identityRequest(flow, tokens);
   const answer = after &&
     (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
-  if (after) {
-    recordCheck(
-      flow,
-      `access token refused after revocation (${after.status})`,
-      !after.ok,
-    );
-  }
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
@@ -802,6 +794,15 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
           : "the access token is dead")
       : "not asked (the identity URL is on another host)",
   });
+  if (after) {
+    recordCheck(
+      flow,
+      after.ok
+        ? "access token still accepted after revocation"
+        : "access token refused after revocation",
+      !after.ok,
+    );
+  }
   if (after?.ok) {
     warn(
       "the identity URL still accepts the access token after revocation",
@@ -1039,6 +1040,7 @@ async function verifyIdToken(
   checks.sub = "the identity URL (id): who signed in, signed by the org";
   // 9. On refresh: the same issuer, user and audience as the first ID token.
   if (expected.first) checkSameAsFirst(claims, expected.first);
+  recordCheck(flow, "ID token verified");
   return {
     claims,
     // What steps 7 and 10 print: header, claims, and what each check found.
@@ -1276,16 +1278,6 @@ function recordCheck(flow: Flow, text: string, ok = true) {
   flow.record?.events.push({ kind: "check", check });
 }
 
-/** The checks steps 7 and 10 made: the signature, and the ID token's. */
-function recordTokenChecks(
-  flow: Flow,
-  signature: string,
-  idToken: unknown,
-) {
-  if (signature === "valid") recordCheck(flow, "signature valid");
-  if (idToken) recordCheck(flow, "ID token verified");
-}
-
 /** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
 interface WireView {
   text: typeof import("./http_view.ts");
@@ -1304,6 +1296,8 @@ const HIGHLIGHTS = [
   "code",
   "state",
   "code_challenge",
+  "code_verifier",
+  "refresh_token",
   "token",
   "error",
 ];
@@ -1326,7 +1320,8 @@ async function fetchRecorded(
     response = await fetch(url, init);
     return response;
   } finally {
-    const body = flow.wire && response
+    // A refusal's body is read for the report's label (its error) too.
+    const body = response && (flow.wire || response.status >= 400)
       ? await readCapped(response.clone())
       : undefined;
     recordExchange(flow, "back", ["script", "org"], request, response, body);
@@ -1421,6 +1416,18 @@ function recordExchange(
   }
   const location = response?.headers.get("location");
   if (location) highlights.location = maskUrl(location, showSecrets);
+  const authorization = new Headers(request.headers).get("authorization");
+  if (authorization) {
+    highlights.authorization = maskHeader(
+      "authorization",
+      authorization,
+      showSecrets,
+    );
+  }
+  const refusal = response && response.status >= 400 && responseBody
+    ? refusalError(responseBody)
+    : undefined;
+  if (refusal && !highlights.error) highlights.error = refusal;
   const exchange: Exchange = {
     channel,
     from,
@@ -1464,6 +1471,19 @@ function recordExchange(
       ? { curl: wire.text.curlCommand(request, showSecrets, wire.known) }
       : {}),
   });
+}
+
+/** The error a refusal names, for its label: `error` (JSON or form), Salesforce's `errorCode`, or a bare word such as `Bad_OAuth_Token`. */
+function refusalError(body: string): string | undefined {
+  const text = body.trim().slice(0, 4096);
+  if (/^[\w.-]{1,64}$/.test(text)) return text;
+  try {
+    const json = JSON.parse(text);
+    const first = Array.isArray(json) ? json[0] : json;
+    const error = first?.error ?? first?.errorCode;
+    if (typeof error === "string") return error.slice(0, 64);
+  } catch { /* not JSON */ }
+  return new URLSearchParams(text).get("error")?.slice(0, 64) || undefined;
 }
 
 /** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
@@ -2989,6 +3009,13 @@ const FLAGS = {
     help:
       "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
+  report: {
+    type: "string",
+    value: "FILE.md",
+    needs: "a file name",
+    help:
+      "when the run ends, write it to a new FILE.md: a sequence diagram and each step, masked",
+  },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
     type: "boolean",
@@ -3066,6 +3093,8 @@ export interface Config {
   refresh: boolean;
   revoke: boolean;
   save?: string;
+  /** --report: the Markdown page of the run, written when it ends. */
+  report?: string;
   pause: boolean;
   /** --exercise NAME: an attacker's move inserted in the flow (exercises.ts). */
   exercise?: string;
@@ -3366,13 +3395,19 @@ function validateTimeout(value: string | undefined): number {
   return seconds;
 }
 
-/** Checks up front that --save can create its file, so no redeemed code is wasted on a bad path. */
-function checkSavePath(path: string) {
+/** Checks up front that a flag's new file (--save, --report) can be created, so no run is wasted on a bad path; `hint` says how to allow writing it. */
+function checkNewFilePath(flag: string, path: string, hint: string) {
   const shown = terminalSafe(path);
+  if (path.trim() === "") {
+    throw usageError(
+      `Cannot use ${flag}: no file name given "${shown}"`,
+      `Give a new file name after ${flag}.`,
+    );
+  }
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     throw usageError(
-      `Cannot use --save: this run may not write that file "${shown}"`,
-      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
+      `Cannot use ${flag}: this run may not write that file "${shown}"`,
+      hint,
     );
   }
   let exists = true;
@@ -3381,7 +3416,7 @@ function checkSavePath(path: string) {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
       throw usageError(
-        `Cannot use --save: ${(error as Error).message} "${shown}"`,
+        `Cannot use ${flag}: ${(error as Error).message} "${shown}"`,
         "Choose a file name in a directory you can write to.",
       );
     }
@@ -3389,8 +3424,8 @@ function checkSavePath(path: string) {
   }
   if (exists) {
     throw usageError(
-      `Cannot use --save: the file already exists "${shown}"`,
-      "Choose a new file name, or move the old file away; tokens are never overwritten.",
+      `Cannot use ${flag}: the file already exists "${shown}"`,
+      `Choose a new file name, or move the old file away; ${flag} never overwrites a file.`,
     );
   }
   const directory = path.includes("/")
@@ -3402,7 +3437,7 @@ function checkSavePath(path: string) {
   } catch { /* missing, or not readable: refused below */ }
   if (!isDirectory) {
     throw usageError(
-      `Cannot use --save: no such directory "${terminalSafe(directory)}"`,
+      `Cannot use ${flag}: no such directory "${terminalSafe(directory)}"`,
       "Create the directory first, or choose a file name in an existing one.",
     );
   }
@@ -3441,6 +3476,7 @@ export function loadConfig(
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
     save: flags.save,
+    report: flags.report,
     pause: flags.pause ?? false,
     exercise: flags.exercise,
     warnings: [],
@@ -3449,7 +3485,20 @@ export function loadConfig(
       scope: scope?.source ?? "the app's own scopes",
     },
   };
-  if (config.save !== undefined) checkSavePath(config.save);
+  if (config.save !== undefined) {
+    checkNewFilePath(
+      "--save",
+      config.save,
+      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
+    );
+  }
+  if (config.report !== undefined) {
+    checkNewFilePath(
+      "--report",
+      config.report,
+      "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
+    );
+  }
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
       .filter((flag) => flags[flag as SettingFlag] !== undefined);
@@ -3582,21 +3631,29 @@ export async function main(args: string[]): Promise<number> {
   );
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
+  let report: ReportModule | undefined;
+  let code: number;
   try {
-    if (config.http) await startRecording(flow); // a report will ask for it too
-    if (config.exercise !== undefined) return await runExercises(flow);
-    if (config.demo) {
-      demoOrg = await startDemo(flow);
+    if (config.report !== undefined) report = await loadReport();
+    if (config.http || report) await startRecording(flow);
+    if (config.exercise !== undefined) {
+      code = await runExercises(flow); // a demo org of its own for each run
+    } else {
+      if (config.demo) {
+        demoOrg = await startDemo(flow);
+      }
+      await runFlow(flow);
+      if (flow.record) flow.record.outcome = { kind: "completed" };
+      code = EXIT_OK;
     }
-    await runFlow(flow);
-    if (flow.record) flow.record.outcome = { kind: "completed" };
-    return EXIT_OK;
   } catch (error) {
-    return fail(output, error, flow);
+    code = fail(output, error, flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
   }
+  // Completed, failed or interrupted: the page shows how far the run got.
+  return report ? await writeReport(flow, report, code) : code;
 }
 
 /** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
@@ -3755,6 +3812,63 @@ async function startRecording(flow: Flow) {
     events: [],
     outcome: { kind: "interrupted", step: null },
   };
+}
+
+// ---------------------------------------------------------------------------
+// --report: the run as a Markdown page (report.ts, loaded only when asked for)
+// ---------------------------------------------------------------------------
+
+type ReportModule = typeof import("./report.ts");
+
+/** Loads report.ts before anything starts, so a gist without it stops at once. */
+function loadReport(): Promise<ReportModule> {
+  return importBeside(
+    () => import("./report.ts"),
+    "--report",
+    "report.ts",
+    "Fetch report.ts next to main.ts, or run without --report (--json prints every step's data).",
+  );
+}
+
+/** Writes the page of a run that got to step 1 at least, to a new file, and says where; a completed run whose page cannot be written exits 1. */
+async function writeReport(
+  flow: Flow,
+  report: ReportModule,
+  code: number,
+): Promise<number> {
+  const record = flow.record;
+  if (!record || record.steps.length === 0) return code;
+  const path = flow.config.report!;
+  record.instanceUrl = flow.config.instanceUrl; // the demo org's, once it started
+  const { showSecrets } = flow.config;
+  try {
+    await Deno.writeTextFile(path, report.renderReport(record), {
+      createNew: true,
+      ...(showSecrets ? { mode: 0o600 } : {}),
+    });
+  } catch (error) {
+    logFailure(
+      flow.output,
+      new FlowError({
+        error: "report_failed",
+        error_description: `Cannot write the report: ${
+          (error as Error).message.replace(/: \w+ '.*'$/s, "")
+        } "${terminalSafe(path)}"`,
+        hint:
+          "Choose a new file name in a directory you can write to (--report FILE.md); the steps printed above are the run.",
+      }),
+    );
+    return code === EXIT_OK ? EXIT_FAILED : code;
+  }
+  note(
+    flow,
+    `wrote the report of this run to ${path}: ${
+      showSecrets
+        ? "it holds the secrets unmasked (mode 0600): do not share it"
+        : "secrets masked, ready to paste into a gist"
+    }`,
+  );
+  return code;
 }
 
 /** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
