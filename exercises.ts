@@ -577,7 +577,7 @@ const forgedCallback: Exercise = {
   who:
     "a web page the user has open, which sends the browser to http://localhost…/callback with a code of the attacker's",
   defence:
-    "state held: the callback server accepts only a callback that carries the random state sent at step 3, so the attacker's code never reached step 6 (main.ts: readCallback, called by step 4's callback server).",
+    "state held: the callback server accepts only a callback that carries the random state sent at step 3, so the attacker's code never reached step 6 (main.ts: readCallback, which acceptCallback asks about every request to step 4's callback server).",
   rounds: [{
     hooks: (attack) => ({
       async afterStep4() {
@@ -711,7 +711,7 @@ const tamperedIdToken: Exercise = {
   who:
     "someone on the wire between the org and the script, changing the token response",
   defence:
-    'the ID token checks held: step 7 accepts only "alg": "RS256" and verifies the signature over header and claims with the org\'s published key (main.ts: verifyIdToken, checks 1 and 3).',
+    'the ID token checks held: step 7 accepts only "alg": "RS256" and verifies the signature over header and claims with the org\'s published key (main.ts: verifyIdToken, check 1, and checkIdTokenSignature, check 3).',
   settings: { identity: false, refresh: false, revoke: false },
   rounds: [tamperingRound("claim-changed"), tamperingRound("alg-none")],
 };
