@@ -31,6 +31,7 @@ import {
   maskJson,
   maskUrl,
   note,
+  readAtMost,
   runFlow,
   safeJson,
   startDemo,
@@ -61,7 +62,7 @@ export interface Try {
   form?: URLSearchParams;
   status: number;
   responseHeaders: Record<string, string>;
-  /** The answer's body, at most MAX_ANSWER characters. */
+  /** The answer's body, at most MAX_ANSWER bytes of it. */
   body: string;
 }
 
@@ -94,23 +95,8 @@ async function attempt(
     headers,
     status: response.status,
     responseHeaders: Object.fromEntries(response.headers),
-    body: await readAtMost(response, MAX_ANSWER),
+    body: (await readAtMost(response.body, MAX_ANSWER)).text,
   };
-}
-
-/** An answer's text, cut at `limit` characters: the attacker reads no more. */
-async function readAtMost(response: Response, limit: number): Promise<string> {
-  let text = "";
-  const reader = response.body?.pipeThrough(new TextDecoderStream())
-    .getReader();
-  if (!reader) return text;
-  while (text.length < limit) {
-    const { value, done } = await reader.read();
-    if (done) return text;
-    text += value;
-  }
-  await reader.cancel();
-  return text.slice(0, limit);
 }
 
 /** The `error` of an OAuth error answer (JSON, or Salesforce's bare form text), if it is one. */
@@ -889,7 +875,7 @@ async function checkTarget(flow: Flow) {
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(3_000)]),
     });
-    page = await readAtMost(response, MAX_ANSWER);
+    page = (await readAtMost(response.body, MAX_ANSWER)).text;
   } catch {
     if (flow.signal.aborted) throw flow.signal.reason;
   }
