@@ -16,6 +16,7 @@
  */
 
 import {
+  buildAuthorizeUrl,
   EXIT_FAILED,
   EXIT_INTERRUPTED,
   EXIT_OK,
@@ -196,15 +197,14 @@ export async function getAttackersOwnCode(
 ): Promise<{ code: string; state: string }> {
   const pkce = await generatePkce();
   const state = base64url(crypto.getRandomValues(new Uint8Array(32)));
-  const url = new URL("/services/oauth2/authorize", app.instanceUrl);
-  url.search = new URLSearchParams({
+  const url = buildAuthorizeUrl(app.instanceUrl, {
     client_id: app.clientId,
     redirect_uri: app.redirectUri,
     response_type: "code",
     code_challenge: pkce.code_challenge,
     code_challenge_method: "S256",
     state,
-  }).toString();
+  });
   const back = await signInAndDecide(url.href);
   const code = back.searchParams.get("code");
   if (!code) {

@@ -29,7 +29,12 @@ import {
   signInAndDecide,
   startDemoOrg,
 } from "./demo_org.ts";
-import { decodeJwt, readCallback, verifyRs256 } from "./main.ts";
+import {
+  buildAuthorizeUrl,
+  decodeJwt,
+  readCallback,
+  verifyRs256,
+} from "./main.ts";
 import { generatePkce, type Pkce } from "./pkce.ts";
 import {
   assertNoLeak,
@@ -75,18 +80,16 @@ async function withOrg(
 }
 
 /** Signs the demo user in and approves, as the script's flow would: a fresh code and its verifier. */
-async function signedIn(app: App, scope?: string) {
+async function signedIn(app: App) {
   const pkce = await generatePkce();
-  const url = new URL("/services/oauth2/authorize", app.instanceUrl);
-  url.search = new URLSearchParams({
+  const url = buildAuthorizeUrl(app.instanceUrl, {
     client_id: app.clientId,
     redirect_uri: app.redirectUri,
     response_type: "code",
     code_challenge: pkce.code_challenge,
     code_challenge_method: "S256",
     state: "the-real-state",
-    ...(scope ? { scope } : {}),
-  }).toString();
+  });
   const back = await signInAndDecide(url.href);
   return { url, pkce, code: back.searchParams.get("code")! };
 }
