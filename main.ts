@@ -2945,11 +2945,7 @@ function warn(text: string) {
 }
 
 /** Prints a failure: `error:` (or `usage:`) and `hint:` on stderr, or the failure line; with --http, the exchanges of the step that failed first. */
-function logFailure(
-  output: Output,
-  failure: FlowError,
-  wire?: WireView,
-) {
+function logFailure(output: Output, failure: FlowError, wire?: WireView) {
   const { error, error_description, hint } = failure;
   const http = wire?.pending.splice(0) ?? [];
   if (output.json) {
@@ -4464,11 +4460,7 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-export function fail(
-  output: Output,
-  error: unknown,
-  flow?: Flow,
-): number {
+export function fail(output: Output, error: unknown, flow?: Flow): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),
