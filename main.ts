@@ -4078,6 +4078,8 @@ export function loadConfig(
       "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
     );
   }
+  // --exercise list names the exercises and runs nothing: it needs no org.
+  if (config.exercise === "list") return config;
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
       .filter((flag) => flags[flag as SettingFlag] !== undefined);
