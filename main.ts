@@ -4237,12 +4237,12 @@ export async function main(args: string[]): Promise<number> {
   return report ? await writeReport(flow, report, code) : code;
 }
 
-/** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
-function freeDemoRedirectUri(flow: Flow): string {
+/** The default redirect URI, or another port when 8000 is taken (never `orgPort`): the demo org accepts any. */
+function freeDemoRedirectUri(flow: Flow, orgPort: number): string {
   const fallback = new URL(DEFAULT_REDIRECT_URI);
-  for (const port of [Number(fallback.port), 0]) {
+  for (const port of [Number(fallback.port), 0, 0]) {
     const free = freeLoopbackPort(port);
-    if (free === undefined) continue;
+    if (free === undefined || free === orgPort) continue;
     if (port !== free) {
       note(
         flow,
@@ -4307,12 +4307,9 @@ export async function startDemo(
     "demo_org.ts",
     "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
   );
-  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
-    ? freeDemoRedirectUri(flow)
-    : flow.config.redirectUri;
   const org = demo.startDemoOrg({
     ...options,
-    redirectUri,
+    redirectUri: flow.config.redirectUri,
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
       (async (request, response) => {
@@ -4320,6 +4317,11 @@ export async function startDemo(
       }),
   });
   if (flow.record) flow.record.instanceUrl = org.url;
+  // Chosen once the org listens, so the callback never picks the org's port.
+  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
+    ? freeDemoRedirectUri(flow, Number(new URL(org.url).port))
+    : flow.config.redirectUri;
+  org.client.redirect_uris = [redirectUri];
   flow.config = {
     ...flow.config,
     redirectUri,
