@@ -497,18 +497,27 @@ async function processTokenResponse(flow: Flow, response: Answer) {
 }
 
 /** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
-export async function importSignatureKey(
-  clientSecret: string,
-  usage: "sign" | "verify",
-): Promise<CryptoKey> {
-  return await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(clientSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    [usage],
-  );
+export function importSignatureKey(clientSecret: string): Promise<CryptoKey> {
+  // Once per secret: with --demo the org signs and the script verifies in
+  // one process, with the one key.
+  let key = signatureKeys.get(clientSecret);
+  if (!key) {
+    if (signatureKeys.size >= MAX_SIGNATURE_KEYS) signatureKeys.clear();
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(clientSecret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
+    signatureKeys.set(clientSecret, key);
+  }
+  return key;
 }
+
+/** HMAC keys imported so far, by secret: one or two in a run (tests make more orgs). */
+const signatureKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_SIGNATURE_KEYS = 16;
 
 /** Verifies Salesforce's `signature`: Base64 HMAC-SHA256 of `id + issued_at`, keyed with the client secret. */
 export async function verifySignature(
@@ -519,7 +528,7 @@ export async function verifySignature(
   // crypto.subtle.verify compares in constant time.
   return await crypto.subtle.verify(
     "HMAC",
-    await importSignatureKey(clientSecret, "verify"),
+    await importSignatureKey(clientSecret),
     signature,
     new TextEncoder().encode(tokens.id + tokens.issued_at),
   );
@@ -3357,7 +3366,7 @@ const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /**
  * Every flag, once: its type, the variable that can stand in for it, and its
- * line in --help. `parseArgs`, the precedence lookup and USAGE all read it.
+ * line in --help. `parseArgs`, the precedence lookup and helpText() all read it.
  */
 const FLAGS = {
   "instance-url": {
@@ -3470,7 +3479,7 @@ type SettingFlag = {
   [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
 }[FlagName];
 
-/** One flag's lines in USAGE: the flag, its variable if it has one, and its help wrapped under the help column. */
+/** One flag's lines in --help: the flag, its variable if it has one, and its help wrapped under the help column. */
 function usageLine(name: string, column: number): string {
   const flag = FLAGS[name as FlagName];
   const usage = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`;
@@ -3484,24 +3493,29 @@ function usageLine(name: string, column: number): string {
   );
 }
 
-const USAGE = `Usage: deno run -A main.ts [options]
+/** --help's text; built only when asked for, so a run does not wrap every flag's help for nothing. */
+function helpText(): string {
+  return `Usage: deno run -A main.ts [options]
 
 Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
 
 Settings (a flag wins over its variable, which wins over .env):
 ${
-  Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
-    .map((name) => usageLine(name, 40)).join("\n")
-}
+    Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
+      .map((name) => usageLine(name, 40)).join("\n")
+  }
 
 Options:
 ${
-  Object.keys(FLAGS).filter((name) => !("variable" in FLAGS[name as FlagName]))
-    .map((name) => usageLine(name, 22)).join("\n")
-}
+    Object.keys(FLAGS).filter((name) =>
+      !("variable" in FLAGS[name as FlagName])
+    )
+      .map((name) => usageLine(name, 22)).join("\n")
+  }
 
 Exit codes: 0 done, 1 the flow failed (or an --exercise attack worked),
 2 bad usage or configuration, 130 interrupted.`;
+}
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -4064,6 +4078,8 @@ export function loadConfig(
       "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
     );
   }
+  // --exercise list names the exercises and runs nothing: it needs no org.
+  if (config.exercise === "list") return config;
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
       .filter((flag) => flags[flag as SettingFlag] !== undefined);
@@ -4161,7 +4177,7 @@ export async function main(args: string[]): Promise<number> {
     return fail(output, error);
   }
   if (config === null) {
-    console.log(USAGE);
+    console.log(helpText());
     return EXIT_OK;
   }
   const onTerminal = !config.json && Deno.stdout.isTerminal();
@@ -4221,12 +4237,12 @@ export async function main(args: string[]): Promise<number> {
   return report ? await writeReport(flow, report, code) : code;
 }
 
-/** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
-function freeDemoRedirectUri(flow: Flow): string {
+/** The default redirect URI, or another port when 8000 is taken (never `orgPort`): the demo org accepts any. */
+function freeDemoRedirectUri(flow: Flow, orgPort: number): string {
   const fallback = new URL(DEFAULT_REDIRECT_URI);
-  for (const port of [Number(fallback.port), 0]) {
+  for (const port of [Number(fallback.port), 0, 0]) {
     const free = freeLoopbackPort(port);
-    if (free === undefined) continue;
+    if (free === undefined || free === orgPort) continue;
     if (port !== free) {
       note(
         flow,
@@ -4291,12 +4307,9 @@ export async function startDemo(
     "demo_org.ts",
     "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
   );
-  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
-    ? freeDemoRedirectUri(flow)
-    : flow.config.redirectUri;
   const org = demo.startDemoOrg({
     ...options,
-    redirectUri,
+    redirectUri: flow.config.redirectUri,
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
       (async (request, response) => {
@@ -4304,6 +4317,11 @@ export async function startDemo(
       }),
   });
   if (flow.record) flow.record.instanceUrl = org.url;
+  // Chosen once the org listens, so the callback never picks the org's port.
+  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
+    ? freeDemoRedirectUri(flow, Number(new URL(org.url).port))
+    : flow.config.redirectUri;
+  org.client.redirect_uris = [redirectUri];
   flow.config = {
     ...flow.config,
     redirectUri,
