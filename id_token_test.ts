@@ -18,6 +18,7 @@ import {
   spawn,
   testSigningKeys,
 } from "./_test_utils.ts";
+import { startDemoOrg } from "./demo_org.ts";
 import { signJwt } from "./demo_org/id_token.ts";
 import { accessTokenHash, hintFor } from "./main.ts";
 import { base64url } from "./pkce.ts";
@@ -308,6 +309,10 @@ Deno.test("the demo flow verifies its ID token by default; without openid there 
   ]);
   assertEquals(withOpenid.code, 0, withOpenid.stderr);
   const checks = withOpenid.steps[6].data.id_token.checks;
+  assertMatch(
+    checks.signature,
+    /^valid, with key "1" from http:\/\/127\.0\.0\.1:\d+\/id\/keys$/,
+  );
   assertEquals(
     checks.sub,
     "the identity URL (id): who signed in, signed by the org",
@@ -333,6 +338,21 @@ Deno.test("the demo flow verifies its ID token by default; without openid there 
   assertFalse("id_token" in without.steps[6].data);
   assertFalse("signed_in_user" in without.steps[7].data);
   assertFalse("id_token" in without.steps[6].data.body);
+});
+
+Deno.test("every demo org publishes the same fixed key, said to be a public demo key that signs nothing of value", async () => {
+  const orgs = [startDemoOrg(), startDemoOrg()];
+  try {
+    const sets = await Promise.all(
+      orgs.map(async (org) => await (await fetch(`${org.url}/id/keys`)).json()),
+    );
+    assertEquals(sets[0].keys, sets[1].keys); // no key is made per run
+    assertEquals(sets[0].keys.length, 1);
+    assertStringIncludes(sets[0].note, "PUBLIC DEMO KEY");
+    assertStringIncludes(sets[0].note, "signs nothing of value");
+  } finally {
+    await Promise.all(orgs.map((org) => org.close()));
+  }
 });
 
 Deno.test("a refresh's ID token must name the same issuer, user and audience as the first", async () => {

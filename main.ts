@@ -14,10 +14,12 @@
  * ```
  *
  * Read it top to bottom. `STEPS` is the table of contents, `runFlow` runs
- * them, and each `// Step N` section is one step of the guide, in order.
+ * them, and each `// Step N` section is one step of the flow, in order: it
+ * shows the protocol, and each defence is one named call that lives below.
  * The machinery the steps share follows them, in this order: talking to the
- * org, the browser and the callback page, the terminal and standard input,
- * errors and hints, configuration, and `main`.
+ * org, the callback server's rules and sockets, the browser and the wait,
+ * the terminal and standard input, errors and hints, configuration, and
+ * `main`.
  *
  * Specs: RFC 6749 (OAuth 2.0), RFC 7636 (PKCE), RFC 8252 (native apps and
  * loopback redirects), RFC 9700 (security best practice).
@@ -38,7 +40,7 @@ export const EXIT_INTERRUPTED = 130;
 export const DEFAULT_REDIRECT_URI = "http://localhost:8000/callback";
 
 // ---------------------------------------------------------------------------
-// The guide: what each step does, and why
+// The steps: what each does, and why
 // ---------------------------------------------------------------------------
 
 /** The steps, in order: titles for the output, and the why that `--pause` reads out. */
@@ -109,11 +111,11 @@ export interface Flow {
   lines: LineReader;
   /** Aborts on Ctrl+C or SIGTERM. */
   signal: AbortSignal;
-  /** Who signs in when no browser opens (with --demo, the demo user); it settles only if that fails. */
-  withoutBrowser?: (authorizationUrl: string) => Promise<never>;
+  /** With --demo: the demo user signs in and clicks Allow when no browser opens; rejects if that fails. */
+  demoUser?: (authorizationUrl: string) => Promise<void>;
 }
 
-/** Steps 1 to 11, in the guide's order; with --pause, each is introduced first. */
+/** Steps 1 to 11, in order; with --pause, each is introduced first. */
 async function runFlow(flow: Flow) {
   await pause(flow, 1);
   startFlow(flow);
@@ -123,27 +125,28 @@ async function runFlow(flow: Flow) {
   const { url, state, nonce } = createAuthorizationRequest(flow, pkce);
   await pause(flow, 4);
   const callback = await startCallbackServer(flow, state, url);
-  await pause(flow, 5, callback);
-  const code = await waitForAuthorizationCode(flow, callback, url, state);
+  let code: string;
+  try {
+    await pause(flow, 5);
+    code = await waitForAuthorizationCode(flow, callback, url, state);
+  } finally {
+    await callback.close(); // it serves one callback (RFC 8252 §8.3), and none after a quit
+  }
   await pause(flow, 6);
   const request = prepareTokenRequest(flow, code, pkce);
   await pause(flow, 7);
-  const { tokens: response, idToken } = await receiveTokens(
-    flow,
-    request,
-    nonce,
-  );
+  let tokens = await receiveTokens(flow, request, nonce);
   // Saved as soon as they passed step 7's checks: nothing later can lose them.
-  if (flow.config.save) await saveTokens(flow, toTokenSet(response));
+  if (flow.config.save) await saveTokens(flow, tokens);
   await pause(flow, 8);
-  let tokens = completeFlow(flow, response, idToken);
+  completeFlow(flow, tokens);
   if (flow.config.identity) {
     await pause(flow, 9);
     await getIdentity(flow, tokens);
   }
   if (flow.config.refresh) {
     await pause(flow, 10);
-    tokens = await refreshTokens(flow, tokens, { nonce, first: idToken });
+    tokens = await refreshTokens(flow, tokens, nonce);
   }
   if (flow.config.revoke) {
     await pause(flow, 11);
@@ -188,7 +191,7 @@ async function createPkce(flow: Flow): Promise<Pkce> {
   logStep(flow, 2, {
     code_verifier: mask(pkce.code_verifier, flow.output.showSecrets),
     code_challenge: pkce.code_challenge,
-    challenge_method: pkce.code_challenge_method, // the guide's name
+    challenge_method: pkce.code_challenge_method, // sent as code_challenge_method at step 3
   });
   return pkce;
 }
@@ -266,42 +269,7 @@ export type CallbackOutcome =
 /** A callback the flow accepts: a code or the org's error. */
 type CallbackResult = Exclude<CallbackOutcome, { kind: "rejected" }>;
 
-/** A callback query longer than this is refused. */
-const MAX_CALLBACK_QUERY = 4096;
-
-/** Validates a callback's query: one `code` or `error`, and the `state` we sent. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 */
-export function readCallback(
-  params: URLSearchParams,
-  expectedState: string,
-): CallbackOutcome {
-  if (params.toString().length > MAX_CALLBACK_QUERY) {
-    return { kind: "rejected", reason: "the query is too long" };
-  }
-  for (const name of ["code", "state", "error"]) {
-    if (params.getAll(name).length > 1) {
-      return { kind: "rejected", reason: `${name} appears more than once` };
-    }
-  }
-  const state = params.get("state");
-  if (state === null) {
-    return { kind: "rejected", reason: "it has no state" };
-  }
-  if (state !== expectedState) {
-    return { kind: "rejected", reason: "its state does not match ours" };
-  }
-  const error = params.get("error");
-  if (error !== null) {
-    return {
-      kind: "error",
-      error,
-      error_description: params.get("error_description") ?? "",
-    };
-  }
-  const code = params.get("code");
-  if (!code) return { kind: "rejected", reason: "it has no code" };
-  return { kind: "code", code };
-}
-
+/** The callback server while it waits. */
 interface CallbackServer {
   /** Settles with the first accepted callback. */
   outcome: Promise<CallbackResult>;
@@ -309,81 +277,37 @@ interface CallbackServer {
   close(): Promise<void>;
 }
 
-/** How many ignored callbacks are each named before the rest are only counted. */
-const SHOWN_WARNINGS = 3;
-
 /**
  * Listens at the redirect URI's port on loopback only, for one callback:
  * `localhost` may resolve to 127.0.0.1 or ::1, so both are bound where the
- * machine has them. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
+ * machine has them. Each request goes to `acceptCallback`, which checks the
+ * state and answers the browser a page. @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
  */
 async function startCallbackServer(
   flow: Flow,
   state: string,
   authorizationUrl: URL,
 ): Promise<CallbackServer> {
-  const redirectUri = new URL(flow.config.redirectUri);
-  const port = Number(redirectUri.port || 80);
-  const { promise: outcome, resolve } = Promise.withResolvers<
-    CallbackResult
-  >();
-  let settled = false;
-  let ignored = 0;
-
-  function handle(request: Request): Response {
-    const url = new URL(request.url);
-    if (!isLoopbackAuthority(url.host, port)) {
-      // DNS rebinding: a page on another name that resolves here.
-      return new Response("Misdirected request", { status: 421 });
-    }
-    if (url.pathname !== redirectUri.pathname) {
-      return new Response("Not found", { status: 404 });
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return new Response("Method not allowed", {
-        status: 405,
-        headers: { allow: "GET, HEAD" },
-      });
-    }
-    if (settled) return CALLBACK_PAGES.done();
-    const result = readCallback(url.searchParams, state);
-    if (result.kind === "rejected") {
-      ignored++;
-      if (ignored <= SHOWN_WARNINGS) {
-        warn(`ignored a callback because ${result.reason}; still waiting`);
-      } else if (ignored === SHOWN_WARNINGS + 1) {
-        warn(
-          `more callbacks keep arriving that cannot be ours (a web page may be sending them): counting them quietly. ` +
-            `Sign in at the authorization URL: ${authorizationUrl.href}`,
-        );
-      }
-      return CALLBACK_PAGES.rejected(result.reason);
-    }
-    settled = true;
-    resolve(result);
-    return result.kind === "code"
-      ? CALLBACK_PAGES.code()
-      : CALLBACK_PAGES.error(result.error, result.error_description);
-  }
-
+  // Before anyone signs in: would the org refuse this URL outright?
   const check = await checkAuthorizationUrl(flow, authorizationUrl);
-  const servers = await listenOnLoopback(flow, port, handle);
+  const redirectUri = new URL(flow.config.redirectUri);
+  const wait = expectCallback(redirectUri, state, authorizationUrl);
+  const servers = await listenOnLoopback(
+    flow,
+    wait.port,
+    (request) => acceptCallback(wait, request),
+  );
   logStep(flow, 4, {
     hostname: redirectUri.hostname,
-    port,
+    port: wait.port,
     path: redirectUri.pathname,
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
     bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
     check,
   });
   return {
-    outcome,
-    async close() {
-      await Promise.all(servers.map(closeServer));
-      if (ignored > SHOWN_WARNINGS) {
-        warn(`ignored ${ignored} callbacks in all while waiting`);
-      }
-    },
+    outcome: wait.arrived.promise,
+    close: () => closeCallbackServer(servers, wait),
   };
 }
 
@@ -392,8 +316,9 @@ async function startCallbackServer(
 // ---------------------------------------------------------------------------
 
 /**
- * Sends the user to the org and waits for the one callback: from the
- * browser, pasted on standard input, or (with --demo) from the demo user.
+ * Sends the user to the org, then waits for the first of: the callback
+ * (step 4's server), a URL pasted here, or (with --demo and no browser) the
+ * demo user; it stops on timeout or Ctrl+C.
  */
 async function waitForAuthorizationCode(
   flow: Flow,
@@ -401,27 +326,15 @@ async function waitForAuthorizationCode(
   url: URL,
   state: string,
 ): Promise<string> {
-  const ms = flow.config.timeoutSeconds * 1000;
-  const over = new AbortController(); // the paste reader stops once the wait ends
-  const signal = AbortSignal.any([
-    flow.signal,
-    AbortSignal.timeout(ms),
-    over.signal,
-  ]);
-  let outcome: CallbackResult;
-  try {
-    const otherWay = await sendUserToOrg(flow, url, state, signal);
-    outcome = await Promise.race([
-      callback.outcome,
-      otherWay.result,
-      ended(signal),
-    ]);
-  } catch (error) {
-    throw isTimeout(error) ? timeoutError(flow) : error;
-  } finally {
-    over.abort();
-    await callback.close(); // one callback only (RFC 8252 §8.3)
-  }
+  const outcome = await firstToArrive(flow, async (signal) => {
+    const way = await sendUserToOrg(flow, url); // a browser, the demo user, or by hand
+    return [
+      callback.outcome, // the org sends the browser back to step 4's server
+      way === "demo user"
+        ? flow.demoUser!(url.href).then(() => callback.outcome) // so it does for the demo user
+        : readPastedCallback(flow, state, signal), // or the person pastes that URL here
+    ];
+  });
   if (outcome.kind === "error") {
     throw new FlowError({
       error: outcome.error,
@@ -486,7 +399,7 @@ function maskPayload(
 // Step 7: Token Response Received
 // ---------------------------------------------------------------------------
 
-/** Salesforce's token response. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
+/** Salesforce's token response, as it comes over the wire. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
 export interface TokenResponse {
   access_token: string;
   refresh_token?: string;
@@ -500,23 +413,24 @@ export interface TokenResponse {
   [field: string]: unknown;
 }
 
+/** POSTs the code grant, checks the answer (and its ID token, with openid), and keeps the tokens. */
 async function receiveTokens(
   flow: Flow,
-  body: URLSearchParams,
+  request: URLSearchParams,
   nonce: string | undefined,
-) {
-  const response = await tokenRequest(flow, body);
-  const { tokens, signature } = await processTokenResponse(flow, response);
-  const idToken = tokens.id_token
-    ? await verifyIdToken(flow, tokens, { nonce, nonceRequired: true })
+): Promise<Tokens> {
+  const response = await tokenRequest(flow, request);
+  const { body, signature } = await processTokenResponse(flow, response);
+  const idToken = body.id_token
+    ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
     : undefined;
   logStep(flow, 7, {
     status: response.status,
-    body: maskTokens(flow, tokens),
+    body: maskTokens(flow, body),
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
   });
-  return { tokens, idToken };
+  return toTokens(body, idToken?.claims);
 }
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
@@ -529,11 +443,11 @@ async function tokenRequest(
 
 /** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
 async function processTokenResponse(flow: Flow, response: Response) {
-  const tokens = validateTokenResponse(
+  const body = validateTokenResponse(
     await readJson(response, "token response"),
   );
-  const signature = await checkSignature(tokens, flow.config.clientSecret);
-  return { tokens, signature };
+  const signature = await checkSignature(body, flow.config.clientSecret);
+  return { body, signature };
 }
 
 /** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
@@ -566,17 +480,17 @@ export async function verifySignature(
 }
 
 async function checkSignature(
-  tokens: TokenResponse,
+  body: TokenResponse,
   clientSecret: string | undefined,
 ): Promise<string> {
   if (!clientSecret) return "not checked (no client secret)";
-  const valid = await verifySignature(tokens, clientSecret)
+  const valid = await verifySignature(body, clientSecret)
     .catch(() => false); // not Base64 at all
   if (!valid) {
     throw new FlowError({
       error: "invalid_signature",
       error_description:
-        `Cannot trust the token response: its signature does not match id + issued_at "${tokens.id}"`,
+        `Cannot trust the token response: its signature does not match id + issued_at "${body.id}"`,
       hint:
         "The identity URL may have been altered on the way, or the client secret is not this app's: " +
         "check SF_CLIENT_SECRET, and do not use these tokens.",
@@ -589,8 +503,8 @@ async function checkSignature(
 // Step 8: OAuth Flow Complete
 // ---------------------------------------------------------------------------
 
-/** The token object the flow hands on. */
-export interface TokenSet {
+/** The tokens we hold: what an app keeps from a checked token response. */
+export interface Tokens {
   access_token: string;
   refresh_token: string | null;
   instance_url: string;
@@ -599,47 +513,49 @@ export interface TokenSet {
   issued_at: string;
   token_type: string;
   id_token: string | null;
+  /** The ID token's claims, once it passed every check (never saved: the ID token itself is). */
+  id_token_claims?: Record<string, unknown>;
 }
 
-/** The token object an app keeps, from a checked token response. */
-function toTokenSet(tokens: TokenResponse): TokenSet {
+/** The tokens an app keeps, from a checked token response. */
+function toTokens(
+  body: TokenResponse,
+  idTokenClaims?: Record<string, unknown>,
+): Tokens {
   return {
-    access_token: tokens.access_token,
-    refresh_token: tokens.refresh_token ?? null,
-    instance_url: tokens.instance_url,
-    id_url: tokens.id,
-    scope: tokens.scope ?? null,
-    issued_at: tokens.issued_at,
-    token_type: tokens.token_type,
-    id_token: tokens.id_token ?? null,
+    access_token: body.access_token,
+    refresh_token: body.refresh_token ?? null,
+    instance_url: body.instance_url,
+    id_url: body.id,
+    scope: body.scope ?? null,
+    issued_at: body.issued_at,
+    token_type: body.token_type,
+    id_token: body.id_token ?? null,
+    ...(idTokenClaims ? { id_token_claims: idTokenClaims } : {}),
   };
 }
 
-function completeFlow(
-  flow: Flow,
-  tokens: TokenResponse,
-  idToken: VerifiedIdToken | undefined,
-): TokenSet {
-  const result = toTokenSet(tokens);
+function completeFlow(flow: Flow, tokens: Tokens) {
+  const claims = tokens.id_token_claims;
   logStep(flow, 8, {
-    access_token: mask(result.access_token, flow.output.showSecrets),
-    refresh_token: result.refresh_token &&
-      mask(result.refresh_token, flow.output.showSecrets),
-    instance_url: result.instance_url,
-    id_url: result.id_url,
-    ...(idToken ? { signed_in_user: signedInUser(idToken.claims) } : {}),
-    scope: result.scope,
-    issued_at: result.issued_at,
-    issued_at_iso: new Date(Number(result.issued_at)).toISOString(),
+    access_token: mask(tokens.access_token, flow.output.showSecrets),
+    refresh_token: tokens.refresh_token &&
+      mask(tokens.refresh_token, flow.output.showSecrets),
+    instance_url: tokens.instance_url,
+    id_url: tokens.id_url,
+    ...(claims ? { signed_in_user: signedInUser(claims) } : {}),
+    scope: tokens.scope,
+    issued_at: tokens.issued_at,
+    issued_at_iso: new Date(Number(tokens.issued_at)).toISOString(),
   });
-  return result;
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
-async function saveTokens(flow: Flow, tokens: TokenSet) {
+async function saveTokens(flow: Flow, tokens: Tokens) {
   const path = flow.config.save!;
+  const { id_token_claims: _claims, ...saved } = tokens;
   try {
-    await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", {
+    await Deno.writeTextFile(path, JSON.stringify(saved, null, 2) + "\n", {
       createNew: true,
       mode: 0o600,
     });
@@ -667,10 +583,23 @@ async function saveTokens(flow: Flow, tokens: TokenSet) {
 // Step 9: Identity Retrieved (the access token's first use)
 // ---------------------------------------------------------------------------
 
+/** Uses the access token for the first time: who does the org say signed in? */
+async function getIdentity(flow: Flow, tokens: Tokens) {
+  // The access token goes only to the configured org or Salesforce's own hosts.
+  const problem = tokenDestinationProblem(flow, tokens.id_url);
+  if (problem) {
+    warn(`skipped step 9: ${problem}`);
+    logStep(flow, 9, { skipped: true, reason: problem });
+    return;
+  }
+  const response = await identityRequest(flow, tokens);
+  logStep(flow, 9, await readIdentity(response));
+}
+
 /** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
 async function identityRequest(
   flow: Flow,
-  tokens: TokenSet,
+  tokens: Tokens,
 ): Promise<Response> {
   const url = new URL(tokens.id_url);
   url.searchParams.set("version", "latest");
@@ -700,14 +629,8 @@ function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
   return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
 }
 
-async function getIdentity(flow: Flow, tokens: TokenSet) {
-  const problem = tokenDestinationProblem(flow, tokens.id_url);
-  if (problem) {
-    warn(`skipped step 9: ${problem}`);
-    logStep(flow, 9, { skipped: true, reason: problem });
-    return;
-  }
-  const response = await identityRequest(flow, tokens);
+/** The identity response's fields that step 9 shows; a refusal or a field of the wrong type is a FlowError. */
+async function readIdentity(response: Response) {
   if (response.status === 401 || response.status === 403) {
     const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
@@ -733,7 +656,7 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
     });
   };
   const urls = identity.urls;
-  logStep(flow, 9, {
+  return {
     user_id: field(identity.user_id, "user_id"),
     organization_id: field(identity.organization_id, "organization_id"),
     username: field(identity.username, "username"),
@@ -741,7 +664,7 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
     rest_url: typeof urls === "object" && urls !== null
       ? field((urls as Record<string, unknown>).rest, "urls.rest")
       : field(urls, "urls"),
-  });
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -751,9 +674,9 @@ async function getIdentity(flow: Flow, tokens: TokenSet) {
 /** The refresh token grant, through the same request and checks as step 7. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
 async function refreshTokens(
   flow: Flow,
-  tokens: TokenSet,
-  openid: { nonce?: string; first?: VerifiedIdToken },
-): Promise<TokenSet> {
+  tokens: Tokens,
+  nonce: string | undefined,
+): Promise<Tokens> {
   if (!tokens.refresh_token) {
     logStep(flow, 10, {
       skipped: true,
@@ -771,16 +694,16 @@ async function refreshTokens(
     }),
   );
   const response = await tokenRequest(flow, body);
-  const { tokens: refreshed, signature } = await processTokenResponse(
+  const { body: refreshed, signature } = await processTokenResponse(
     flow,
     response,
   );
   // A nonce is not required on refresh; iss, sub and aud must be the first ID token's.
   const idToken = refreshed.id_token
     ? await verifyIdToken(flow, refreshed, {
-      nonce: openid.nonce,
+      nonce,
       nonceRequired: false,
-      first: openid.first?.claims,
+      first: tokens.id_token_claims,
     })
     : undefined;
   logStep(flow, 10, {
@@ -798,6 +721,7 @@ async function refreshTokens(
     refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
     issued_at: refreshed.issued_at,
     id_token: refreshed.id_token ?? tokens.id_token,
+    // The first ID token's claims stay: a later one is compared with them.
   };
 }
 
@@ -806,7 +730,7 @@ async function refreshTokens(
 // ---------------------------------------------------------------------------
 
 /** Revokes the refresh token (and with it its access tokens), then shows the access token refused. @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1 */
-async function revokeTokens(flow: Flow, tokens: TokenSet) {
+async function revokeTokens(flow: Flow, tokens: Tokens) {
   const kind = tokens.refresh_token ? "refresh_token" : "access_token";
   const token = tokens.refresh_token ?? tokens.access_token;
   const endpoint = orgEndpoint(flow, "revoke");
@@ -869,13 +793,6 @@ export interface DecodedJwt {
   claims: Record<string, unknown>;
   signingInput: Uint8Array<ArrayBuffer>;
   signature: Uint8Array<ArrayBuffer>;
-}
-
-/** An ID token that passed every check. */
-interface VerifiedIdToken {
-  claims: Record<string, unknown>;
-  /** What steps 7 and 10 print: header, claims, and each check with its outcome. */
-  shown: Record<string, unknown>;
 }
 
 /** How far clocks may disagree when checking `exp` and `iat`. */
@@ -1013,15 +930,17 @@ async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
  */
 async function verifyIdToken(
   flow: Flow,
-  tokens: TokenResponse,
+  body: TokenResponse,
   expected: {
     nonce?: string;
     nonceRequired: boolean;
     /** On refresh: the first ID token's claims; iss, sub and aud must match. */
     first?: Record<string, unknown>;
   },
-): Promise<VerifiedIdToken> {
-  const jwt = decodeJwt(String(tokens.id_token));
+): Promise<
+  { claims: Record<string, unknown>; shown: Record<string, unknown> }
+> {
+  const jwt = decodeJwt(String(body.id_token));
   const { header, claims } = jwt;
   const checks: Record<string, string> = {};
   // 1. The algorithm, before any key is touched: RS256 only, never none or HS256.
@@ -1032,54 +951,13 @@ async function verifyIdToken(
     );
   }
   checks.alg = "RS256, the only algorithm the org uses";
-  // 2. The issuer, from the configured org's discovery document. Salesforce
-  // names a My Domain login's own host as issuer even when it began at
-  // login.salesforce.com: then that host's discovery must say so itself.
-  let discovery = await discoverIssuer(flow, flow.config.instanceUrl);
-  const instanceOrigin = URL.parse(tokens.instance_url)?.origin;
-  if (
-    instanceOrigin && claims.iss !== discovery.issuer &&
-    claims.iss === instanceOrigin
-  ) {
-    const mine = await discoverIssuer(flow, instanceOrigin);
-    if (mine.issuer === claims.iss) {
-      discovery = mine;
-      checks.issuer_from =
-        `${mine.url} (the token response's instance_url: a My Domain login)`;
-    }
-  }
-  if (claims.iss !== discovery.issuer) {
-    throw idTokenError(
-      "iss",
-      `iss is ${
-        JSON.stringify(claims.iss)
-      }, the org's issuer is "${discovery.issuer}"`,
-    );
-  }
-  checks.iss = `matches the issuer in ${
-    checks.issuer_from ? "that" : "the org's"
-  } discovery document`;
-  // 3. The signature, with the key the header names.
-  const { key, attempt } = await findSigningKey(
-    flow,
-    discovery.jwks_uri,
-    header.kid,
-  );
-  if (!await verifyRs256(jwt, key).catch(() => false)) {
-    throw idTokenError(
-      "signature",
-      "the RS256 signature does not match the header and claims",
-    );
-  }
-  checks.signature = `valid, with key ${
-    JSON.stringify(header.kid)
-  } from ${discovery.jwks_uri}${
-    attempt > 1 ? " (found after fetching the keys again)" : ""
-  }`;
+  // 2. The issuer, from the org's discovery document.
+  const discovery = await issuerOf(flow, body, claims.iss, checks);
+  // 3. The signature, with the key the header names, from the org's key set.
+  await checkIdTokenSignature(flow, jwt, discovery.jwks_uri, checks);
   // 4. The audience: this app.
-  const clientId = flow.config.clientId;
   const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audience.includes(clientId)) {
+  if (!audience.includes(flow.config.clientId)) {
     throw idTokenError(
       "aud",
       `aud is ${JSON.stringify(claims.aud)}, not this app's consumer key`,
@@ -1089,6 +967,101 @@ async function verifyIdToken(
     ? "contains the consumer key"
     : "the consumer key";
   // 5. The time: not expired, not issued in the future.
+  checkIdTokenTimes(claims, checks);
+  // 6. The nonce: the one step 3 sent, so this token was made for this run.
+  checkNonce(claims, expected, checks);
+  // 7. at_hash, when present: this token was issued with this access token.
+  if (claims.at_hash !== undefined) {
+    if (claims.at_hash !== await accessTokenHash(body.access_token)) {
+      throw idTokenError("at_hash", "at_hash does not match the access token");
+    }
+    checks.at_hash = "matches the access token";
+  }
+  // 8. sub is the identity URL: step 9's URL, now in a signed statement.
+  if (claims.sub !== body.id) {
+    throw idTokenError(
+      "sub",
+      `sub is ${
+        JSON.stringify(claims.sub)
+      }, the token response's id is "${body.id}"`,
+    );
+  }
+  checks.sub = "the identity URL (id): who signed in, signed by the org";
+  // 9. On refresh: the same issuer, user and audience as the first ID token.
+  if (expected.first) checkSameAsFirst(claims, expected.first);
+  return {
+    claims,
+    // What steps 7 and 10 print: header, claims, and what each check found.
+    shown: {
+      token: mask(String(body.id_token), flow.output.showSecrets),
+      header: { alg: header.alg, kid: header.kid },
+      claims,
+      checks,
+    },
+  };
+}
+
+/**
+ * Check 2: `iss` is the issuer in the configured org's discovery document.
+ * Salesforce names a My Domain login's own host as issuer even when it began
+ * at login.salesforce.com: then that host's discovery must say so itself.
+ * Returns the discovery document that named the issuer.
+ */
+async function issuerOf(
+  flow: Flow,
+  body: TokenResponse,
+  iss: unknown,
+  checks: Record<string, string>,
+) {
+  let discovery = await discoverIssuer(flow, flow.config.instanceUrl);
+  const instanceOrigin = URL.parse(body.instance_url)?.origin;
+  if (instanceOrigin && iss !== discovery.issuer && iss === instanceOrigin) {
+    const mine = await discoverIssuer(flow, instanceOrigin);
+    if (mine.issuer === iss) {
+      discovery = mine;
+      checks.issuer_from =
+        `${mine.url} (the token response's instance_url: a My Domain login)`;
+    }
+  }
+  if (iss !== discovery.issuer) {
+    throw idTokenError(
+      "iss",
+      `iss is ${
+        JSON.stringify(iss)
+      }, the org's issuer is "${discovery.issuer}"`,
+    );
+  }
+  checks.iss = `matches the issuer in ${
+    checks.issuer_from ? "that" : "the org's"
+  } discovery document`;
+  return discovery;
+}
+
+/** Check 3: the RS256 signature, with the org's key that the header's `kid` names. */
+async function checkIdTokenSignature(
+  flow: Flow,
+  jwt: DecodedJwt,
+  jwksUri: string,
+  checks: Record<string, string>,
+) {
+  const kid = jwt.header.kid;
+  const { key, attempt } = await findSigningKey(flow, jwksUri, kid);
+  if (!await verifyRs256(jwt, key).catch(() => false)) {
+    throw idTokenError(
+      "signature",
+      "the RS256 signature does not match the header and claims",
+    );
+  }
+  checks.signature = `valid, with key ${JSON.stringify(kid)} from ${jwksUri}${
+    attempt > 1 ? " (found after fetching the keys again)" : ""
+  }`;
+}
+
+/** Check 5: not expired, and not issued in the future, give or take the clocks' difference. */
+function checkIdTokenTimes(
+  claims: Record<string, unknown>,
+  checks: Record<string, string>,
+) {
   const now = Date.now() / 1000;
   const { exp, iat } = claims;
   if (typeof exp !== "number" || exp < now - CLOCK_ALLOWANCE_SECONDS) {
@@ -1101,55 +1074,39 @@ async function verifyIdToken(
     Math.round(exp - now)
   } s (clocks may differ by ${CLOCK_ALLOWANCE_SECONDS} s)`;
   checks.iat = "not in the future";
-  // 6. The nonce: the one step 3 sent, so this token was made for this run.
-  if (expected.nonceRequired || claims.nonce !== undefined) {
-    if (claims.nonce !== expected.nonce) {
-      throw idTokenError(
-        "nonce",
-        claims.nonce === undefined
-          ? "the nonce sent at step 3 is missing"
-          : "the nonce is not the one sent at step 3",
-      );
-    }
-    checks.nonce = "the one sent at step 3";
-  } else {
+}
+
+/** Check 6: the nonce step 3 sent; required on the first ID token, and checked on refresh if one comes back. */
+function checkNonce(
+  claims: Record<string, unknown>,
+  expected: { nonce?: string; nonceRequired: boolean },
+  checks: Record<string, string>,
+) {
+  if (!expected.nonceRequired && claims.nonce === undefined) {
     checks.nonce = "none (not required on refresh)";
+    return;
   }
-  // 7. at_hash, when present: this token was issued with this access token.
-  if (claims.at_hash !== undefined) {
-    if (claims.at_hash !== await accessTokenHash(tokens.access_token)) {
-      throw idTokenError("at_hash", "at_hash does not match the access token");
-    }
-    checks.at_hash = "matches the access token";
-  }
-  // 8. sub is the identity URL: step 9's URL, now in a signed statement.
-  if (claims.sub !== tokens.id) {
+  if (claims.nonce !== expected.nonce) {
     throw idTokenError(
-      "sub",
-      `sub is ${
-        JSON.stringify(claims.sub)
-      }, the token response's id is "${tokens.id}"`,
+      "nonce",
+      claims.nonce === undefined
+        ? "the nonce sent at step 3 is missing"
+        : "the nonce is not the one sent at step 3",
     );
   }
-  checks.sub = "the identity URL (id): who signed in, signed by the org";
-  // 9. On refresh: the same issuer, user and audience as the first ID token.
+  checks.nonce = "the one sent at step 3";
+}
+
+/** Check 9, on refresh: the same issuer, user and audience as the first ID token. @see https://openid.net/specs/openid-connect-core-1_0.html#RefreshTokenResponse */
+function checkSameAsFirst(
+  claims: Record<string, unknown>,
+  first: Record<string, unknown>,
+) {
   for (const name of ["iss", "sub", "aud"] as const) {
-    if (
-      expected.first &&
-      JSON.stringify(claims[name]) !== JSON.stringify(expected.first[name])
-    ) {
+    if (JSON.stringify(claims[name]) !== JSON.stringify(first[name])) {
       throw idTokenError(name, `${name} differs from the first ID token's`);
     }
   }
-  return {
-    claims,
-    shown: {
-      token: mask(String(tokens.id_token), flow.output.showSecrets),
-      header: { alg: header.alg, kid: header.kid },
-      claims,
-      checks,
-    },
-  };
 }
 
 /** Who signed in, from a verified ID token. */
@@ -1429,6 +1386,215 @@ export function validateTokenResponse(
 }
 
 // ---------------------------------------------------------------------------
+// The callback server's rules: what it accepts, and the pages it answers
+// ---------------------------------------------------------------------------
+
+/** A callback query longer than this is refused. */
+const MAX_CALLBACK_QUERY = 4096;
+
+/** How many ignored callbacks are each named before the rest are only counted. */
+const SHOWN_WARNINGS = 3;
+
+/** What the callback server expects, and what it has seen so far. */
+interface CallbackWait {
+  redirectUri: URL;
+  port: number;
+  state: string;
+  /** Named again when callbacks that cannot be ours keep coming. */
+  authorizationUrl: URL;
+  /** Settled by the first callback accepted. */
+  arrived: PromiseWithResolvers<CallbackResult>;
+  settled: boolean;
+  ignored: number;
+}
+
+/** What the callback server expects: a GET of the redirect URI, with our state. */
+function expectCallback(
+  redirectUri: URL,
+  state: string,
+  authorizationUrl: URL,
+): CallbackWait {
+  return {
+    redirectUri,
+    port: Number(redirectUri.port || 80),
+    state,
+    authorizationUrl,
+    arrived: Promise.withResolvers<CallbackResult>(),
+    settled: false,
+    ignored: 0,
+  };
+}
+
+/**
+ * Answers one request to the callback server. Only a GET of the redirect
+ * URI's path, on a loopback name, is read at all; the first callback with
+ * our state settles the wait, and every later one is told it is done.
+ */
+function acceptCallback(wait: CallbackWait, request: Request): Response {
+  const url = new URL(request.url);
+  if (!isLoopbackAuthority(url.host, wait.port)) {
+    // DNS rebinding: a page on another name that resolves here.
+    return new Response("Misdirected request", { status: 421 });
+  }
+  if (url.pathname !== wait.redirectUri.pathname) {
+    return new Response("Not found", { status: 404 });
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return new Response("Method not allowed", {
+      status: 405,
+      headers: { allow: "GET, HEAD" },
+    });
+  }
+  if (wait.settled) return CALLBACK_PAGES.done();
+  const result = readCallback(url.searchParams, wait.state);
+  if (result.kind === "rejected") {
+    countIgnored(wait, result.reason);
+    return CALLBACK_PAGES.rejected(result.reason);
+  }
+  wait.settled = true;
+  wait.arrived.resolve(result);
+  return result.kind === "code"
+    ? CALLBACK_PAGES.code()
+    : CALLBACK_PAGES.error(result.error, result.error_description);
+}
+
+/** Validates a callback's query: one `code` or `error`, and the `state` we sent. @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 */
+export function readCallback(
+  params: URLSearchParams,
+  expectedState: string,
+): CallbackOutcome {
+  if (params.toString().length > MAX_CALLBACK_QUERY) {
+    return { kind: "rejected", reason: "the query is too long" };
+  }
+  for (const name of ["code", "state", "error"]) {
+    if (params.getAll(name).length > 1) {
+      return { kind: "rejected", reason: `${name} appears more than once` };
+    }
+  }
+  const state = params.get("state");
+  if (state === null) {
+    return { kind: "rejected", reason: "it has no state" };
+  }
+  if (state !== expectedState) {
+    return { kind: "rejected", reason: "its state does not match ours" };
+  }
+  const error = params.get("error");
+  if (error !== null) {
+    return {
+      kind: "error",
+      error,
+      error_description: params.get("error_description") ?? "",
+    };
+  }
+  const code = params.get("code");
+  if (!code) return { kind: "rejected", reason: "it has no code" };
+  return { kind: "code", code };
+}
+
+/** Names the first few ignored callbacks, then counts a flood quietly (a web page may be sending them). */
+function countIgnored(wait: CallbackWait, reason: string) {
+  wait.ignored++;
+  if (wait.ignored <= SHOWN_WARNINGS) {
+    warn(`ignored a callback because ${reason}; still waiting`);
+  } else if (wait.ignored === SHOWN_WARNINGS + 1) {
+    warn(
+      `more callbacks keep arriving that cannot be ours (a web page may be sending them): counting them quietly. ` +
+        `Sign in at the authorization URL: ${wait.authorizationUrl.href}`,
+    );
+  }
+}
+
+/** Closes the callback server's sockets, and says how many callbacks it ignored in all. */
+async function closeCallbackServer(
+  servers: Deno.HttpServer[],
+  wait: CallbackWait,
+) {
+  await Promise.all(servers.map(closeServer));
+  if (wait.ignored > SHOWN_WARNINGS) {
+    warn(`ignored ${wait.ignored} callbacks in all while waiting`);
+  }
+}
+
+/** The pages the callback server shows: what happened, and never the code. */
+const CALLBACK_PAGES = {
+  code: () =>
+    resultPage(
+      200,
+      "Authorization code received",
+      "The terminal now exchanges the code for tokens (steps 6 to 8). You can close this tab and return to the terminal.",
+    ),
+  error: (error: string, description: string) =>
+    resultPage(
+      400,
+      "Sign-in failed",
+      `${error}: ${description}. Return to the terminal: it shows this error and what to do.`,
+      hintFor(error, description),
+    ),
+  rejected: (reason: string) =>
+    resultPage(
+      400,
+      "Callback not accepted",
+      `This callback was not accepted: ${reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
+    ),
+  done: () =>
+    resultPage(
+      410,
+      "Already done",
+      "This sign-in is already complete. Return to the terminal.",
+    ),
+};
+
+/** Escapes text for HTML element content and quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Headers for a local page: nothing external, not framed, not cached, no referrer. */
+export const PAGE_HEADERS = {
+  "content-type": "text/html;charset=UTF-8",
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+};
+
+/** The small page the browser shows after the callback: no code, no token. */
+function resultPage(
+  status: number,
+  title: string,
+  message: string,
+  hint?: string,
+): Response {
+  const ok = status === 200;
+  const [background, accent] = ok
+    ? ["#eaf7ee", "#2e844a"]
+    : ["#fdf0ef", "#ba0517"];
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${background}; color: #1d2733; }
+  main { box-sizing: border-box; width: min(30rem, 100% - 2rem); padding: 1.75rem; background: #fff; border-radius: 0.75rem;
+         border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
+  h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
+  p { line-height: 1.5; overflow-wrap: anywhere; }
+  .hint { font-size: 0.9rem; color: #444; }
+  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint { color: #b8c4d0; } }
+</style></head>
+<body><main><h1>${ok ? "✓ " : ""}${escapeHtml(title)}</h1><p>${
+    escapeHtml(message)
+  }</p>${
+    hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""
+  }</main></body></html>`;
+  return new Response(html, {
+    status,
+    headers: { ...PAGE_HEADERS, connection: "close" },
+  });
+}
+
+// ---------------------------------------------------------------------------
 // The callback server's sockets: both loopbacks, and a bounded close
 // ---------------------------------------------------------------------------
 
@@ -1508,8 +1674,48 @@ export function isLoopbackAuthority(host: string, port: number): boolean {
 }
 
 // ---------------------------------------------------------------------------
-// The browser: launchers, the paste path, and the pages the callback shows
+// The wait for the callback: the race, the browser launcher, the paste path
 // ---------------------------------------------------------------------------
+
+/**
+ * The first of `ways` to settle, or a FlowError once the wait times out
+ * (--timeout) or the run is interrupted. `ways` gets a signal that ends when
+ * the wait does, so that a paste reader stops reading.
+ */
+async function firstToArrive<T>(
+  flow: Flow,
+  ways: (signal: AbortSignal) => Promise<Promise<T>[]>,
+): Promise<T> {
+  const over = new AbortController();
+  const signal = AbortSignal.any([
+    flow.signal,
+    AbortSignal.timeout(flow.config.timeoutSeconds * 1000),
+    over.signal,
+  ]);
+  try {
+    return await Promise.race([...await ways(signal), ended(signal)]);
+  } catch (error) {
+    throw isTimeout(error) ? timeoutError(flow) : error;
+  } finally {
+    over.abort();
+  }
+}
+
+/** A promise that rejects with the signal's reason once it aborts; a rejection nobody awaits any more is ignored. */
+function ended(signal: AbortSignal): Promise<never> {
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), {
+      once: true,
+    });
+  });
+  promise.catch(() => {});
+  return promise;
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "TimeoutError";
+}
 
 /** How long a browser launcher may run before we stop waiting for it. */
 const LAUNCHER_GRACE_MS = 3_000;
@@ -1565,31 +1771,28 @@ const PASTE_TIP =
 
 /**
  * Opens the browser at the authorization URL, once the callback server
- * listens; or, with no browser, hands it to `flow.withoutBrowser`. Its
- * `result` is what else may end the wait: a pasted callback, or the
- * stand-in failing.
+ * listens; with no browser, leaves it to the demo user (--demo) or asks the
+ * person to open it. Says which way the user goes.
  */
 async function sendUserToOrg(
   flow: Flow,
   url: URL,
-  state: string,
-  signal: AbortSignal,
-): Promise<{ result: Promise<CallbackResult> }> {
+): Promise<"browser" | "demo user" | "by hand"> {
   const { openBrowser, timeoutSeconds } = flow.config;
   if (openBrowser && await launchBrowser(url.href)) {
     note(
       flow,
       `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
     );
-    return { result: readPastedCallback(flow, state, signal) };
+    return "browser";
   }
   if (openBrowser) note(flow, "could not open a browser on this machine");
-  if (flow.withoutBrowser) return { result: flow.withoutBrowser(url.href) };
+  if (flow.demoUser) return "demo user";
   note(
     flow,
     `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
   );
-  return { result: readPastedCallback(flow, state, signal) };
+  return "by hand";
 }
 
 /**
@@ -1644,85 +1847,6 @@ function timeoutError(flow: Flow): FlowError {
       "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
       "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
       "Check what the browser shows, then run again; --timeout sets the wait.",
-  });
-}
-
-/** The pages the callback server shows: what happened, and never the code. */
-const CALLBACK_PAGES = {
-  code: () =>
-    resultPage(
-      200,
-      "Authorization code received",
-      "The terminal now exchanges the code for tokens (steps 6 to 8). You can close this tab and return to the terminal.",
-    ),
-  error: (error: string, description: string) =>
-    resultPage(
-      400,
-      "Sign-in failed",
-      `${error}: ${description}. Return to the terminal: it shows this error and what to do.`,
-      hintFor(error, description),
-    ),
-  rejected: (reason: string) =>
-    resultPage(
-      400,
-      "Callback not accepted",
-      `This callback was not accepted: ${reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
-    ),
-  done: () =>
-    resultPage(
-      410,
-      "Already done",
-      "This sign-in is already complete. Return to the terminal.",
-    ),
-};
-
-/** Escapes text for HTML element content and quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Headers for a local page: nothing external, not framed, not cached, no referrer. */
-export const PAGE_HEADERS = {
-  "content-type": "text/html;charset=UTF-8",
-  "content-security-policy":
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-  "cache-control": "no-store",
-  "referrer-policy": "no-referrer",
-};
-
-/** The small page the browser shows after the callback: no code, no token. */
-function resultPage(
-  status: number,
-  title: string,
-  message: string,
-  hint?: string,
-): Response {
-  const ok = status === 200;
-  const [background, accent] = ok
-    ? ["#eaf7ee", "#2e844a"]
-    : ["#fdf0ef", "#ba0517"];
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>
-  :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
-  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: ${background}; color: #1d2733; }
-  main { box-sizing: border-box; width: min(30rem, 100% - 2rem); padding: 1.75rem; background: #fff; border-radius: 0.75rem;
-         border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
-  h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
-  p { line-height: 1.5; overflow-wrap: anywhere; }
-  .hint { font-size: 0.9rem; color: #444; }
-  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint { color: #b8c4d0; } }
-</style></head>
-<body><main><h1>${ok ? "✓ " : ""}${escapeHtml(title)}</h1><p>${
-    escapeHtml(message)
-  }</p>${
-    hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""
-  }</main></body></html>`;
-  return new Response(html, {
-    status,
-    headers: { ...PAGE_HEADERS, connection: "close" },
   });
 }
 
@@ -1843,12 +1967,8 @@ function maskTokens(
   );
 }
 
-/** With --pause, reads out why a step matters and waits for Enter; `q` quits (closing the callback server if one is open). */
-async function pause(
-  flow: Flow,
-  step: StepNumber,
-  callback?: CallbackServer,
-) {
+/** With --pause, reads out why a step matters and waits for Enter; `q` quits. */
+async function pause(flow: Flow, step: StepNumber) {
   if (!flow.output.pause) return;
   console.error(
     `\n${
@@ -1857,7 +1977,6 @@ async function pause(
   );
   const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
-  if (flow.signal.aborted || quit) await callback?.close();
   if (flow.signal.aborted) throw flow.signal.reason;
   if (quit) {
     throw new FlowError({
@@ -1879,12 +1998,14 @@ export interface LineReader {
 export const MAX_LINE = 16 * 1024;
 
 /**
- * Splits a byte stream into lines; reading starts at the first `next()`.
+ * Splits a byte stream into lines; reading starts at the first `next()`
+ * (given a function, the stream is only made then: a run that never reads
+ * standard input never opens it).
  * Each chunk is scanned once, and a line longer than `MAX_LINE` is cut there
  * (the rest of it is dropped), so a huge paste costs neither time nor memory.
  */
 export function createLineReader(
-  readable: ReadableStream<Uint8Array>,
+  readable: ReadableStream<Uint8Array> | (() => ReadableStream<Uint8Array>),
 ): LineReader {
   const lines: string[] = [];
   const waiting: ((line: string | null) => void)[] = [];
@@ -1899,7 +2020,8 @@ export function createLineReader(
     let line = ""; // the current line, at most MAX_LINE characters
     let cut = false; // the current line grew past MAX_LINE
     try {
-      for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
+      const stream = typeof readable === "function" ? readable() : readable;
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         let start = 0;
         for (let end; (end = chunk.indexOf("\n", start)) >= 0;) {
           if (!cut) line += chunk.slice(start, end);
@@ -1935,22 +2057,6 @@ export function createLineReader(
       });
     },
   };
-}
-
-/** A promise that rejects with the signal's reason once it aborts; a rejection nobody awaits any more is ignored. */
-function ended(signal: AbortSignal): Promise<never> {
-  const promise = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), {
-      once: true,
-    });
-  });
-  promise.catch(() => {});
-  return promise;
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof DOMException && error.name === "TimeoutError";
 }
 
 // ---------------------------------------------------------------------------
@@ -2490,7 +2596,14 @@ export function loadConfig(
     }
     return config; // the demo org fills in the rest
   }
+  return withOrgSettings(config, get);
+}
 
+/** The org and the app, for a run against a real org: the instance URL and consumer key are required. */
+function withOrgSettings(
+  config: Config,
+  get: (flag: SettingFlag) => Setting | undefined,
+): Config {
   const instance = get("instance-url");
   const clientId = get("client-id");
   const missing = [
@@ -2597,7 +2710,7 @@ export async function main(args: string[]): Promise<number> {
     const flow: Flow = {
       config,
       output,
-      lines: createLineReader(Deno.stdin.readable),
+      lines: createLineReader(() => Deno.stdin.readable),
       signal: interrupt.signal,
     };
     if (config.demo) {
@@ -2687,7 +2800,7 @@ async function startDemo(flow: Flow) {
       ...flow.config.settingsFrom,
     },
   };
-  flow.withoutBrowser = async (url) => {
+  flow.demoUser = async (url) => {
     note(
       flow,
       "no browser: the script plays the demo user (signs in, then clicks Allow)",
@@ -2705,7 +2818,6 @@ async function startDemo(flow: Flow) {
             "The demo org did not behave as expected: run again, or open the URL in a browser.",
         });
     }
-    return await new Promise<never>(() => {}); // the callback carries on
   };
   note(
     flow,

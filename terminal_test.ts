@@ -561,6 +561,14 @@ Deno.test({
   async fn() {
     const denoDir = await Deno.makeTempDir();
     await Deno.chmod(denoDir, 0o777);
+    // nobody may not be able to read this checkout (a 0700 clone, or /root):
+    // it runs a copy of the gist (main.ts and pkce.ts) from a folder it can read.
+    const gist = await Deno.makeTempDir();
+    await Deno.chmod(gist, 0o755);
+    for (const file of ["main.ts", "pkce.ts"]) {
+      await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
+      await Deno.chmod(`${gist}/${file}`, 0o644);
+    }
     try {
       const output = await new Deno.Command("setpriv", {
         args: [
@@ -570,7 +578,7 @@ Deno.test({
           Deno.execPath(),
           "run",
           "-A",
-          MAIN,
+          `${gist}/main.ts`,
           ...UNREACHED_ORG,
           "--json",
           "--redirect-uri",
@@ -590,6 +598,7 @@ Deno.test({
       assertStringIncludes(failure.hint, "8000");
     } finally {
       await Deno.remove(denoDir, { recursive: true });
+      await Deno.remove(gist, { recursive: true });
     }
   },
 });

@@ -1,7 +1,7 @@
 /**
- * The demo org as an OpenID Connect provider: an RSA signing key made with
- * Web Crypto on the first `openid` request, published at `/id/keys`, and ID
- * tokens with the claims Salesforce sends (facts J.1).
+ * The demo org as an OpenID Connect provider: a fixed, PUBLIC demo RSA key
+ * (it signs nothing of value), published at `/id/keys`, and ID tokens with
+ * the claims Salesforce sends (facts J.1).
  *
  * @module
  */
@@ -23,33 +23,87 @@ import {
 /** The key's id in the JWKS and in each token's header: short and numeric, like Salesforce's. */
 export const SIGNING_KEY_ID = "1";
 
-/** RS256: RSASSA-PKCS1-v1_5 with SHA-256, on a 2048-bit key. */
-const RS256 = {
-  name: "RSASSA-PKCS1-v1_5",
-  modulusLength: 2048,
-  publicExponent: new Uint8Array([1, 0, 1]),
-  hash: "SHA-256",
+/** RS256: RSASSA-PKCS1-v1_5 with SHA-256. */
+const RS256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+
+/** What the key set says about the demo org's key, so nobody mistakes it for a real one. */
+export const DEMO_KEY_NOTE =
+  "PUBLIC DEMO KEY: its private half is published in this walkthrough's source (demo_org/id_token.ts), so it signs nothing of value; never trust it outside the local demo org";
+
+// ---------------------------------------------------------------------------
+// !!! A PUBLIC DEMO KEY. IT SIGNS NOTHING OF VALUE. !!!
+//
+// The demo org signs its ID tokens with this fixed RSA key, private half and
+// all, like the development keys other OpenID providers ship (oidc-provider's
+// defaults): making a fresh 2048-bit key took 60 to 260 ms of every run.
+// Everyone who has this file can sign tokens that this key verifies, so an ID
+// token it signed proves only that it came from *a* demo org. Never put this
+// key, or any key whose private half is in a repository, in front of anything
+// real. The key set at /id/keys carries DEMO_KEY_NOTE to say the same.
+// ---------------------------------------------------------------------------
+/** The demo org's RS256 key, as a private JWK (RFC 7517): PUBLIC, see above. */
+export const DEMO_SIGNING_KEY: JsonWebKey = {
+  kty: "RSA",
+  n: "vCESqhJNE1qc3hxjMe_mSKynLSabTWmZ_voHIq9DRdCN-VzT8MRa9zFuaKf7whTZCFSiJOHC9uxGWHOxZiDcUrJV88llt26pAMjmAGjGiBxuJ4UgGpy8jqCxgpDTKBY9BSpob9vY4idzuPyLbzFIpxTBVQCcqNSTbUEi1o4m_I9h-RrHH_PQdW51ZNCvkA_mNqaFb6WgJUJgse6J7OhB8OSopn_6SBq3PRNfi_haLLEe-e53prlMqjV8p8QUUU5kZtq7dsaykVnQUpN6IIlaMHj6pn7Mudob2qOlSvibfhfXBXy8VcJ0e93xW3-34Y81uemXKVzcRQnKiFd0E7pG8w",
+  e: "AQAB",
+  d: "W3rJlKGpkQuy096B7bp2BEjQUgg_5HjBRVdXOOp4j-5F20fkV2NjyGflBEcLCOkSUBa3ca_GGkPyQPig_sRj3mKRoSYBrBzHWXZXQUOxpmYMunLllYs5tTE2oALEau3FZkmk1x_UasQ8ZWuIcd1JMtXI3QibJQ2ZUrslsacWFiDcjGXvynH7VHmCZK7jJgI7bGKOxIiz44TJkf_aYlaIJnF0oXElJsYm0Ev9VEXFPrnj9OURWVCmGZ0fH9tYPKpGl6x176_1EYXbD1PBwHV2X64GD_mi0lZIm85rjEmUCB7ONlLhkxLqLFL6MicqHGeeOvSy1ctqsZttMFqKH2mxoQ",
+  p: "yT9ZtRKtrd1YgEOB5aX_GfyYzpQAyhbzgKkqYXUIWK-ISG3EJEdCyaqTulrT1XE9ActxbyGjzjaj0ySePe0HEb8mGArAHIs34R8WeKF__Ml3p7RVJNI_lWsGdHpb40acWnVaHFC4u31P-L1ZuYyU4KD1z8vBt_B2anv-yxQJN6U",
+  q: "71AM3qL_VTcaXmktkKWcuTclTm87oXw6ZeBEjoDtvYPcwLl5fliq1VMcV7fhs-YZtB4wYQ7aLpV5nv9BiPPDKuxx2p_fWJtVJiNmP1FJQPS03d77ZQl-nETzJoK--GdmvgpDJN8_BUBBotjPv2NDUP73M9tzfIanPiZwrOc9gLc",
+  dp:
+    "pXeWDcCu1r6g7s0St7yVlEtRZMDiKUdXrRjqRLlSRIEG_-5okB-bdW7wChB2DhAORjR9Lw-svHfGmWuJRIdoAZp1-tyT-qQpLMs_0a2QK0uHO3eVbjIEn5kg9JJKjQNYuTO2BIQGb_nn0C_33w0Mt-kAU3tH6zImWwVaiKUPsxU",
+  dq:
+    "uEeqQV6-w7303jKb1cDR2IYwgh-Bia6BwaVa5Wk-qSr7OKUae0KH-lFPh_SfJsrPjDWbB4JKXIjZ6KeirXUYGtuMKM_nSvICNaYYvDU59Xz6McfdSkZvaqJloogXymzFXx3D6obGnqKGaIIQJ86mLZ7IePRKD-AYtPEg3uQKJi0",
+  qi:
+    "dLBh4oLvDhenNCkMz-ejgVTgzS9MDB2_qExAu7P8-fIEppAmYUHwRDgWZUI9U9-NPj56IMCaiHaDbX-5ZuYDCEDYpfAHuB92edMSvPLny3CpgQ6yy0itE4CvxJIHroZtn9988utoqIrnhgwrV1oEhHi5H1wjOsPZty_xUophLi4",
 };
 
-/** A new RS256 key pair (60 to 260 ms). */
+/** The demo key as a key pair: importing it takes well under a millisecond. */
+export async function demoSigningKeys(): Promise<CryptoKeyPair> {
+  const { kty, n, e } = DEMO_SIGNING_KEY;
+  return {
+    privateKey: await crypto.subtle.importKey(
+      "jwk",
+      DEMO_SIGNING_KEY,
+      RS256,
+      false,
+      ["sign"],
+    ),
+    publicKey: await crypto.subtle.importKey(
+      "jwk",
+      { kty, n, e },
+      RS256,
+      true,
+      ["verify"],
+    ),
+  };
+}
+
+/** A new RS256 key pair (60 to 260 ms), for tests that play a provider of their own. */
 export function newSigningKeys(): Promise<CryptoKeyPair> {
-  return crypto.subtle.generateKey(RS256, true, [
-    "sign",
-    "verify",
-  ]) as Promise<CryptoKeyPair>;
+  return crypto.subtle.generateKey(
+    {
+      ...RS256,
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    },
+    true,
+    ["sign", "verify"],
+  ) as Promise<CryptoKeyPair>;
 }
 
-/** The org's signing key pair, made once, on first use. */
+/** The org's signing key pair: the public demo key unless the org was given its own. */
 export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
-  return org.signingKeys ??= newSigningKeys();
+  return org.signingKeys ??= demoSigningKeys();
 }
 
-/** GET /id/keys: the public signing key as a JSON Web Key Set. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
+/** GET /id/keys: the public signing key as a JSON Web Key Set, with a note that it is the public demo key. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
 export async function keys(org: DemoOrgState): Promise<Response> {
   const { publicKey } = await signingKeys(org);
   const { kty, n, e } = await crypto.subtle.exportKey("jwk", publicKey);
   return jsonResponse(200, {
     keys: [{ kty, n, e, alg: "RS256", use: "sig", kid: SIGNING_KEY_ID }],
+    // RFC 7517 §5: members a client does not understand are ignored.
+    note: DEMO_KEY_NOTE,
   });
 }
 
