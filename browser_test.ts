@@ -179,3 +179,79 @@ Deno.test({
     });
   },
 });
+
+/** Words (runs of text between spaces and `<wbr>` hints) that the page breaks across lines; none should be. */
+const BROKEN_WORDS = `(() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      if (lines.size > 1) broken.push(match[0]);
+    }
+  }
+  return broken;
+})()`;
+
+/** Checks a page fits its viewport and breaks no word, and keeps a screenshot. */
+async function assertWrapsCleanly(page: Page, name: string, width: number) {
+  await screenshot(page, name);
+  assertEquals(await page.evaluate<string[]>(BROKEN_WORDS), [], name);
+  const scrollWidth = await page.evaluate<number>(
+    "document.documentElement.scrollWidth",
+  );
+  assertEquals(scrollWidth <= width, true, `${name}: ${scrollWidth}px wide`);
+}
+
+Deno.test({
+  name:
+    "the demo org's home, chooser and error pages wrap long values cleanly at 390 and 1280 px: no word broken, nothing wider than the screen",
+  ignore: !hasChromium,
+  async fn() {
+    await withBrowser(async (browser) => {
+      await withDemoOrg(async (org, redirect) => {
+        for (const viewport of ["phone", "desktop"] as const) {
+          const context = await browser.newContext({
+            viewport: VIEWPORTS[viewport],
+          });
+          try {
+            const page = await context.newPage();
+            const { width } = VIEWPORTS[viewport];
+            await page.goto(org.url);
+            const text = await page.locator("main").innerText();
+            assertStringIncludes(text, org.client.client_id);
+            await assertWrapsCleanly(page, `home-${viewport}`, width);
+            const authorize = new URL("/services/oauth2/authorize", org.url);
+            authorize.search = new URLSearchParams({
+              client_id: org.client.client_id,
+              redirect_uri: redirect,
+              response_type: "code",
+              code_challenge: "x".repeat(43),
+              prompt: "select_account",
+            }).toString();
+            await page.goto(authorize.href);
+            await page.getByRole("button", { name: "Log In" }).click();
+            await page.getByRole("button", { name: "Allow" }).waitFor();
+            await page.goto(authorize.href); // signed in now: the chooser
+            await page.getByText("Choose an account").waitFor();
+            await assertWrapsCleanly(page, `chooser-${viewport}`, width);
+            authorize.searchParams.set("scope", "api chatter_api");
+            authorize.searchParams.delete("prompt");
+            await page.goto(authorize.href);
+            await page.getByText("We can't authorize you").waitFor();
+            assertStringIncludes(
+              await page.locator("main").innerText(),
+              "Your terminal cannot see this page",
+            );
+            await assertWrapsCleanly(page, `error-${viewport}`, width);
+          } finally {
+            await context.close();
+          }
+        }
+      });
+    });
+  },
+});

@@ -26,7 +26,17 @@ import {
   isLoopbackAuthority,
   terminalSafe,
 } from "./main.ts";
-import { identity, userinfo } from "./demo_org/identity.ts";
+import {
+  identity,
+  PHOTO_PATH,
+  profilePhoto,
+  userinfo,
+} from "./demo_org/identity.ts";
+import {
+  MAX_LOGGED_PATH,
+  MAX_RECEIVED,
+  pushCapped,
+} from "./demo_org/limits.ts";
 import {
   authorize,
   decide,
@@ -49,6 +59,7 @@ import {
   type DemoClient,
   type DemoOrgOptions,
   type DemoOrgState,
+  type ErrorPageRequest,
 } from "./demo_org/state.ts";
 
 export {
@@ -59,7 +70,7 @@ export {
   signIdentity,
   toId18,
 } from "./demo_org/state.ts";
-export type { DemoClient, DemoOrgOptions, DemoOrgState };
+export type { DemoClient, DemoOrgOptions, DemoOrgState, ErrorPageRequest };
 
 /** An endpoint: what the org does with one request. */
 type Handler = (
@@ -68,7 +79,7 @@ type Handler = (
 ) => Response | Promise<Response>;
 
 /** Every endpoint, as `METHOD /path`; identity URLs (`/id/…`) and the REST API (`/services/…`) are matched by prefix. */
-const ROUTES: Record<string, Handler> = {
+export const ROUTES: Record<string, Handler> = {
   "GET /": homePage,
   "GET /.well-known/openid-configuration": discovery,
   "GET /id/keys": keys,
@@ -82,6 +93,8 @@ const ROUTES: Record<string, Handler> = {
   "GET /services/oauth2/revoke": revoke,
   "GET /services/oauth2/userinfo": userinfo,
   "POST /services/oauth2/userinfo": userinfo,
+  [`GET ${PHOTO_PATH}F`]: profilePhoto,
+  [`GET ${PHOTO_PATH}T`]: profilePhoto,
 };
 
 /** A demo org: its state, and the function that answers its requests. */
@@ -108,15 +121,15 @@ export function createDemoOrg(
   });
 }
 
-/** Finds the handler for a request, and records the request. */
+/** Finds the handler for a request, and records the request (the latest MAX_RECEIVED; a refused one leaves nothing behind). */
 async function route(org: DemoOrgState, request: Request): Promise<Response> {
   const { pathname, host } = new URL(request.url);
-  const key = `${request.method} ${pathname}`;
-  org.received.push(key);
   if (!isLoopbackAuthority(host, Number(new URL(org.url).port))) {
     await request.body?.cancel(); // DNS rebinding: a page on another name that resolves here
     return new Response("Misdirected request", { status: 421 });
   }
+  const key = `${request.method} ${pathname}`;
+  pushCapped(org.received, MAX_RECEIVED, key.slice(0, MAX_LOGGED_PATH));
   const handler = Object.hasOwn(ROUTES, key)
     ? ROUTES[key]
     : pathname.startsWith("/id/") && request.method === "GET"
@@ -208,9 +221,10 @@ export async function signInAndDecide(
 ): Promise<URL> {
   const org = new URL(authorizationUrl).origin;
   const go = browserSession();
+  const unescape = (text?: string) =>
+    text?.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)));
   const field = (html: string, name: string) =>
-    new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]
-      ?.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)));
+    unescape(new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]);
 
   let page = await go(authorizationUrl);
   for (let hop = 0; hop < 8; hop++) {
@@ -261,7 +275,16 @@ Options:
   --app-scopes "A B"     the demo app's scopes (default ${
     DEMO_SCOPES.join(" ")
   })
-  --help                 this text`;
+  --rotate-refresh-tokens
+                         the demo app rotates refresh tokens: each refresh returns
+                         a new one and retires the old; presenting a retired one
+                         revokes the whole login
+  --jwt-access-tokens    the demo app issues JWT-based access tokens
+  --help                 this text
+
+Like Salesforce, it keeps at most five approvals per user per app: a sixth
+login revokes the oldest one's refresh token. It forgets what it issued:
+sessions and access tokens after 2 hours, codes after 15 minutes.`;
 
 /** The standalone org's options from its command line; null after --help. Bad usage exits 2. */
 function readCommandLine(args: string[]): DemoOrgOptions | null {
@@ -279,6 +302,8 @@ function readCommandLine(args: string[]): DemoOrgOptions | null {
         "client-id": { type: "string" },
         "client-secret": { type: "string" },
         "app-scopes": { type: "string" },
+        "rotate-refresh-tokens": { type: "boolean" },
+        "jwt-access-tokens": { type: "boolean" },
         help: { type: "boolean" },
       },
     }).values;
@@ -299,7 +324,18 @@ function readCommandLine(args: string[]): DemoOrgOptions | null {
     clientId: values["client-id"],
     clientSecret: values["client-secret"],
     appScopes: values["app-scopes"]?.trim().split(/\s+/),
+    rotateRefreshTokens: values["rotate-refresh-tokens"],
+    jwtAccessTokens: values["jwt-access-tokens"],
   };
+}
+
+/** The app settings that differ from Salesforce's defaults, as a line of the banner. */
+function appSettings(client: DemoClient): string {
+  const on = [
+    client.rotate_refresh_tokens ? "refresh token rotation" : "",
+    client.jwt_access_tokens ? "JWT-based access tokens" : "",
+  ].filter(Boolean);
+  return on.length ? `\n  settings:       ${on.join(", ")}` : "";
 }
 
 /** Runs the demo org from the command line until Ctrl+C. */
@@ -326,7 +362,7 @@ function serveFromCommandLine(args: string[]) {
     client.secret_required ? "" : " (optional: this app does not require it)"
   }
   callback URL:   ${client.redirect_uris[0]}
-  scopes:         ${client.scopes.join(" ")}
+  scopes:         ${client.scopes.join(" ")}${appSettings(client)}
   also:           the Salesforce CLI's app (PlatformCLI, http://localhost:1717/OauthRedirect)
 
 Run the walkthrough against it:

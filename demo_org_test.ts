@@ -8,13 +8,29 @@ import {
 import {
   CODE_LIFETIME_MS,
   createDemoOrg,
+  DEMO_SCOPES,
   type DemoOrg,
+  type DemoOrgOptions,
   LATEST_API_VERSION,
+  ROUTES,
   signIdentity,
+  signInAndDecide,
   startDemoOrg,
   toId18,
 } from "./demo_org.ts";
 import { testSigningKeys } from "./_test_utils.ts";
+import {
+  MAX_ACCESS_TOKENS,
+  MAX_CODES,
+  MAX_FORM_BYTES,
+  MAX_ISSUED,
+  MAX_LOGGED_PATH,
+  MAX_PENDING_CONSENTS,
+  MAX_RECEIVED,
+  MAX_RETIRED_REFRESH_TOKENS,
+  MAX_SESSIONS,
+  SESSION_LIFETIME_MS,
+} from "./demo_org/limits.ts";
 import {
   accessTokenHash,
   decodeJwt,
@@ -30,10 +46,15 @@ import {
 
 const REDIRECT_URI = "http://localhost:8000/callback";
 
+/** A page's HTML without the `<wbr>` hints it gives long values: the text a reader copies. */
+function text(html: string): string {
+  return html.replaceAll("<wbr>", "");
+}
+
 /** A demo org for one test, without a socket: requests go straight to its handlers. Signed in unless told otherwise, as a browser with a session. */
 async function withOrg(
   fn: (org: DemoOrg, clock: { now: number }) => Promise<void>,
-  options: { clientSecret?: string; signedIn?: boolean } = {},
+  options: DemoOrgOptions & { signedIn?: boolean } = {},
 ) {
   const clock = { now: Date.now() };
   const org = createDemoOrg("http://127.0.0.1:8080", {
@@ -217,7 +238,7 @@ Deno.test("startDemoOrg() listens on 127.0.0.1 and issues a Salesforce-shaped se
     // Like Salesforce's: never starts with "-", so it works as a flag value.
     assertMatch(org.client.client_secret, /^[0-9A-F]{64}$/);
     const home = await fetch(org.url);
-    assertStringIncludes(await home.text(), org.client.client_id);
+    assertStringIncludes(text(await home.text()), org.client.client_id);
     assertEquals(org.received, ["GET /"]);
   } finally {
     await org.close();
@@ -301,7 +322,7 @@ Deno.test("GET /services/oauth2/authorize redirects errors once the client and r
     assertEquals(page.status, 400);
     const html = await page.text();
     assertStringIncludes(html, "invalid_scope");
-    assertStringIncludes(html, "Return to the terminal");
+    assertStringIncludes(html, "Your terminal cannot see this page");
   });
 });
 
@@ -377,10 +398,12 @@ Deno.test("POST /services/oauth2/token answers in Salesforce's shape, with a val
       "id",
       "token_type",
       "issued_at",
+      "api_instance_url", // sfap_api is among the app's scopes
     ]);
     assertMatch(body.access_token, /^00D[A-Za-z0-9]{12}![A-Za-z0-9._]{40,}$/);
     assertMatch(body.refresh_token, /^5Aep861/);
-    assertEquals(body.scope, "api id openid refresh_token web full"); // the app's own scopes
+    assertEquals(body.scope, "api id openid refresh_token web full sfap_api"); // the app's own scopes
+    assertEquals(body.api_instance_url, "https://api.salesforce.com");
     assertEquals(body.instance_url, org.url);
     assertMatch(body.id, new RegExp(`^${org.url}/id/00D\\w{15}/005\\w{15}$`));
     assertEquals(body.token_type, "Bearer");
@@ -819,7 +842,7 @@ Deno.test("a malformed code_challenge passes authorize and fails at the token en
   });
 });
 
-Deno.test("the identity URL fills in {version} from version=, lists Salesforce's urls, and names no photos it cannot serve", async () => {
+Deno.test("the identity URL fills in {version} from version=, and has Salesforce's fields: urls, photos it serves, addr_*, mobile_phone, status", async () => {
   await withOrg(async (org) => {
     const verifier = createCodeVerifier();
     const code = await getCode(org, verifier);
@@ -855,7 +878,51 @@ Deno.test("the identity URL fills in {version} from version=, lists Salesforce's
       "feed_elements",
       "custom_domain",
     ]);
-    assertFalse("photos" in latest);
+    // The fields in the order of Salesforce's SDK fixture (facts A.7).
+    assertEquals(Object.keys(latest), [
+      "id",
+      "asserted_user",
+      "user_id",
+      "organization_id",
+      "username",
+      "nick_name",
+      "display_name",
+      "email",
+      "email_verified",
+      "first_name",
+      "last_name",
+      "timezone",
+      "photos",
+      "addr_street",
+      "addr_city",
+      "addr_state",
+      "addr_country",
+      "addr_zip",
+      "mobile_phone",
+      "mobile_phone_verified",
+      "is_lightning_login_user",
+      "status",
+      "urls",
+      "active",
+      "user_type",
+      "language",
+      "locale",
+      "utcOffset",
+      "last_modified_date",
+      "is_app_installed",
+    ]);
+    assertEquals(latest.status, { created_date: null, body: null });
+    assertEquals([latest.addr_country, latest.mobile_phone], ["GB", null]);
+    assertEquals(Object.keys(latest.photos), ["picture", "thumbnail"]);
+    for (const url of Object.values<string>(latest.photos)) {
+      const photo = await call(org, url);
+      assertEquals(photo.status, 200, url);
+      assertEquals(photo.headers.get("content-type"), "image/svg+xml");
+      assertFalse(
+        /<script|on\w+=/i.test(await photo.text()),
+        "it runs nothing",
+      );
+    }
     const pinned = JSON.parse((await get("?version=52.0")).text);
     assertEquals(pinned.urls.query, `${org.url}/services/data/v52.0/query/`);
     const template = JSON.parse((await get("")).text);
@@ -933,7 +1000,7 @@ Deno.test("requests addressed to another host are refused (DNS rebinding)", asyn
     }
     const ok = await call(org, "http://localhost:8080/");
     assertEquals(ok.status, 200);
-    const home = await ok.text();
+    const home = text(await ok.text());
     assertStringIncludes(home, "--instance-url http://localhost:8080 ");
     assertStringIncludes(home, "Salesforce CLI (<code>PlatformCLI</code>)");
   });
@@ -1261,4 +1328,1051 @@ Deno.test("the Salesforce CLI's app: PlatformCLI, a public client, PKCE with a 1
     });
     assertEquals(stolen.body.error, "invalid_grant");
   });
+});
+
+// ---------------------------------------------------------------------------
+// Rotation, JWT-based access tokens, the API platform host, approvals
+// ---------------------------------------------------------------------------
+
+/** Signs in (the org's cookie), approves and exchanges a code: the token response. */
+async function tokensFor(org: DemoOrg, overrides: AuthorizeParams = {}) {
+  const verifier = createCodeVerifier();
+  const code = await getCode(org, verifier, overrides);
+  const { status, body } = await postToken(
+    org,
+    codeGrant(org, code, verifier),
+  );
+  assertEquals(status, 200, JSON.stringify(body));
+  return body;
+}
+
+/** The refresh grant, as the walkthrough's step 10 sends it. */
+function refreshWith(org: DemoOrg, refreshToken: string) {
+  return postToken(org, {
+    grant_type: "refresh_token",
+    refresh_token: refreshToken,
+    client_id: org.client.client_id,
+    client_secret: org.client.client_secret,
+  });
+}
+
+/** Whether an access token still works: at the REST API and at the identity URL. */
+async function accessWorks(org: DemoOrg, token: string): Promise<boolean> {
+  const api = await restGet(org, "/services/data/v62.0/limits", token);
+  const id = await call(org, org.identityUrl, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await id.body?.cancel();
+  assertEquals(api.status === 200, id.status === 200, "both agree");
+  return api.status === 200;
+}
+
+const REVOKED = {
+  error: "invalid_grant",
+  error_description: "expired access/refresh token",
+};
+
+Deno.test("with rotation each refresh returns a new refresh token and retires the old; without it, none is returned", async () => {
+  await withOrg(async (org) => {
+    const first = await tokensFor(org);
+    const once = await refreshWith(org, first.refresh_token);
+    assertEquals(once.status, 200);
+    assertMatch(once.body.refresh_token, /^5Aep861/);
+    assert(once.body.refresh_token !== first.refresh_token);
+    assert(await verifySignature(once.body, org.client.client_secret));
+    const twice = await refreshWith(org, once.body.refresh_token);
+    assertEquals(twice.status, 200);
+    assert(twice.body.refresh_token !== once.body.refresh_token);
+    // The newest one refreshes; every access token so far still works.
+    assertEquals(
+      (await refreshWith(org, twice.body.refresh_token)).status,
+      200,
+    );
+    assert(await accessWorks(org, first.access_token));
+  }, { rotateRefreshTokens: true });
+  await withOrg(async (org) => {
+    const first = await tokensFor(org);
+    const again = await refreshWith(org, first.refresh_token);
+    assertFalse("refresh_token" in again.body, "no rotation by default");
+    assertEquals((await refreshWith(org, first.refresh_token)).status, 200);
+  });
+});
+
+Deno.test("presenting a rotated-out refresh token revokes the whole grant: its newest refresh token and every access token", async () => {
+  await withOrg(async (org) => {
+    const first = await tokensFor(org);
+    const rotated = await refreshWith(org, first.refresh_token);
+    const other = await tokensFor(org); // another login, untouched
+    const reused = await refreshWith(org, first.refresh_token);
+    assertEquals(reused.status, 400);
+    assertEquals(reused.body, REVOKED);
+    // The whole grant is gone: the refresh token it had by then, and both access tokens.
+    assertEquals(
+      (await refreshWith(org, rotated.body.refresh_token)).body,
+      REVOKED,
+    );
+    assertFalse(await accessWorks(org, first.access_token));
+    assertFalse(await accessWorks(org, rotated.body.access_token));
+    assert(await accessWorks(org, other.access_token), "other logins stay");
+    assertEquals((await refreshWith(org, other.refresh_token)).status, 200);
+    // Presenting it yet again changes nothing and says the same.
+    assertEquals((await refreshWith(org, first.refresh_token)).body, REVOKED);
+  }, { rotateRefreshTokens: true });
+});
+
+Deno.test("a rotated-out refresh token presented by another app revokes nothing", async () => {
+  await withOrg(async (org) => {
+    const first = await tokensFor(org);
+    const rotated = await refreshWith(org, first.refresh_token);
+    const stranger = await postToken(org, {
+      grant_type: "refresh_token",
+      refresh_token: first.refresh_token,
+      client_id: "PlatformCLI",
+    });
+    assertEquals(stranger.body, REVOKED);
+    assertEquals(
+      (await refreshWith(org, rotated.body.refresh_token)).status,
+      200,
+    );
+  }, { rotateRefreshTokens: true });
+});
+
+/** The header and claims of a JWT, decoded without checking anything. */
+function jwtParts(jwt: string) {
+  const { header, claims } = decodeJwt(jwt);
+  return { header, claims };
+}
+
+Deno.test("JWT-based access tokens: Salesforce's header and claims, token_format jwt, signed with a key /id/keys publishes", async () => {
+  await withOrg(async (org, clock) => {
+    const body = await tokensFor(org, { scope: "api refresh_token openid" });
+    assertEquals(body.token_format, "jwt");
+    const { header, claims } = jwtParts(body.access_token);
+    assertEquals(Object.keys(header), [
+      "tnk",
+      "ver",
+      "kid",
+      "tty",
+      "typ",
+      "alg",
+    ]);
+    assertEquals(
+      [header.alg, header.typ, header.tty, header.ver],
+      ["RS256", "JWT", "sfdc-core-token", "1.0"],
+    );
+    assertMatch(String(header.kid), /^CORE_ATJWT\.00D\w{12}\.\d{13}$/);
+    assertMatch(String(header.tnk), /^core\/demo-org\/00D\w{15}$/);
+    const now = Math.floor(clock.now / 1000);
+    assertEquals(claims.aud, [org.url]);
+    assertEquals(claims.iss, org.url);
+    assertEquals(claims.sub, `uid:${toId18("0055g00000DEMOU")}`);
+    assertEquals(claims.scp, "api refresh_token openid");
+    assertEquals(claims.client_id, org.client.client_id);
+    assertEquals([claims.iat, claims.exp], [now, now + 7200]);
+    assert(Number(claims.nbf) <= now);
+    assertMatch(String(claims.sfi), /^[0-9a-f]{64}$/);
+    const jwks = await (await call(org, `${org.url}/id/keys`)).json();
+    const key = jwks.keys.find((k: { kid: string }) => k.kid === header.kid);
+    assert(key, "the access token's kid is published");
+    assert(await verifyRs256(decodeJwt(body.access_token), key));
+    // The ID token still uses its own kid, and binds this access token.
+    const idToken = decodeJwt(body.id_token);
+    assertEquals(idToken.header.kid, "1");
+    assertEquals(
+      idToken.claims.at_hash,
+      await accessTokenHash(body.access_token),
+    );
+    // Usable at the REST API and the identity URL; refreshing gives another JWT.
+    assert(await accessWorks(org, body.access_token));
+    const refreshed = await refreshWith(org, body.refresh_token);
+    assertEquals(refreshed.body.token_format, "jwt");
+    assert(refreshed.body.access_token !== body.access_token, "each is unique");
+    // Revocable like any access token.
+    const revoked = await call(org, `${org.url}/services/oauth2/revoke`, {
+      method: "POST",
+      body: new URLSearchParams({ token: body.access_token }),
+    });
+    assertEquals(revoked.status, 200);
+    assertFalse(await accessWorks(org, body.access_token));
+  }, { jwtAccessTokens: true });
+});
+
+Deno.test("without the JWT option, access tokens are opaque, with no token_format, and /id/keys has one key", async () => {
+  await withOrg(async (org) => {
+    const body = await tokensFor(org);
+    assertFalse("token_format" in body);
+    assertMatch(body.access_token, /^00D\w{12}!/);
+    const jwks = await (await call(org, `${org.url}/id/keys`)).json();
+    assertEquals(jwks.keys.map((k: { kid: string }) => k.kid), ["1"]);
+  });
+});
+
+Deno.test("api_instance_url comes with the sfap_api scope only, at the exchange and at each refresh", async () => {
+  await withOrg(async (org) => {
+    const cases: [string, boolean][] = [
+      ["api refresh_token sfap_api", true],
+      ["api refresh_token", false],
+    ];
+    for (const [scope, expected] of cases) {
+      const body = await tokensFor(org, { scope });
+      assertEquals("api_instance_url" in body, expected, scope);
+      if (expected) {
+        assertEquals(body.api_instance_url, "https://api.salesforce.com");
+        assertEquals(Object.keys(body).at(-1), "api_instance_url");
+      }
+      const refreshed = await refreshWith(org, body.refresh_token);
+      assertEquals("api_instance_url" in refreshed.body, expected, scope);
+    }
+  });
+});
+
+Deno.test("five approvals per user per app: the sixth revokes the oldest's refresh token and access tokens, silently", async () => {
+  await withOrg(async (org) => {
+    const logins = [];
+    for (let i = 0; i < 6; i++) logins.push(await tokensFor(org));
+    const [oldest, ...rest] = logins;
+    assertEquals((await refreshWith(org, oldest.refresh_token)).body, REVOKED);
+    assertFalse(await accessWorks(org, oldest.access_token));
+    for (const login of rest) {
+      assertEquals((await refreshWith(org, login.refresh_token)).status, 200);
+      assert(await accessWorks(org, login.access_token));
+    }
+    assertEquals(org.approvals.length, 5);
+    // Logins without a refresh token make no approval and revoke nothing.
+    for (let i = 0; i < 6; i++) await tokensFor(org, { scope: "api" });
+    assertEquals((await refreshWith(org, rest[0].refresh_token)).status, 200);
+    // Another app's approvals are counted apart.
+    assertEquals(
+      org.approvals.filter((a) => a.clientId === org.client.client_id).length,
+      5,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Client authentication: Basic (RFC 6749 §2.3.1) or the form, never both
+// ---------------------------------------------------------------------------
+
+/** RFC 6749 §2.3.1's encoding of one half of a Basic header, as oauth4webapi does it. */
+function formUrlEncode(value: string): string {
+  return encodeURIComponent(value).replace(
+    /[-_.!~*'()]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  ).replaceAll("%20", "+");
+}
+
+function basic(id: string, secret: string): string {
+  return `Basic ${btoa(`${formUrlEncode(id)}:${formUrlEncode(secret)}`)}`;
+}
+
+Deno.test("a Basic header alone authenticates the client at the token endpoint, its halves form-url-decoded", async () => {
+  const clientId = "3MVG9Demo.key_with:colon and space";
+  const clientSecret = "s3cret:with+plus%and space";
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const code = await getCode(org, verifier);
+    const { client_id: _, client_secret: __, ...form } = codeGrant(
+      org,
+      code,
+      verifier,
+    );
+    const response = await call(org, `${org.url}/services/oauth2/token`, {
+      method: "POST",
+      headers: { authorization: basic(clientId, clientSecret) },
+      body: new URLSearchParams(form),
+    });
+    const body = await response.json();
+    assertEquals(response.status, 200, JSON.stringify(body));
+    assert(await verifySignature(body, clientSecret));
+    // Refresh the same way; a public client may send an empty secret.
+    const refreshed = await call(org, `${org.url}/services/oauth2/token`, {
+      method: "POST",
+      headers: { authorization: basic(clientId, clientSecret) },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: body.refresh_token,
+      }),
+    });
+    assertEquals(refreshed.status, 200);
+    await refreshed.body?.cancel();
+  }, { clientId, clientSecret });
+});
+
+Deno.test("client credentials: Basic with a secret in the form, or naming another client, is refused; malformed Basic is invalid_client", async () => {
+  await withOrg(async (org) => {
+    const { client_id: id, client_secret: secret } = org.client;
+    const cases: [string, string, Record<string, string>, number, string][] = [
+      [
+        "Basic and a form secret",
+        basic(id, secret),
+        {
+          client_secret: secret,
+        },
+        400,
+        "invalid_request",
+      ],
+      [
+        "Basic and another form client_id",
+        basic(id, secret),
+        {
+          client_id: "PlatformCLI",
+        },
+        400,
+        "invalid_request",
+      ],
+      ["a wrong Basic secret", basic(id, "nope"), {}, 400, "invalid_client"],
+      [
+        "Basic, not Base64",
+        "Basic !!!not-base64!!!",
+        {},
+        400,
+        "invalid_client",
+      ],
+      ["Basic with no colon", `Basic ${btoa(id)}`, {}, 400, "invalid_client"],
+      [
+        "Basic with a bad escape",
+        `Basic ${btoa(`${id}%E0%A4%A:x`)}`,
+        {},
+        400,
+        "invalid_client",
+      ],
+      [
+        "Basic, not UTF-8",
+        `Basic ${btoa("\xff\xfe:\xff")}`,
+        {},
+        400,
+        "invalid_client",
+      ],
+      ["an empty Basic", "Basic", {}, 400, "invalid_client"],
+      [
+        "an unknown Basic client",
+        basic("3MVG9nope", "x"),
+        {},
+        400,
+        "invalid_client_id",
+      ],
+    ];
+    const verifier = createCodeVerifier();
+    for (const [name, authorization, extra, status, error] of cases) {
+      const code = await getCode(org, verifier);
+      const { client_id: _, client_secret: __, ...form } = codeGrant(
+        org,
+        code,
+        verifier,
+      );
+      const response = await call(org, `${org.url}/services/oauth2/token`, {
+        method: "POST",
+        headers: { authorization },
+        body: new URLSearchParams({ ...form, ...extra }),
+      });
+      assertEquals(response.status, status, name);
+      assertEquals((await response.json()).error, error, name);
+    }
+    // The same client_id in the form alongside Basic is fine.
+    const code = await getCode(org, verifier);
+    const { client_secret: _, ...form } = codeGrant(org, code, verifier);
+    const same = await call(org, `${org.url}/services/oauth2/token`, {
+      method: "POST",
+      headers: { authorization: basic(id, secret) },
+      body: new URLSearchParams(form),
+    });
+    assertEquals(same.status, 200);
+    await same.body?.cancel();
+    assertEquals(org.issued.length, 2, "only that one got tokens");
+  });
+});
+
+Deno.test("introspection answers invalid_client, never 500, for a malformed Basic header", async () => {
+  await withOrg(async (org) => {
+    const body = await tokensFor(org);
+    const headers = [
+      "Basic !!!",
+      `Basic ${btoa("no-colon")}`,
+      `Basic ${btoa(`${org.client.client_id}:%E0%A4%A`)}`,
+      `Basic ${btoa("\xff:\xff")}`,
+      "Basic",
+      "basic    ",
+    ];
+    for (const authorization of headers) {
+      const response = await call(
+        org,
+        `${org.url}/services/oauth2/introspect`,
+        {
+          method: "POST",
+          headers: { authorization },
+          body: new URLSearchParams({ token: body.access_token }),
+        },
+      );
+      assertEquals(response.status, 401, authorization);
+      assertEquals((await response.json()).error, "invalid_client");
+    }
+    const good = await call(org, `${org.url}/services/oauth2/introspect`, {
+      method: "POST",
+      headers: {
+        authorization: basic(org.client.client_id, org.client.client_secret),
+      },
+      body: new URLSearchParams({ token: body.access_token }),
+    });
+    assertEquals((await good.json()).active, true);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The profile fields, select_account, the consent page's labels, the error page
+// ---------------------------------------------------------------------------
+
+Deno.test("userinfo has Salesforce's fields in its order: photos, profile, picture, address, urls", async () => {
+  await withOrg(async (org) => {
+    const body = await tokensFor(org);
+    const response = await call(org, `${org.url}/services/oauth2/userinfo`, {
+      headers: { authorization: `Bearer ${body.access_token}` },
+    });
+    const claims = await response.json();
+    assertEquals(Object.keys(claims), [
+      "sub",
+      "user_id",
+      "organization_id",
+      "preferred_username",
+      "nickname",
+      "name",
+      "email",
+      "email_verified",
+      "given_name",
+      "family_name",
+      "zoneinfo",
+      "photos",
+      "profile",
+      "picture",
+      "address",
+      "is_salesforce_integration_user",
+      "urls",
+      "active",
+      "user_type",
+      "language",
+      "locale",
+      "utcOffset",
+      "updated_at",
+      "is_app_installed",
+    ]);
+    assertEquals(claims.picture, claims.photos.picture);
+    assertEquals(claims.address, { country: "GB" });
+    assertEquals(claims.profile, `${org.url}/${toId18("0055g00000DEMOU")}`);
+    assertStringIncludes(claims.urls.rest, "/services/data/v{version}/");
+    const photo = await call(org, claims.photos.thumbnail);
+    assertEquals(photo.status, 200);
+    await photo.body?.cancel();
+  });
+});
+
+Deno.test("prompt=select_account shows a chooser with the demo user, then goes on; without a session it asks to sign in", async () => {
+  await withOrg(async (org) => {
+    const verifier = createCodeVerifier();
+    const params = await authorizeParams(org, verifier, {
+      prompt: "select_account",
+    });
+    const chooser = await call(org, authorizeUrl(org, params));
+    assertEquals(chooser.status, 200);
+    const html = await chooser.text();
+    assertStringIncludes(html, "Choose an account");
+    assertStringIncludes(html, "learner@demo-org.example");
+    assertEquals(org.consents.size, 0, "nothing asked yet");
+    const link = (name: string) =>
+      new URL(
+        new RegExp(`${name} href="([^"]+)"`).exec(html)![1]
+          .replaceAll("&#38;", "&"),
+        org.url,
+      );
+    const chosen = link('class="account"');
+    assertFalse(chosen.searchParams.has("prompt"));
+    assertEquals(chosen.searchParams.get("state"), "state-123");
+    const consentPage = await call(org, chosen);
+    assertStringIncludes(await consentPage.text(), "Allow access?");
+    const other = link("<a");
+    assertStringIncludes(other.href, "prompt=login"); // "Log in with a different account"
+    const signIn = await call(org, other);
+    assertStringIncludes(await signIn.text(), 'action="/login"');
+    // immediate=true cannot show a chooser.
+    const immediate = await call(
+      org,
+      authorizeUrl(org, { ...params, immediate: "true" }),
+    );
+    assertEquals(
+      new URL(immediate.headers.get("location")!).searchParams.get("error"),
+      "immediate_unsuccessful",
+    );
+  });
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier(), {
+      prompt: "select_account",
+    });
+    const page = await call(org, authorizeUrl(org, params));
+    const html = await page.text();
+    assertStringIncludes(html, 'action="/login"');
+    const startURL = /name="startURL" value="([^"]+)"/.exec(html)![1]
+      .replaceAll("&#38;", "&");
+    assertFalse(
+      startURL.includes("select_account"),
+      "no chooser after signing in",
+    );
+  }, { signedIn: false });
+});
+
+Deno.test("the consent page uses Salesforce's label for every scope of the demo app, and a scope's name when it has none", async () => {
+  await withOrg(async (org) => {
+    const page = await call(
+      org,
+      authorizeUrl(org, await authorizeParams(org, createCodeVerifier())),
+    );
+    const items = [...(await page.text()).matchAll(/<li>([^<]+)<\/li>/g)]
+      .map((m) => m[1]);
+    assertEquals(items, [
+      "Manage user data via APIs (api)",
+      "Access the identity URL service (id, profile, email, address, phone)",
+      "Access unique user identifiers (openid)",
+      "Perform requests at any time (refresh_token, offline_access)",
+      "Manage user data via Web browsers (web)",
+      "Full access (full)",
+      "Access the Salesforce API Platform (sfap_api)",
+      "(mcp_api)", // no label known: its name
+    ]);
+  }, { appScopes: [...DEMO_SCOPES, "mcp_api"] });
+});
+
+Deno.test("invalid_scope: the org tells an in-process caller at once, and its page says what the terminal knows and what to change", async () => {
+  const told: unknown[][] = [];
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier(), {
+      scope: "api chatter_api",
+    });
+    const refused = await call(org, authorizeUrl(org, params));
+    await refused.body?.cancel();
+    assertEquals(told, [[
+      "invalid_scope",
+      "the requested scope is not allowed",
+      { client_id: org.client.client_id, state: "state-123" },
+    ]]);
+    const page = await call(org, refused.headers.get("location")!);
+    const html = await page.text();
+    assertStringIncludes(
+      html,
+      "The walkthrough in your terminal has been told",
+    );
+    assertStringIncludes(html, 'without <code class="nowrap">--scope</code>');
+    assertStringIncludes(html, "--app-scopes");
+    assertStringIncludes(html, org.client.scopes.join(" "));
+    // Anyone can load the page itself: that tells nobody anything.
+    const forged = await call(
+      org,
+      `${org.url}/setup/secur/RemoteAccessErrorPage.apexp?error=access_denied&error_description=${
+        "x".repeat(5000)
+      }`,
+    );
+    assertFalse((await forged.text()).includes("x".repeat(201)), "capped");
+    assertEquals(told.length, 1);
+  }, { onErrorPage: (...args) => told.push(args) });
+  await withOrg(async (org) => {
+    const params = await authorizeParams(org, createCodeVerifier(), {
+      scope: "api chatter_api",
+    });
+    const refused = await call(org, authorizeUrl(org, params));
+    assertEquals(
+      refused.status,
+      302,
+      "a caller's failing hook changes nothing",
+    );
+    const html = await (await call(org, refused.headers.get("location")!))
+      .text();
+    assertStringIncludes(html, "has been told");
+  }, {
+    onErrorPage: () => {
+      throw new Error("the caller's bug");
+    },
+  });
+  await withOrg(async (org) => {
+    const page = await call(
+      org,
+      `${org.url}/setup/secur/RemoteAccessErrorPage.apexp?error=invalid_scope&error_description=x`,
+    );
+    const html = await page.text();
+    assertStringIncludes(html, "Your terminal cannot see this page");
+    assertStringIncludes(html, "Ctrl+C");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// What the demo org reads and remembers, under hostile use (issue 16)
+// ---------------------------------------------------------------------------
+
+/** A body that would be 1 GiB if read whole, counting what was pulled from it. */
+function endlessBody() {
+  const pulled = { bytes: 0, cancelled: false };
+  const chunk = new TextEncoder().encode("a=".padEnd(64 * 1024, "x"));
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled.bytes >= 1 << 30) return controller.close();
+      pulled.bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      pulled.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, pulled };
+}
+
+/** Every endpoint that reads a form body. */
+const FORM_ROUTES = [
+  "/services/oauth2/token",
+  "/services/oauth2/introspect",
+  "/services/oauth2/revoke",
+  "/services/oauth2/authorize",
+  "/login",
+];
+
+Deno.test("every form endpoint reads at most 16 KiB: an endless body is cancelled at the limit, a large Content-Length refused unread", async () => {
+  await withOrg(async (org) => {
+    for (const path of FORM_ROUTES) {
+      const { stream, pulled } = endlessBody();
+      const response = await call(org, `${org.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: stream,
+      });
+      await response.body?.cancel();
+      assertEquals(response.status, 413, path);
+      assert(
+        pulled.bytes <= MAX_FORM_BYTES + 64 * 1024,
+        `${path}: ${pulled.bytes}`,
+      );
+      assert(pulled.cancelled, path);
+      const declared = endlessBody();
+      const unread = await call(org, `${org.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "content-length": String(1 << 30),
+        },
+        body: declared.stream,
+      });
+      await unread.body?.cancel();
+      assertEquals(unread.status, 413, path);
+      assertEquals(declared.pulled.bytes, 0, `${path} read nothing`);
+    }
+    // Just under the limit is read.
+    const full = await call(org, `${org.url}/services/oauth2/revoke`, {
+      method: "POST",
+      body: new URLSearchParams({ token: "x".repeat(MAX_FORM_BYTES - 10) }),
+    });
+    assertEquals(full.status, 400); // read, and not a token
+    await full.body?.cancel();
+    assertEquals(org.sessions.size, 1, "no sign-in from any of them");
+  });
+});
+
+Deno.test("a user name longer than Salesforce's 80 characters signs nobody in", async () => {
+  await withOrg(async (org) => {
+    for (const username of ["x".repeat(81), "x".repeat(15_000)]) {
+      const response = await call(org, `${org.url}/login`, {
+        method: "POST",
+        body: new URLSearchParams({
+          username,
+          password: "x",
+          startURL: "/services/oauth2/authorize?",
+        }),
+      });
+      assertEquals(response.status, 400);
+      assertStringIncludes(await response.text(), "at most 80 characters");
+      assertEquals(response.headers.get("set-cookie"), null);
+    }
+    assertEquals(org.sessions.size, 0);
+    await signIn(org); // 80 and fewer work
+    assertEquals(org.sessions.size, 1);
+  }, { signedIn: false });
+});
+
+Deno.test("a refused request (421) leaves nothing behind; received keeps the latest requests, each path cut short", async () => {
+  await withOrg(async (org) => {
+    const before = [...org.received];
+    for (let i = 0; i < 50; i++) {
+      const refused = await call(org, `http://evil.example:8080/${i}`);
+      await refused.body?.cancel();
+      assertEquals(refused.status, 421);
+    }
+    assertEquals(org.received, before);
+    const long = "/".padEnd(10_000, "p");
+    for (let i = 0; i < MAX_RECEIVED + 20; i++) {
+      await (await call(org, `${org.url}${long}`)).body?.cancel();
+    }
+    const last = await call(org, `${org.url}/`);
+    await last.body?.cancel();
+    assertEquals(org.received.length, MAX_RECEIVED);
+    assertEquals(org.received.at(-1), "GET /", "the latest is kept");
+    assertEquals(org.received[0].length, MAX_LOGGED_PATH);
+  });
+});
+
+Deno.test("sessions, access tokens and codes expire: sign in again after two hours, tokens refused, old codes forgotten", async () => {
+  await withOrg(async (org, clock) => {
+    const body = await tokensFor(org);
+    await getCode(org, createCodeVerifier()); // one not exchanged
+    assertEquals(org.codes.size, 2);
+    clock.now += SESSION_LIFETIME_MS + 1;
+    assertFalse(await accessWorks(org, body.access_token));
+    const introspected = await call(
+      org,
+      `${org.url}/services/oauth2/introspect`,
+      {
+        method: "POST",
+        body: new URLSearchParams({
+          token: body.access_token,
+          client_id: org.client.client_id,
+          client_secret: org.client.client_secret,
+        }),
+      },
+    );
+    assertEquals(await introspected.json(), { active: false });
+    const page = await call(
+      org,
+      authorizeUrl(org, await authorizeParams(org, createCodeVerifier())),
+    );
+    assertStringIncludes(await page.text(), 'action="/login"', "signed out");
+    assertEquals(org.sessions.size, 0);
+    // Refresh tokens live on (valid until revoked, Salesforce's default policy).
+    const refreshed = await refreshWith(org, body.refresh_token);
+    assertEquals(refreshed.status, 200);
+    await signIn(org);
+    await getCode(org, createCodeVerifier());
+    assertEquals(org.codes.size, 1, "the expired codes are gone");
+  });
+});
+
+/** The most each of the org's maps, sets and logs may hold; anything not named here, 1000. */
+const CAPS: Record<string, number> = {
+  sessions: MAX_SESSIONS,
+  consents: MAX_PENDING_CONSENTS,
+  codes: MAX_CODES,
+  accessTokens: MAX_ACCESS_TOKENS,
+  refreshTokens: 10, // five approvals for each of the two apps
+  approvals: 10,
+  retiredRefreshTokens: MAX_RETIRED_REFRESH_TOKENS,
+  received: MAX_RECEIVED,
+  issued: MAX_ISSUED,
+};
+
+/** Fails if any map, set or array in the org holds more than its cap. */
+function assertWithinCaps(org: DemoOrg) {
+  for (const [name, value] of Object.entries(org)) {
+    const size = value instanceof Map || value instanceof Set
+      ? value.size
+      : Array.isArray(value)
+      ? value.length
+      : undefined;
+    if (size === undefined) continue;
+    const cap = Object.hasOwn(CAPS, name) ? CAPS[name] : 1000;
+    assert(size <= cap, `${name} holds ${size}, more than ${cap}`);
+  }
+  for (const session of org.sessions.values()) {
+    assert(session.approved.size <= org.clients.length);
+    assert(session.username.length <= 80);
+  }
+}
+
+Deno.test("under a long hostile run every map and log stays within its cap, and the heap within a few MiB", async () => {
+  await withOrg(async (org, clock) => {
+    const hugeSignIn = new URLSearchParams({
+      username: "x".repeat(1 << 20),
+      password: "x",
+      startURL: "/services/oauth2/authorize?",
+    }).toString();
+    const longPath = "/".padEnd(4000, "p");
+    (globalThis as { gc?: () => void }).gc?.();
+    const heapBefore = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < 300; i++) {
+      const refusedSignIn = await call(org, `${org.url}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: hugeSignIn,
+      });
+      await refusedSignIn.body?.cancel();
+      await signIn(org); // a new session each time
+      for (const host of ["evil.example:8080", "127.0.0.1:8080"]) {
+        await (await call(org, `http://${host}${longPath}${i}`)).body?.cancel();
+      }
+      const verifier = createCodeVerifier();
+      const params = await authorizeParams(org, verifier, { state: `${i}` });
+      await consent(org, params); // a consent page, then a code
+      await consent(org, params); // approved: a code at once
+      if (i % 3 === 0) {
+        const body = await tokensFor(org);
+        const rotated = await refreshWith(org, body.refresh_token);
+        await refreshWith(org, rotated.body.refresh_token);
+        await refreshWith(org, body.refresh_token); // reuse: revokes the grant
+      }
+      clock.now += 60_000; // two hours every 120 rounds
+    }
+    assertWithinCaps(org);
+    (globalThis as { gc?: () => void }).gc?.();
+    const grown = Deno.memoryUsage().heapUsed - heapBefore;
+    // Remembering each refused 1 MiB user name alone would take 300 MiB.
+    assert(grown < 64 * 1024 * 1024, `the heap grew ${grown >> 20} MiB`);
+  }, { rotateRefreshTokens: true, jwtAccessTokens: true });
+});
+
+/** Requests a hostile page or script might send, as changes to a plain request. */
+interface Hostile {
+  name: string;
+  headers?: Record<string, string>;
+  body?: BodyInit;
+  query?: string;
+}
+
+const HOSTILE_BODIES: [string, BodyInit][] = [
+  ["a lone %", "%"],
+  ["bad escapes", "%%%zz&a=%E0%A4%A"],
+  ["prototype names", "__proto__=1&constructor=2&toString=3&hasOwnProperty=4"],
+  [
+    "prototype names as values",
+    "grant_type=refresh_token&refresh_token=__proto__&client_id=__proto__&token=constructor&consent=__proto__&startURL=/services/oauth2/authorize?__proto__",
+  ],
+  [
+    "a repeated grant type",
+    "grant_type=authorization_code&grant_type=refresh_token",
+  ],
+  ["not UTF-8", new Uint8Array([0xff, 0xfe, 0x00, 0x3d, 0xc3, 0x28, 0x80])],
+  ["JSON", '{"__proto__":{"polluted":1},"grant_type":"authorization_code"}'],
+  ["just over the limit", "a=".padEnd(MAX_FORM_BYTES + 1, "x")],
+  ["a huge value under the limit", `token=${"A".repeat(MAX_FORM_BYTES - 100)}`],
+];
+
+const HOSTILE_HEADERS: [string, Record<string, string>][] = [
+  ["Basic, not Base64", { authorization: "Basic !!!" }],
+  ["Basic with no colon", { authorization: `Basic ${btoa("x")}` }],
+  ["Basic with bad escapes", {
+    authorization: `Basic ${btoa("%zz:%E0%A4%A")}`,
+  }],
+  ["Basic, not UTF-8", { authorization: `Basic ${btoa("\xff:\xfe")}` }],
+  ["a bare Bearer", { authorization: "Bearer" }],
+  ["a huge Bearer", { authorization: `Bearer ${"A".repeat(20_000)}` }],
+  ["Bearer __proto__", { authorization: "Bearer __proto__" }],
+  ["Bearer constructor", { authorization: "Bearer constructor" }],
+  ["another scheme", { authorization: "Digest username=x" }],
+  ["a session named __proto__", { cookie: "demo_org_sid_8080=__proto__" }],
+  ["broken cookies", { cookie: "=;=;;demo_org_sid_8080;constructor=1" }],
+  ["a huge cookie", { cookie: `demo_org_sid_8080=${"x".repeat(20_000)}` }],
+  ["a JSON body", { "content-type": "application/json" }],
+  ["multipart", { "content-type": "multipart/form-data; boundary=zz" }],
+  ["UTF-16 forms", {
+    "content-type": "application/x-www-form-urlencoded; charset=utf-16",
+  }],
+  ["text", { "content-type": "text/plain" }],
+  ["a lying Content-Length", { "content-length": "99999999999999999999" }],
+  ["a negative Content-Length", { "content-length": "-1" }],
+];
+
+const HOSTILE_QUERIES: [string, string][] = [
+  ["prototype names", "__proto__=1&constructor=2&toString=3"],
+  ["a lone %", "%"],
+  ["bad escapes", "q=%zz&version=%E0%A4%A"],
+  [
+    "prototype names as values",
+    "version=__proto__&format=constructor&oauth_token=__proto__&token=__proto__&callback=__proto__&fields=__proto__,constructor",
+  ],
+  [
+    "an authorize request of prototype names",
+    "client_id=__proto__&redirect_uri=__proto__&response_type=code&code_challenge=x&scope=__proto__%20constructor&prompt=__proto__",
+  ],
+  [
+    "every prompt at once",
+    "client_id=3MVG9DemoOrg.LocalWalkthrough_PKCE_Client&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Fcallback&response_type=code&code_challenge=x&prompt=select_account%20login%20consent&immediate=true&display=__proto__",
+  ],
+  ["many parameters", "a=1&".repeat(3000)],
+  ["a huge value", `q=${"(".repeat(20_000)}`],
+  [
+    "markup and control characters",
+    "error=%3Cscript%3E&error_description=%00%01%1b%5B2J",
+  ],
+  [
+    "SOQL of prototype names",
+    `q=${
+      encodeURIComponent(
+        "SELECT __proto__, constructor FROM __proto__ WHERE constructor = 'x' ORDER BY __proto__ LIMIT 1e999",
+      )
+    }`,
+  ],
+];
+
+/** Every route the org has, with a concrete path for the prefix routes (identity URLs, the REST API) and a few it does not have. */
+function everyRoute(org: DemoOrg): [string, string][] {
+  const routes = Object.keys(ROUTES).map((key) => {
+    const [method, path] = key.split(" ");
+    return [method, path] as [string, string];
+  });
+  const rest = "/services/data/v62.0";
+  return [
+    ...routes,
+    ["GET", new URL(org.identityUrl).pathname],
+    ["GET", "/id/__proto__/constructor"],
+    ["GET", "/services/data/"],
+    ["GET", `${rest}/`],
+    ["GET", `${rest}/query`],
+    ["GET", `${rest}/limits`],
+    ["GET", `${rest}/sobjects`],
+    ["GET", `${rest}/sobjects/__proto__/describe`],
+    ["GET", `${rest}/sobjects/User/0055g00000DEMOUAA5`],
+    ["POST", `${rest}/sobjects/Account`],
+    ["PATCH", `${rest}/sobjects/Account/001000000000000AAA`],
+    ["DELETE", `${rest}/sobjects/Account/constructor`],
+    ["GET", `/${rest}/limits`],
+    ["GET", "/services/oauth2/singleaccess"],
+    ["GET", "/services/apexrest/__proto__"],
+    ["GET", "/nope"],
+    ["DELETE", "/"],
+    ["OPTIONS", "/services/oauth2/token"],
+  ];
+}
+
+/** Each route with each hostile change, as a stranger and as a signed-in browser holding a live token. */
+function hostileRequests(org: DemoOrg, token: string): [string, Request][] {
+  const variants: Hostile[] = [
+    { name: "plain" },
+    ...HOSTILE_BODIES.map(([name, body]) => ({ name: `body: ${name}`, body })),
+    ...HOSTILE_HEADERS.map(([name, headers]) => ({
+      name: `header: ${name}`,
+      headers,
+    })),
+    ...HOSTILE_QUERIES.map(([name, query]) => ({
+      name: `query: ${name}`,
+      query,
+    })),
+  ];
+  const requests: [string, Request][] = [];
+  for (const [method, path] of everyRoute(org)) {
+    for (const variant of variants) {
+      for (const signedIn of [false, true]) {
+        const url = `${org.url}${path}${
+          variant.query ? `?${variant.query}` : ""
+        }`;
+        const headers = new Headers({
+          "content-type": "application/x-www-form-urlencoded",
+        });
+        if (signedIn) {
+          headers.set("cookie", cookies.get(org)!);
+          headers.set("authorization", `Bearer ${token}`);
+        }
+        for (const [key, value] of Object.entries(variant.headers ?? {})) {
+          headers.set(key, value);
+        }
+        const hasBody = method !== "GET" && method !== "HEAD";
+        const body = hasBody ? variant.body ?? "a=1" : undefined;
+        const name = `${method} ${path.slice(0, 60)} ${variant.name}${
+          signedIn ? " (signed in)" : ""
+        }`;
+        requests.push([name, new Request(url, { method, headers, body })]);
+      }
+    }
+  }
+  return requests;
+}
+
+Deno.test("no demo-org route answers 500 or throws, whatever the headers, body or parameters", async () => {
+  await withOrg(async (org) => {
+    const token = await accessToken(org);
+    const failures: string[] = [];
+    for (const [name, request] of hostileRequests(org, token)) {
+      try {
+        const response = await org.handle(request);
+        await response.body?.cancel();
+        if (response.status >= 500) {
+          failures.push(`${name}: ${response.status}`);
+        }
+      } catch (error) {
+        failures.push(`${name}: threw ${(error as Error).message}`);
+      }
+    }
+    assertEquals(failures, []);
+    assertWithinCaps(org);
+  }, { jwtAccessTokens: true });
+});
+
+Deno.test("demo_org.ts --rotate-refresh-tokens --jwt-access-tokens: the standalone org says so, rotates and issues JWTs", async () => {
+  const script = new URL("./demo_org.ts", import.meta.url).pathname;
+  const help = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--help"],
+    stdin: "null",
+  }).output();
+  const usage = new TextDecoder().decode(help.stdout);
+  assertStringIncludes(usage, "--rotate-refresh-tokens");
+  assertStringIncludes(usage, "--jwt-access-tokens");
+  assertStringIncludes(usage, "five approvals per user per app");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      script,
+      "--port",
+      "0",
+      "--rotate-refresh-tokens",
+      "--jwt-access-tokens",
+    ],
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let banner = "";
+  while (!banner.includes("Run the walkthrough")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    banner += value;
+  }
+  try {
+    assertStringIncludes(
+      banner,
+      "settings:       refresh token rotation, JWT-based access tokens",
+    );
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(banner)![1];
+    const clientId = /client_id:\s+(\S+)/.exec(banner)![1];
+    const verifier = createCodeVerifier();
+    const authorize = new URL(`${url}/services/oauth2/authorize`);
+    authorize.search = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: REDIRECT_URI,
+      response_type: "code",
+      code_challenge: await createCodeChallenge(verifier),
+      scope: "api refresh_token",
+    }).toString();
+    const callback = await signInAndDecide(authorize.href);
+    const post = async (form: Record<string, string>) =>
+      await (await fetch(`${url}/services/oauth2/token`, {
+        method: "POST",
+        body: new URLSearchParams({ client_id: clientId, ...form }),
+      })).json();
+    const tokens = await post({
+      grant_type: "authorization_code",
+      code: callback.searchParams.get("code")!,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+    });
+    assertEquals(tokens.token_format, "jwt");
+    assertEquals(decodeJwt(tokens.access_token).header.tty, "sfdc-core-token");
+    const refresh = { grant_type: "refresh_token" };
+    const rotated = await post({
+      ...refresh,
+      refresh_token: tokens.refresh_token,
+    });
+    assertMatch(rotated.refresh_token, /^5Aep861/);
+    assert(rotated.refresh_token !== tokens.refresh_token);
+    assertEquals(
+      await post({ ...refresh, refresh_token: tokens.refresh_token }),
+      REVOKED,
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    await stderr;
+  }
 });

@@ -1,7 +1,8 @@
 /**
  * The demo org as an OpenID Connect provider: a fixed, PUBLIC demo RSA key
- * (it signs nothing of value), published at `/id/keys`, and ID tokens with
- * the claims Salesforce sends (facts J.1).
+ * (it signs nothing of value), published at `/id/keys`, ID tokens with the
+ * claims Salesforce sends (facts J.1), and, for an app that asks for them,
+ * JWT-based access tokens (facts L).
  *
  * @module
  */
@@ -22,6 +23,8 @@ import {
 
 /** The key's id in the JWKS and in each token's header: short and numeric, like Salesforce's. */
 export const SIGNING_KEY_ID = "1";
+/** The kid of JWT-based access tokens, in Salesforce's form `CORE_ATJWT.<org id>.<time the key was made>` (seen in Salesforce's Mobile SDK tests). */
+export const ACCESS_TOKEN_KEY_ID = `CORE_ATJWT.${ORG_ID}.1767225600000`;
 
 /** RS256: RSASSA-PKCS1-v1_5 with SHA-256. */
 const RS256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
@@ -96,12 +99,15 @@ export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
   return org.signingKeys ??= demoSigningKeys();
 }
 
-/** GET /id/keys: the public signing key as a JSON Web Key Set, with a note that it is the public demo key. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
+/** GET /id/keys: the public signing key as a JSON Web Key Set (under the access tokens' kid too, when an app issues JWT-based ones), with a note that it is the public demo key. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
 export async function keys(org: DemoOrgState): Promise<Response> {
   const { publicKey } = await signingKeys(org);
   const { kty, n, e } = await crypto.subtle.exportKey("jwk", publicKey);
+  const kids = org.clients.some((client) => client.jwt_access_tokens)
+    ? [SIGNING_KEY_ID, ACCESS_TOKEN_KEY_ID]
+    : [SIGNING_KEY_ID];
   return jsonResponse(200, {
-    keys: [{ kty, n, e, alg: "RS256", use: "sig", kid: SIGNING_KEY_ID }],
+    keys: kids.map((kid) => ({ kty, n, e, alg: "RS256", use: "sig", kid })),
     // RFC 7517 §5: members a client does not understand are ignored.
     note: DEMO_KEY_NOTE,
   });
@@ -153,6 +159,54 @@ export async function issueIdToken(
     { kid: SIGNING_KEY_ID, typ: "JWT", alg: "RS256" },
     claims,
   );
+}
+
+/**
+ * A JWT-based access token, in the shape of one Salesforce issued (header
+ * and claims as decoded from a token in Salesforce's Mobile SDK tests):
+ * `tty` sfdc-core-token, `tnk` the tenant, `scp` the scopes, `aud` an array,
+ * `sub` "uid:" and the user id, `sfi` 64 hex characters (which also makes
+ * each token unique). It lives as long as an opaque token (the session
+ * timeout): its `exp` is INFERRED, the capture's app had its own setting.
+ */
+export async function issueJwtAccessToken(
+  org: DemoOrgState,
+  issue: {
+    client: DemoClient;
+    scopes: string[];
+    /** The host the token request reached: the issuer and the audience. */
+    base: string;
+    /** When it was issued, in milliseconds. */
+    issuedAt: number;
+    lifetimeSeconds: number;
+  },
+): Promise<string> {
+  const { base } = issue;
+  const iat = Math.floor(issue.issuedAt / 1000);
+  const header = {
+    tnk: `core/demo-org/${toId18(ORG_ID)}`,
+    ver: "1.0",
+    kid: ACCESS_TOKEN_KEY_ID,
+    tty: "sfdc-core-token",
+    typ: "JWT",
+    alg: "RS256",
+  };
+  const claims = {
+    scp: issue.scopes.join(" "),
+    aud: [base],
+    sub: `uid:${toId18(USER_ID)}`,
+    nbf: iat - 15, // as in the captured token
+    mty: "oauth",
+    sfi: crypto.getRandomValues(new Uint8Array(32)).toHex(),
+    roles: [],
+    iss: base,
+    hsc: false,
+    exp: iat + issue.lifetimeSeconds,
+    iat,
+    client_id: issue.client.client_id,
+  };
+  const { privateKey } = await signingKeys(org);
+  return await signJwt(privateKey, header, claims);
 }
 
 /** The demo user's profile claims, shared by ID tokens and userinfo so they agree. */

@@ -70,12 +70,45 @@ function apiVersion(version: string | null): string | null | undefined {
   return /^\d{2}\.0$/.test(version) ? version : null;
 }
 
-/** The identity service's answer, with Salesforce's fields and `urls`. */
-function identityBody(url: string) {
-  const identityUrl = identityUrlAt(url);
+/** The demo user's photo URLs, as Salesforce's `photos` (the default photo, `F` full size and `T` thumbnail, served by `profilePhoto`). */
+function photos(url: string) {
+  return {
+    picture: `${url}${PHOTO_PATH}F`,
+    thumbnail: `${url}${PHOTO_PATH}T`,
+  };
+}
+
+/** Where the demo user's default photo is served, as Salesforce serves a user's without one. */
+export const PHOTO_PATH = "/profilephoto/005/";
+
+/** The identity service's `urls` (with `{version}` templates), which userinfo repeats. */
+function identityUrls(url: string) {
   const data = (kind: string) => `${url}/services/data/v{version}/${kind}`;
   return {
-    id: identityUrl,
+    enterprise: `${url}/services/Soap/c/{version}/${toId18(ORG_ID)}`,
+    metadata: `${url}/services/Soap/m/{version}/${toId18(ORG_ID)}`,
+    partner: `${url}/services/Soap/u/{version}/${toId18(ORG_ID)}`,
+    rest: data(""),
+    sobjects: data("sobjects/"),
+    search: data("search/"),
+    query: data("query/"),
+    recent: data("recent/"),
+    tooling_soap: `${url}/services/Soap/T/{version}/${toId18(ORG_ID)}`,
+    tooling_rest: data("tooling/"),
+    profile: `${url}/${toId18(USER_ID)}`,
+    feeds: data("chatter/feeds"),
+    groups: data("chatter/groups"),
+    users: data("chatter/users"),
+    feed_items: data("chatter/feed-items"),
+    feed_elements: data("chatter/feed-elements"),
+    custom_domain: url,
+  };
+}
+
+/** The identity service's answer, with Salesforce's fields in the order of its SDK's fixture (facts A.7); the demo user has no address or phone beyond a country. */
+function identityBody(url: string) {
+  return {
+    id: identityUrlAt(url),
     asserted_user: true,
     user_id: toId18(USER_ID),
     organization_id: toId18(ORG_ID),
@@ -87,26 +120,17 @@ function identityBody(url: string) {
     first_name: "Demo",
     last_name: "Learner",
     timezone: "Europe/London",
-    // No photos: the demo org serves no images, so it names none.
-    urls: {
-      enterprise: `${url}/services/Soap/c/{version}/${toId18(ORG_ID)}`,
-      metadata: `${url}/services/Soap/m/{version}/${toId18(ORG_ID)}`,
-      partner: `${url}/services/Soap/u/{version}/${toId18(ORG_ID)}`,
-      rest: data(""),
-      sobjects: data("sobjects/"),
-      search: data("search/"),
-      query: data("query/"),
-      recent: data("recent/"),
-      tooling_soap: `${url}/services/Soap/T/{version}/${toId18(ORG_ID)}`,
-      tooling_rest: data("tooling/"),
-      profile: `${url}/${toId18(USER_ID)}`,
-      feeds: data("chatter/feeds"),
-      groups: data("chatter/groups"),
-      users: data("chatter/users"),
-      feed_items: data("chatter/feed-items"),
-      feed_elements: data("chatter/feed-elements"),
-      custom_domain: url,
-    },
+    photos: photos(url),
+    addr_street: null,
+    addr_city: null,
+    addr_state: null,
+    addr_country: "GB",
+    addr_zip: null,
+    mobile_phone: null,
+    mobile_phone_verified: false,
+    is_lightning_login_user: false,
+    status: { created_date: null, body: null },
+    urls: identityUrls(url),
     active: true,
     user_type: "STANDARD",
     language: "en_US",
@@ -117,21 +141,51 @@ function identityBody(url: string) {
   };
 }
 
-/** GET /services/oauth2/userinfo: the OpenID Connect claims for the token's user. */
+/** GET /services/oauth2/userinfo: the OpenID Connect claims for the token's user, in the shape and order of facts A.6. */
 export async function userinfo(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
   const grant = await identityGrant(org, request);
   if (grant instanceof Response) return grant;
+  const base = baseUrl(request);
+  const { updated_at, locale, ...claims } = userClaims(org); // the ID token's claims
   return jsonResponse(200, {
-    sub: identityUrlAt(baseUrl(request)),
-    ...userClaims(org), // the same claims the ID token carries
+    sub: identityUrlAt(base),
+    ...claims,
+    photos: photos(base),
+    profile: `${base}/${toId18(USER_ID)}`,
+    picture: photos(base).picture,
+    address: { country: "GB" },
+    is_salesforce_integration_user: false,
+    urls: identityUrls(base),
     active: true,
     user_type: "STANDARD",
     language: "en_US",
-    locale: "en_GB",
+    locale,
     utcOffset: 0,
+    updated_at,
     is_app_installed: true,
+  });
+}
+
+/** A default profile photo: a circle with the user's initials, as SVG that runs nothing. */
+const PHOTO_SVG =
+  `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="32" fill="#0b5cab"/><text x="32" y="41" font-family="sans-serif" font-size="24" fill="#fff" text-anchor="middle">DL</text></svg>`;
+
+/** GET /profilephoto/005/F and /T: the demo user's default photo (Salesforce serves one for users who set none). */
+export async function profilePhoto(
+  _org: DemoOrgState,
+  request: Request,
+): Promise<Response> {
+  await request.body?.cancel();
+  return new Response(PHOTO_SVG, {
+    status: 200,
+    headers: {
+      "content-type": "image/svg+xml",
+      "content-security-policy":
+        "default-src 'none'; style-src 'unsafe-inline'",
+      "cache-control": "max-age=3600",
+    },
   });
 }

@@ -7,6 +7,7 @@
 
 import { s256 } from "../pkce.ts";
 import {
+  accountChooserPage,
   authorizeErrorBody,
   consentPage,
   expiredPage,
@@ -15,10 +16,17 @@ import {
   redirectWithError,
   signInPage,
   tokenError,
+  tooLargePage,
 } from "./pages.ts";
 import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
 import { signingKeys } from "./id_token.ts";
 import {
+  MAX_AUTHORIZE_QUERY,
+  readBody,
+  SESSION_LIFETIME_MS,
+} from "./limits.ts";
+import {
+  addApproval,
   addConsent,
   baseUrl,
   type DemoClient,
@@ -28,16 +36,15 @@ import {
   identityUrlAt,
   issueCode,
   issueTokens,
-  newRefreshToken,
+  liveAccessGrant,
   type PendingConsent,
+  revokeApproval,
   revokeToken,
+  rotateRefreshToken,
   takeConsent,
   timingSafeEqual,
   USERNAME,
 } from "./state.ts";
-
-/** The longest authorize query the demo org reads; Salesforce's own limit is not documented. */
-const MAX_AUTHORIZE_QUERY = 8 * 1024;
 
 /** Salesforce's scope list (facts J.2); the demo app is configured with a few of them. */
 const SCOPES_SUPPORTED = [
@@ -83,8 +90,8 @@ export function discovery(_org: DemoOrgState, request: Request): Response {
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: ["RS256"],
     display_values_supported: ["page", "popup", "touch"],
-    // Advertised as Salesforce does; like Salesforce is observed to, the token
-    // endpoint still wants client_id in the form (Basic alone is refused).
+    // Advertised as Salesforce does; the token and introspection endpoints
+    // take either (see clientCredentials); private_key_jwt is not served.
     token_endpoint_auth_methods_supported: [
       "client_secret_post",
       "client_secret_basic",
@@ -126,18 +133,23 @@ export async function introspect(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const form = new URLSearchParams(await request.text());
-  const basic = /^Basic (\S+)$/i.exec(
-    request.headers.get("authorization") ?? "",
-  );
-  let [clientId, secret] = [form.get("client_id"), form.get("client_secret")];
-  if (basic) {
-    const decoded = atob(basic[1]);
-    const colon = decoded.indexOf(":");
-    clientId = decodeURIComponent(decoded.slice(0, colon));
-    secret = decodeURIComponent(decoded.slice(colon + 1));
+  const text = await readBody(request);
+  if (text === null) {
+    return jsonResponse(413, {
+      error: "invalid_request",
+      error_description: "request too large",
+    });
   }
-  const client = findClient(org, clientId);
+  const form = new URLSearchParams(text);
+  const credentials = clientCredentials(request, form);
+  if ("error" in credentials) {
+    return jsonResponse(credentials.error === "invalid_client" ? 401 : 400, {
+      error: credentials.error,
+      error_description: credentials.description,
+    });
+  }
+  const client = findClient(org, credentials.clientId);
+  const { secret } = credentials;
   if (
     !client || secret === null ||
     !timingSafeEqual(secret, client.client_secret)
@@ -148,7 +160,7 @@ export async function introspect(
     });
   }
   const token = form.get("token") ?? "";
-  const access = org.accessTokens.get(token);
+  const access = liveAccessGrant(org, token);
   const grant = access ?? org.refreshTokens.get(token);
   // An app may introspect its own tokens only.
   if (!grant || grant.clientId !== client.client_id) {
@@ -162,14 +174,78 @@ export async function introspect(
     username: USERNAME,
     sub: identityUrlAt(baseUrl(request)),
     token_type: access ? "access_token" : "refresh_token",
-    ...(access ? { exp: iat + SESSION_SECONDS } : {}),
+    ...(access ? { exp: iat + SESSION_LIFETIME_MS / 1000 } : {}),
     iat,
     nbf: iat,
   });
 }
 
-/** How long an access token lives: the demo org's session timeout, two hours. */
-const SESSION_SECONDS = 2 * 60 * 60;
+/** A client's credentials as sent, or the error for sending them wrongly. */
+type Credentials =
+  | { clientId: string | null; secret: string | null }
+  | { error: string; description: string };
+
+/**
+ * Where the client says who it is: an HTTP Basic header (RFC 6749 §2.3.1:
+ * id and secret each form-url-encoded, then joined by ":" and Base64) or
+ * `client_id` and `client_secret` in the form. A malformed Basic header is
+ * `invalid_client`, like any bad credentials (Salesforce's server also knows
+ * an `invalid_basic_auth_header` code; when it uses it is not known). Basic
+ * and a secret in the form at once is refused (RFC 6749 §2.3: one method
+ * per request; the code is §5.2's, Salesforce's text is not known); a
+ * `client_id` in the form that names the same client is allowed.
+ */
+function clientCredentials(
+  request: Request,
+  form: URLSearchParams,
+): Credentials {
+  const header = request.headers.get("authorization") ?? "";
+  const basic = /^Basic(?:\s+(.*))?$/is.exec(header.trim());
+  const inForm = {
+    clientId: form.get("client_id"),
+    secret: form.get("client_secret"),
+  };
+  if (!basic) return inForm;
+  const decoded = decodeBasic(basic[1] ?? "");
+  if (!decoded) {
+    return {
+      error: "invalid_client",
+      description: "invalid client credentials",
+    };
+  }
+  const twice = inForm.secret !== null ||
+    (inForm.clientId !== null && inForm.clientId !== decoded.clientId);
+  if (twice) {
+    return {
+      error: "invalid_request",
+      description:
+        "client credentials sent both in the Authorization header and in the body",
+    };
+  }
+  return decoded;
+}
+
+/** The id and secret in a Basic header's Base64, or null if it is not Base64, not UTF-8, has no ":" or a bad %-escape. An empty secret counts as none. */
+function decodeBasic(
+  encoded: string,
+): { clientId: string; secret: string | null } | null {
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.fromBase64(encoded.trim()),
+    );
+    const colon = text.indexOf(":");
+    if (colon < 1) return null;
+    const formDecode = (part: string) =>
+      decodeURIComponent(part.replaceAll("+", " "));
+    const secret = formDecode(text.slice(colon + 1));
+    return {
+      clientId: formDecode(text.slice(0, colon)),
+      secret: secret === "" ? null : secret,
+    };
+  } catch {
+    return null;
+  }
+}
 
 /** An authorize request that passed the checks Salesforce makes before sign-in. */
 interface AuthorizeRequest {
@@ -258,9 +334,17 @@ export function authorize(org: DemoOrgState, request: Request): Response {
   if (!session || prompt.includes("login")) {
     if (immediate) return notImmediately();
     const hint = query.get("login_hint") ?? USERNAME;
-    return signInPage(continueAfterSignIn(url), hint);
+    // Back here after signing in, without asking to sign in or choose again.
+    return signInPage(changePrompt(url, ["login", "select_account"]), hint);
   }
-  if (scopes === null) return scopeErrorPage(request);
+  if (prompt.includes("select_account")) {
+    if (immediate) return notImmediately();
+    return accountChooserPage(
+      changePrompt(url, ["select_account"]),
+      changePrompt(url, ["select_account"], "login"),
+    );
+  }
+  if (scopes === null) return scopeErrorPage(org, request, client, state);
   const grant = {
     ...asked,
     clientId: client.client_id,
@@ -276,22 +360,41 @@ export function authorize(org: DemoOrgState, request: Request): Response {
   return consentPage(client, addConsent(org, grant), redirectUri, scopes);
 }
 
-/** Salesforce shows `invalid_scope` on its own page after sign-in, not to the app (facts J.3). */
-function scopeErrorPage(request: Request): Response {
-  const page = new URL(ERROR_PAGE_PATH, baseUrl(request));
-  page.searchParams.set("error", "invalid_scope");
-  page.searchParams.set(
-    "error_description",
+/**
+ * Salesforce shows `invalid_scope` on its own page after sign-in, not to the
+ * app (facts J.3), so the app waits for a callback that never comes. An
+ * in-process caller that asked to hear of it (`onErrorPage`) is told now.
+ */
+function scopeErrorPage(
+  org: DemoOrgState,
+  request: Request,
+  client: DemoClient,
+  state: string | null,
+): Response {
+  const [error, description] = [
+    "invalid_scope",
     "the requested scope is not allowed",
-  );
+  ];
+  try {
+    org.onErrorPage?.(error, description, {
+      client_id: client.client_id,
+      state,
+    });
+  } catch {
+    // The caller's trouble; the browser still gets the page.
+  }
+  const page = new URL(ERROR_PAGE_PATH, baseUrl(request));
+  page.searchParams.set("error", error);
+  page.searchParams.set("error_description", description);
   return redirect(page);
 }
 
-/** The authorize request to come back to after signing in, without `prompt=login` (it would ask again). */
-function continueAfterSignIn(url: URL): string {
+/** The authorize request, as a path to link to, with `prompt` values taken out (and one added). */
+function changePrompt(url: URL, drop: string[], add?: string): string {
   const next = new URL(url);
   const prompt = (next.searchParams.get("prompt") ?? "").split(/\s+/)
-    .filter((p) => p && p !== "login");
+    .filter((p) => p && !drop.includes(p));
+  if (add) prompt.push(add);
   if (prompt.length > 0) next.searchParams.set("prompt", prompt.join(" "));
   else next.searchParams.delete("prompt");
   return next.pathname + next.search;
@@ -314,7 +417,9 @@ export async function decide(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const form = new URLSearchParams(await request.text());
+  const text = await readBody(request);
+  if (text === null) return tooLargePage();
+  const form = new URLSearchParams(text);
   const pending = takeConsent(org, form.get("consent") ?? "");
   if (!pending) return expiredPage();
   if (form.get("decision") !== "allow") {
@@ -345,11 +450,18 @@ export async function token(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const body = await request.text();
   const type = request.headers.get("content-type") ?? "";
   // A JSON body hides grant_type from Salesforce, so this is the error it gives.
   if (!type.startsWith("application/x-www-form-urlencoded")) {
+    await request.body?.cancel().catch(() => {});
     return tokenError("unsupported_grant_type", "grant type not supported");
+  }
+  const body = await readBody(request);
+  if (body === null) {
+    return jsonResponse(413, {
+      error: "invalid_request",
+      error_description: "request too large",
+    });
   }
   const form = new URLSearchParams(body);
   const repeated = [...new Set(form.keys())].find((key) =>
@@ -362,11 +474,15 @@ export async function token(
   if (grantType !== "authorization_code" && grantType !== "refresh_token") {
     return tokenError("unsupported_grant_type", "grant type not supported");
   }
-  const client = findClient(org, form.get("client_id"));
+  const credentials = clientCredentials(request, form);
+  if ("error" in credentials) {
+    return tokenError(credentials.error, credentials.description);
+  }
+  const client = findClient(org, credentials.clientId);
   if (!client) {
     return tokenError("invalid_client_id", "client identifier invalid");
   }
-  const secret = form.get("client_secret");
+  const { secret } = credentials;
   const secretWrong = secret === null
     ? client.secret_required
     : !timingSafeEqual(secret, client.client_secret);
@@ -379,7 +495,7 @@ export async function token(
     : await refresh(org, client, form, base);
 }
 
-/** The authorization code grant: one use, 15 minutes, same redirect URI, and the verifier. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6 */
+/** The authorization code grant: one use, 15 minutes, same redirect URI, and the verifier; a refresh token makes an approval. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6 */
 async function exchangeCode(
   org: DemoOrgState,
   client: DemoClient,
@@ -393,6 +509,7 @@ async function exchangeCode(
   if (issued.used || org.now() > issued.expiresAt) {
     // A replayed code also ends what it bought (RFC 6749 §10.5).
     issued.tokens.forEach((token) => revokeToken(org, token));
+    if (issued.approval) revokeApproval(org, issued.approval);
     return tokenError("invalid_grant", "expired authorization code");
   }
   issued.used = true;
@@ -412,22 +529,32 @@ async function exchangeCode(
   }
   const wantsRefresh = issued.scopes.includes("refresh_token") ||
     issued.scopes.includes("offline_access");
-  const refreshToken = wantsRefresh ? newRefreshToken() : undefined;
+  const approval = wantsRefresh
+    ? addApproval(org, client, issued.scopes)
+    : undefined;
+  issued.approval = approval;
   const body = await issueTokens(org, {
     client,
     scopes: issued.scopes,
-    refreshToken,
+    approval,
+    withRefreshToken: true,
     nonce: issued.nonce,
     base,
   });
-  issued.tokens.push(
-    body.access_token,
-    ...(refreshToken ? [refreshToken] : []),
-  );
+  issued.tokens.push(body.access_token);
   return jsonResponse(200, body);
 }
 
-/** The refresh token grant; without rotation the old refresh token stays and none is returned. @see https://www.rfc-editor.org/rfc/rfc6749#section-6 */
+/**
+ * The refresh token grant. Without rotation the refresh token stays and
+ * none is returned. With rotation (facts L) each refresh returns a new one
+ * and retires the one presented; presenting a retired one again revokes the
+ * whole approval (its current refresh token and every access token) and is
+ * answered as a revoked token is (facts D.2). That text for a reused token
+ * is UNCONFIRMED: Salesforce does not document it.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
 async function refresh(
   org: DemoOrgState,
   client: DemoClient,
@@ -436,16 +563,22 @@ async function refresh(
 ): Promise<Response> {
   const refreshToken = form.get("refresh_token") ?? "";
   const grant = org.refreshTokens.get(refreshToken);
-  if (!grant || grant.clientId !== client.client_id) {
+  if (!grant?.approval || grant.clientId !== client.client_id) {
+    const retiredFrom = org.retiredRefreshTokens.get(refreshToken);
+    if (retiredFrom?.clientId === client.client_id) {
+      revokeApproval(org, retiredFrom); // reuse: someone holds an old copy
+    }
     return tokenError("invalid_grant", "expired access/refresh token");
   }
+  const { approval } = grant;
+  if (client.rotate_refresh_tokens) rotateRefreshToken(org, approval);
   const body = await issueTokens(org, {
     client,
     scopes: grant.scopes,
-    refreshToken,
+    approval,
+    withRefreshToken: client.rotate_refresh_tokens,
     base,
   });
-  delete body.refresh_token;
   return jsonResponse(200, body);
 }
 
@@ -454,17 +587,25 @@ export async function revoke(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
+  const text = request.method === "POST" ? await readBody(request) : "";
+  if (text === null) return revokeError(413, "request too large");
   const params = request.method === "POST"
-    ? new URLSearchParams(await request.text())
+    ? new URLSearchParams(text)
     : new URL(request.url).searchParams;
   if (revokeToken(org, params.get("token") ?? "")) {
     return new Response(null, { status: 200 });
   }
   // Unlike RFC 7009, Salesforce answers 400; jsforce reads this body as a form.
+  return revokeError(400, "invalid token");
+}
+
+/** Revoke's error, as a form body (jsforce parses it so). */
+function revokeError(status: number, description: string): Response {
+  const error = status === 413 ? "invalid_request" : "invalid_token";
   return new Response(
-    "error=invalid_token&error_description=invalid%20token",
+    `error=${error}&error_description=${encodeURIComponent(description)}`,
     {
-      status: 400,
+      status,
       headers: { "content-type": "application/x-www-form-urlencoded" },
     },
   );

@@ -6,9 +6,16 @@
  * @module
  */
 
-import { randomBase64url } from "../pkce.ts";
-import { errorPage, signInFailedPage } from "./pages.ts";
-import { baseUrl, type DemoOrgState, type Session, USERNAME } from "./state.ts";
+import { errorPage, signInFailedPage, tooLargePage } from "./pages.ts";
+import { MAX_USERNAME_LENGTH, readBody } from "./limits.ts";
+import {
+  addSession,
+  baseUrl,
+  type DemoOrgState,
+  liveSession,
+  type Session,
+  USERNAME,
+} from "./state.ts";
 
 /** Where the org shows errors it does not redirect to the client, as Salesforce does for `invalid_scope`. */
 export const ERROR_PAGE_PATH = "/setup/secur/RemoteAccessErrorPage.apexp";
@@ -26,7 +33,8 @@ export function findSession(
   const name = sessionCookieName(org);
   for (const part of (request.headers.get("cookie") ?? "").split(";")) {
     const [key, value] = part.trim().split("=");
-    if (key === name && org.sessions.has(value)) return org.sessions.get(value);
+    const session = key === name ? liveSession(org, value) : undefined;
+    if (session) return session;
   }
 }
 
@@ -35,18 +43,21 @@ export async function signIn(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const form = new URLSearchParams(await request.text());
+  const text = await readBody(request);
+  if (text === null) return tooLargePage();
+  const form = new URLSearchParams(text);
   const startUrl = form.get("startURL") ?? "";
   // Only back to our own authorize endpoint: never an open redirect.
   if (!startUrl.startsWith("/services/oauth2/authorize?")) {
-    return signInFailedPage();
+    return signInFailedPage("Start the flow again from the terminal.");
   }
-  const session: Session = {
-    id: randomBase64url(32),
-    username: form.get("username") || USERNAME,
-    approved: new Set(),
-  };
-  org.sessions.set(session.id, session);
+  const username = form.get("username") || USERNAME;
+  if (username.length > MAX_USERNAME_LENGTH) {
+    return signInFailedPage(
+      `A Salesforce username has at most ${MAX_USERNAME_LENGTH} characters: go back and use the demo user's, ${USERNAME}.`,
+    );
+  }
+  const session: Session = addSession(org, username);
   return new Response(null, {
     status: 302,
     headers: {
@@ -59,14 +70,15 @@ export async function signIn(
   });
 }
 
-/** GET RemoteAccessErrorPage.apexp: the error, and what to do, on the org's own page. */
+/** GET RemoteAccessErrorPage.apexp: the error, and what to do, on the org's own page; it says whether an in-process walkthrough has been told. */
 export function remoteAccessError(
-  _org: DemoOrgState,
+  org: DemoOrgState,
   request: Request,
 ): Response {
   const query = new URL(request.url).searchParams;
   return errorPage(
     query.get("error") ?? "unknown_error",
     query.get("error_description") ?? "",
+    { appScopes: org.client.scopes, told: org.onErrorPage !== undefined },
   );
 }
