@@ -7,7 +7,7 @@
  * Set SCREENSHOT_DIR to keep the screenshots they take.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { orgArgs, type Running, spawn, withDemoOrg } from "./_test_utils.ts";
 
@@ -163,10 +163,17 @@ Deno.test({
           await page.getByRole("button", { name: "Deny" }).click();
           await page.waitForURL(/\/callback\?error=access_denied/);
           const text = await page.locator("main").innerText();
-          assertStringIncludes(text, "Sign-in failed");
+          // The user signed in and said no: no failed sign-in.
+          assertEquals(await page.title(), "Access denied");
+          assertStringIncludes(text, "Access denied");
+          assertFalse(text.includes("Sign-in failed"));
           assertStringIncludes(
             text,
             "access_denied: end-user denied authorization",
+          );
+          assertStringIncludes(
+            text,
+            "This page is served by the script on your machine; the org sent your browser here.",
           );
           assertStringIncludes(text, "clicked Deny");
           assertStringIncludes(text, "Return to the terminal");
