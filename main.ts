@@ -1787,7 +1787,7 @@ const CALLBACK_PAGES = {
       "Callback not accepted",
       `This callback was not accepted: ${reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
       undefined,
-      "This page is served by the script on your machine; whatever sent your browser here, it was not this run's sign-in.",
+      "This page is served by the script on your machine; what sent your browser here was not the sign-in this run started.",
     ),
   done: () =>
     resultPage(

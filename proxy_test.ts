@@ -1,0 +1,140 @@
+/**
+ * Proxy variables, as company laptops set them: loopback never goes through
+ * the proxy (the demo, and any org on loopback, work with HTTP_PROXY,
+ * HTTPS_PROXY and ALL_PROXY set in both cases and no NO_PROXY), and a real
+ * org that cannot be reached through one gets a hint naming the variable and
+ * NO_PROXY. A fake proxy on loopback records whatever reaches it.
+ */
+
+import { assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
+import {
+  orgArgs,
+  redirectUri,
+  run,
+  runApproved,
+  withDemoOrg,
+} from "./_test_utils.ts";
+
+/** A "proxy" that refuses everything with 502, and records the first line of each request that reached it. */
+async function withFakeProxy(
+  fn: (url: string, reached: string[]) => Promise<void>,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const reached: string[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buffer = new Uint8Array(4096);
+      const read = await conn.read(buffer).catch(() => null);
+      reached.push(
+        new TextDecoder().decode(buffer.subarray(0, read ?? 0)).split(
+          "\r\n",
+        )[0],
+      );
+      await conn.write(
+        new TextEncoder().encode(
+          "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        ),
+      ).catch(() => {});
+      conn.close();
+    }
+  })();
+  try {
+    await fn(`http://127.0.0.1:${listener.addr.port}`, reached);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+}
+
+/** Every proxy variable Deno's fetch reads, in both cases, pointing at `proxy`; no NO_PROXY. */
+function everyProxyVariable(proxy: string): Record<string, string> {
+  return Object.fromEntries(
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"].flatMap((name) => [
+      [name, proxy],
+      [name.toLowerCase(), proxy],
+    ]),
+  );
+}
+
+Deno.test("--demo walks all eleven steps with every proxy variable set and no NO_PROXY, and nothing reaches the proxy", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    const result = await run([
+      "--demo",
+      "--no-browser",
+      "--json",
+      "--refresh",
+      "--revoke",
+      "--redirect-uri",
+      redirectUri(),
+    ], { env: everyProxyVariable(proxy) });
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.steps.at(-1)?.step, 11);
+    assertEquals(reached, []);
+  });
+});
+
+Deno.test("an org on loopback (a standalone demo org, as 127.0.0.1 and as localhost) is reached directly with every proxy variable set", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    await withDemoOrg(async (org, redirect) => {
+      const port = new URL(org.url).port;
+      for (const instance of [org.url, `http://localhost:${port}`]) {
+        const args = orgArgs(org, redirect);
+        args[args.indexOf("--instance-url") + 1] = instance;
+        const result = await runApproved([...args, "--refresh"], {
+          env: everyProxyVariable(proxy),
+        });
+        assertEquals(result.code, 0, `${instance}: ${result.stderr}`);
+        assertEquals(result.steps.at(-1)?.step, 10, instance);
+      }
+    });
+    assertEquals(reached, []);
+  });
+});
+
+Deno.test("a real org that a proxy does not let through: the hint names the proxy variable and NO_PROXY", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    for (const variable of ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"]) {
+      reached.length = 0;
+      const result = await run([
+        "--instance-url",
+        "https://acme.my.salesforce.com",
+        "--client-id",
+        "3MVG9x",
+        "--no-browser",
+        "--json",
+      ], { env: { [variable]: proxy } });
+      assertEquals(result.code, 1, result.stderr);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, "network_error", variable);
+      assertStringIncludes(
+        failure.hint,
+        `${variable} is set, so this request went through that proxy`,
+      );
+      assertStringIncludes(
+        failure.hint,
+        "add acme.my.salesforce.com to NO_PROXY",
+      );
+      assertEquals(reached, ["CONNECT acme.my.salesforce.com:443 HTTP/1.1"]);
+    }
+  });
+});
+
+Deno.test("a host NO_PROXY exempts goes direct, and its hint does not blame the proxy", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    // .invalid never resolves (RFC 6761): the direct attempt fails on its own.
+    const result = await run([
+      "--instance-url",
+      "https://no-such-org.invalid",
+      "--client-id",
+      "3MVG9x",
+      "--no-browser",
+      "--json",
+    ], { env: { HTTPS_PROXY: proxy, NO_PROXY: ".invalid" } });
+    assertEquals(result.code, 1, result.stderr);
+    const failure = result.steps.at(-1)!.data;
+    assertEquals(failure.error, "network_error");
+    assertStringIncludes(failure.hint, "does not resolve");
+    assertFalse(failure.hint.includes("PROXY"));
+    assertEquals(reached, []);
+  });
+});
