@@ -9,7 +9,13 @@
 
 import { assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { orgArgs, type Running, spawn, withDemoOrg } from "./_test_utils.ts";
+import {
+  orgArgs,
+  recordingLauncher,
+  type Running,
+  spawn,
+  withDemoOrg,
+} from "./_test_utils.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -260,5 +266,41 @@ Deno.test({
         }
       });
     });
+  },
+});
+
+Deno.test({
+  name:
+    "--demo with Chromium as the browser: asking for a scope the app lacks ends the run with invalid_scope once the org shows its page, and the page says the terminal was told",
+  ignore: !hasChromium || Deno.build.os !== "linux",
+  async fn() {
+    const launcher = await recordingLauncher();
+    try {
+      const script = spawn([
+        "--demo",
+        "--json",
+        "--scope",
+        "api chatter_api",
+        "--timeout",
+        "120", // without the org's word, the run would wait this long, then say timeout
+      ], { env: { PATH: launcher.path } });
+      const url = await launcher.opened(); // the script opened "the browser"
+      await withBrowser(async (browser) => {
+        const page = await browser.newPage({ viewport: VIEWPORTS.desktop });
+        await page.goto(url);
+        await page.getByRole("button", { name: "Log In" }).click();
+        await page.getByText("We can't authorize you").waitFor();
+        const result = await script.finish();
+        assertEquals(result.code, 1, result.stderr);
+        assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
+        assertStringIncludes(
+          await page.locator("main").innerText(),
+          "The walkthrough in your terminal has been told",
+        );
+        await screenshot(page, "invalid-scope-told");
+      });
+    } finally {
+      await launcher.remove();
+    }
   },
 });

@@ -3155,11 +3155,10 @@ export function freeLoopbackPort(port: number): number | undefined {
   }
 }
 
-/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
-  let demo: typeof import("./demo_org.ts");
+/** demo_org.ts, which --demo imports only when asked for: a gist has none. */
+async function importDemoOrg(): Promise<typeof import("./demo_org.ts")> {
   try {
-    demo = await import("./demo_org.ts");
+    return await import("./demo_org.ts");
   } catch (error) {
     throw new FlowError({
       error: "invalid_configuration",
@@ -3172,29 +3171,22 @@ async function startDemo(flow: Flow) {
       cause: error,
     });
   }
+}
+
+/** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
+async function startDemo(flow: Flow) {
+  const demo = await importDemoOrg();
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
-  // The org's own error page (invalid_scope) is told to the run waiting for that state.
-  let waiting: { state: string; told: PromiseWithResolvers<CallbackResult> };
+  const errorPages = errorPageListener();
   const org = demo.startDemoOrg({
     redirectUri,
     ...flow.config.demoApp,
-    onErrorPage(error, error_description, request) {
-      if (request.client_id !== org.client.client_id) return;
-      if (!waiting || request.state !== waiting.state) return;
-      waiting.told.resolve({
-        kind: "error",
-        error,
-        error_description:
-          `${error_description} (the demo org showed this on its own page, which never sends the browser back to the callback, and told the script)`,
-      });
-    },
+    onErrorPage: errorPages.onErrorPage,
   });
-  flow.demoErrorPage = (state) => {
-    waiting = { state, told: Promise.withResolvers() };
-    return waiting.told.promise;
-  };
+  flow.demoErrorPage = errorPages.waitFor;
+  let played = false;
   flow.config = {
     ...flow.config,
     redirectUri,
@@ -3211,6 +3203,7 @@ async function startDemo(flow: Flow) {
     },
   };
   flow.demoUser = async (url) => {
+    played = true;
     note(
       flow,
       "no browser: the script plays the demo user (signs in, then clicks Allow)",
@@ -3239,7 +3232,61 @@ async function startDemo(flow: Flow) {
       "It is new each run, so it asks you to sign in each time (any password)." +
       (settings.length ? ` Its app ${settings.join(" and ")}.` : ""),
   );
-  return org;
+  return {
+    async close() {
+      // A browser sent to the org's error page gets it before the org goes away.
+      if (errorPages.shown() && !played) await untilErrorPageServed(org);
+      await org.close();
+    },
+  };
+}
+
+/**
+ * With --demo the org tells the run of an error it shows on its own page
+ * (invalid_scope), which no callback ever reports: the wait for the request
+ * with that state then ends at once.
+ */
+function errorPageListener() {
+  let waiting:
+    | { state: string; told: PromiseWithResolvers<CallbackResult> }
+    | undefined;
+  let shown = false;
+  return {
+    onErrorPage(
+      error: string,
+      error_description: string,
+      request: { state: string | null },
+    ) {
+      if (!waiting || request.state !== waiting.state) return; // another run's, or a page's
+      shown = true;
+      waiting.told.resolve({
+        kind: "error",
+        error,
+        error_description:
+          `${error_description} (the demo org showed this on its own page, which never sends the browser back to the callback, and told the script)`,
+      });
+    },
+    waitFor(state: string): Promise<CallbackResult> {
+      waiting = { state, told: Promise.withResolvers() };
+      return waiting.told.promise;
+    },
+    shown: () => shown,
+  };
+}
+
+/** How long the demo org waits, at most, for a browser to fetch its error page before it closes. */
+const ERROR_PAGE_GRACE_MS = 3_000;
+
+/** Resolves once the org has served its error page (RemoteAccessErrorPage), or after ERROR_PAGE_GRACE_MS. */
+async function untilErrorPageServed(org: { received: string[] }) {
+  const served = () =>
+    org.received.some((request) =>
+      request.startsWith("GET ") && request.includes("RemoteAccessErrorPage")
+    );
+  for (let waited = 0; !served() && waited < ERROR_PAGE_GRACE_MS;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    waited += 50;
+  }
 }
 
 /** redirect_uri_mismatch says what to compare with the app's Callback URL: the redirect URI this run sent. */
