@@ -11,7 +11,7 @@
  * @module
  */
 
-import jsforce from "jsforce";
+import { jsforce } from "./_test_deps.ts";
 
 const [loginUrl, clientId, redirectUri] = Deno.args;
 const say = (line: Record<string, unknown>) =>

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assertEquals, assertFalse } from "@std/assert";
+import { assertEquals, assertFalse } from "./_test_deps.ts";
 import { newSigningKeys } from "./demo_org/id_token.ts";
 import { freeLoopbackPort } from "./main.ts";
 import {
@@ -348,7 +348,7 @@ export async function runAgainst(
     ...extraArgs,
   ], { ...options, env: { SF_CLIENT_SECRET: "", ...options.env } });
   const state = options.human
-    ? (await script.waitFor(/"state": "([^"]+)"/))[1]
+    ? (await script.waitFor(/^ +state: +([\w-]{43})$/m))[1]
     : (await script.waitForStep(3)).data.query.state;
   if (options.human) await script.waitFor(/## 4\./);
   else await script.waitForStep(4);

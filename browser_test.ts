@@ -7,8 +7,12 @@
  * Set SCREENSHOT_DIR to keep the screenshots they take.
  */
 
-import { assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
-import { type Browser, chromium, type Page } from "playwright-core";
+import {
+  assertEquals,
+  assertFalse,
+  assertStringIncludes,
+} from "./_test_deps.ts";
+import { type Browser, chromium, type Page } from "./_test_deps.ts";
 import {
   orgArgs,
   recordingLauncher,

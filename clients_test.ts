@@ -3,7 +3,7 @@
  * with PKCE and makes its first API calls, as a workshop would ask.
  */
 
-import { assertEquals } from "@std/assert";
+import { assertEquals } from "./_test_deps.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import { childEnv, record, withDemoOrg } from "./_test_utils.ts";
 

@@ -118,12 +118,24 @@ export function createDemoOrg(
   const org = createOrgState(url, options);
   // The state itself, not a copy: handlers and callers must see one org.
   return Object.assign(org, {
-    handle: (request: Request) => route(org, request),
+    handle: (request: Request) => route(org, request, options.observe),
   });
 }
 
+/** The routes a browser takes through the org: what `observe` is told of. */
+const FRONT_CHANNEL = new Set([
+  "GET /services/oauth2/authorize",
+  "POST /services/oauth2/authorize",
+  "POST /login",
+  `GET ${ERROR_PAGE_PATH}`,
+]);
+
 /** Finds the handler for a request, and records the request (the latest MAX_RECEIVED; a refused one leaves nothing behind). */
-async function route(org: DemoOrgState, request: Request): Promise<Response> {
+async function route(
+  org: DemoOrgState,
+  request: Request,
+  observe?: DemoOrgOptions["observe"],
+): Promise<Response> {
   const { pathname, host } = new URL(request.url);
   if (!isLoopbackAuthority(host, Number(new URL(org.url).port))) {
     await request.body?.cancel(); // DNS rebinding: a page on another name that resolves here
@@ -138,6 +150,16 @@ async function route(org: DemoOrgState, request: Request): Promise<Response> {
     : pathname.startsWith("/services/")
     ? rest // the data API, and Salesforce's JSON 404 for the rest
     : undefined;
+  if (handler && observe && FRONT_CHANNEL.has(key)) {
+    // Not clone() (Deno.serve warns of it): the body split in two, each read as capped as ever.
+    const { url, method, headers } = request;
+    const [body, seen] = request.body?.tee() ?? [null, null];
+    const copy = (stream: ReadableStream | null) =>
+      new Request(url, { method, headers, body: stream });
+    const response = await handler(org, copy(body));
+    await observe(copy(seen), response.clone());
+    return response;
+  }
   if (handler) return await handler(org, request);
   await request.body?.cancel();
   return new Response("Not found", { status: 404 });

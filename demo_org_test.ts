@@ -4,7 +4,7 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   CODE_LIFETIME_MS,
   createDemoOrg,

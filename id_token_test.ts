@@ -9,7 +9,7 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   type Finished,
   redirectUri,

@@ -29,6 +29,8 @@
 
 import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
+// Types only, erased when run: a gist of main.ts and pkce.ts still runs.
+import type { CheckNote, Exchange, Party, RunRecord } from "./report.ts";
 
 /** Exit codes: the flow finished, failed, was misconfigured, or was interrupted. */
 export const EXIT_OK = 0;
@@ -115,6 +117,14 @@ export interface Flow {
   demoUser?: (authorizationUrl: string) => Promise<void>;
   /** With --demo: settles when the org shows the error page (invalid_scope) for the request with this state, which no callback ever reports. */
   demoErrorPage?: (state: string) => Promise<CallbackResult>;
+  /** The step under way (set as each begins), for what is recorded and for Ctrl+C's message. */
+  step?: StepNumber;
+  /** True once the callback server listens: Ctrl+C then says it closed it. */
+  callbackStarted?: boolean;
+  /** What crossed the wire, in order; kept only with --http (or for a report). */
+  record?: RunRecord;
+  /** With --http: the HTTP/1.1 text of each exchange, printed with its step. */
+  wire?: WireView;
 }
 
 /** Steps 1 to 11, in order; with --pause, each is introduced first. */
@@ -168,6 +178,7 @@ function whatNext(config: Config): string {
     config.refresh ? "" : "--refresh (use the refresh token)",
     config.revoke ? "" : "--revoke (end the tokens, and watch them refused)",
     config.pause ? "" : "--pause (one step at a time, with the why of each)",
+    config.http ? "" : "--http (every request and response, as sent)",
   ].filter(Boolean);
   return untried.length > 0
     ? `done. Try it again with ${untried.join(", ")}.`
@@ -276,7 +287,7 @@ function createAuthorizationRequest(flow: Flow, pkce: Pkce) {
 
 /** What came back on the redirect URI: a code, the org's error, or something we refuse. */
 export type CallbackOutcome =
-  | { kind: "code"; code: string }
+  | { kind: "code"; code: string; state: string }
   | { kind: "error"; error: string; error_description: string }
   | { kind: "rejected"; reason: string };
 
@@ -318,7 +329,7 @@ async function startCallbackServer(
     listening_on: `http://${redirectUri.host}${redirectUri.pathname}`,
     bound_address: servers.map((server) => server.addr.hostname), // what the sockets really bound
     check,
-  });
+  }, callbackServerView);
   return {
     outcome: wait.arrived.promise,
     close: () => closeCallbackServer(servers, wait),
@@ -359,8 +370,11 @@ async function waitForAuthorizationCode(
       error_description: outcome.error_description,
     });
   }
+  recordCheck(flow, "state matched");
   logStep(flow, 5, {
     authorization_code: mask(outcome.code, flow.output.showSecrets),
+    state_sent: state, // at step 3
+    state_received: outcome.state, // on the callback: the same, or it was refused
     state_verified: true,
   });
   return outcome.code;
@@ -403,14 +417,12 @@ function maskPayload(
   flow: Flow,
   body: URLSearchParams,
 ): Record<string, string> {
-  const payload = Object.fromEntries(body);
-  for (const key of SECRET_FIELDS) {
-    if (key in payload) {
-      payload[key] = mask(payload[key], flow.output.showSecrets);
-    }
-  }
-  if ("client_secret" in payload) payload.client_secret = "********";
-  return payload;
+  return Object.fromEntries(
+    [...body].map(([key, value]) => [
+      key,
+      maskField(key, value, flow.output.showSecrets),
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -447,6 +459,7 @@ async function receiveTokens(
     ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
     : undefined;
   const format = accessTokenFormat(body);
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 7, {
     status: response.status,
     body: maskTokens(flow, body),
@@ -454,7 +467,7 @@ async function receiveTokens(
     ...(idToken ? { id_token: idToken.shown } : {}),
     access_token_format: format,
     ...(format === "jwt" ? { access_token_jwt: showJwtAccessToken(body) } : {}),
-  });
+  }, tokenResponseView);
   return toTokens(body, idToken?.claims);
 }
 
@@ -625,7 +638,7 @@ function completeFlow(flow: Flow, tokens: Tokens) {
           "the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/…) and the Models API take this access token there, while the REST API stays at instance_url",
       }
       : {}),
-  });
+  }, tokensView);
 }
 
 /** The saved file's text: the tokens, unmasked, as an app keeps them. */
@@ -852,6 +865,7 @@ async function refreshTokens(
     : undefined;
   const rotated = refreshed.refresh_token !== undefined &&
     refreshed.refresh_token !== tokens.refresh_token;
+  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -871,7 +885,7 @@ async function refreshTokens(
       : refreshed.refresh_token === undefined
       ? "not rotated: no refresh token came back, so the one you have stays valid"
       : "not rotated: the same refresh token came back, and it stays valid",
-  });
+  }, (data) => refreshView(flow, data, tokens, refreshed));
   return {
     ...tokens,
     access_token: refreshed.access_token,
@@ -902,13 +916,29 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
   const after = tokenDestinationProblem(flow, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  await after?.body?.cancel();
+  const answer = after &&
+    (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
+  if (after) {
+    recordCheck(
+      flow,
+      `access token refused after revocation (${after.status})`,
+      !after.ok,
+    );
+  }
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
     token: mask(token, flow.output.showSecrets),
     status: response.status,
     identity_status_after: after?.status ?? null,
+    identity_after: after
+      ? `${after.status} ${after.ok ? "" : answer}`.trim() + ": " +
+        (after.ok
+          ? "the access token still works"
+          : kind === "refresh_token"
+          ? "the access token died with its refresh token"
+          : "the access token is dead")
+      : "not asked (the identity URL is on another host)",
   });
   if (after?.ok) {
     warn(
@@ -1268,12 +1298,34 @@ function checkSameAsFirst(
 }
 
 /** Who signed in, from a verified ID token. */
+/** The claims of a JWT (and an ID token) that say how to trust it, not who signed in. @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
+const REGISTERED_CLAIMS = [
+  "iss",
+  "aud",
+  "exp",
+  "iat",
+  "nbf",
+  "jti",
+  "nonce",
+  "at_hash",
+  "c_hash",
+  "auth_time",
+  "azp",
+  "acr",
+  "amr",
+];
+
+/** Who signed in, from a verified ID token: sub and the profile claims, the usual four first. */
 function signedInUser(claims: Record<string, unknown>) {
+  const profile = Object.entries(claims).filter(([name]) =>
+    !REGISTERED_CLAIMS.includes(name)
+  );
   return {
     sub: claims.sub,
     preferred_username: claims.preferred_username ?? null,
     name: claims.name ?? null,
     email: claims.email ?? null,
+    ...Object.fromEntries(profile),
   };
 }
 
@@ -1317,7 +1369,7 @@ async function send(
   timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<Response> {
   try {
-    return await fetchDirectToLoopback(url, {
+    return await fetchRecorded(flow, url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
@@ -1429,6 +1481,223 @@ function withProxyHint(hint: string, url: string): string {
   const host = new URL(url).hostname;
   return `${hint} ${variable} is set, so this request went through that proxy: check the proxy lets ${host} through, ` +
     `or, to go direct, add ${host} to NO_PROXY (or unset ${variable}).`;
+}
+
+// ---------------------------------------------------------------------------
+// The record of a run: every exchange, for --http (and the report)
+// ---------------------------------------------------------------------------
+//
+// Requests pass through two places: `send` (everything the script asks the
+// org) and the callback server's handler (everything a browser brings back);
+// with --demo the demo org also says what the browser did at it. Each records
+// an Exchange here, masked by the one rule set; with neither --http nor a
+// report there is no record, and recording costs one property check.
+
+/** Notes a check that held (or failed) in the record, for the report's diagram. */
+function recordCheck(flow: Flow, text: string, ok = true) {
+  const check: CheckNote = { step: flow.step ?? 1, text, ok };
+  flow.record?.events.push({ kind: "check", check });
+}
+
+/** The checks steps 7 and 10 made: the signature, and the ID token's. */
+function recordTokenChecks(
+  flow: Flow,
+  signature: string,
+  idToken: unknown,
+) {
+  if (signature === "valid") recordCheck(flow, "signature valid");
+  if (idToken) recordCheck(flow, "ID token verified");
+}
+
+/** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
+interface WireView {
+  text: typeof import("./http_view.ts");
+  pending: import("./http_view.ts").HttpEntry[];
+  /** Secret value → the field it came in, such as a refresh token from a token response. */
+  known: Map<string, string>;
+}
+
+/** The longest body kept for --http; the rest is not read. */
+const MAX_RECORDED_BODY = 64 * 1024;
+
+/** Query and form fields worth a label in the report, in this order. */
+const HIGHLIGHTS = [
+  "response_type",
+  "grant_type",
+  "code",
+  "state",
+  "code_challenge",
+  "token",
+  "error",
+];
+
+/** `fetch`, recording the exchange when the run keeps a record. */
+async function fetchRecorded(
+  flow: Flow,
+  url: string,
+  init: RequestInit,
+): Promise<Response> {
+  if (!flow.record) return await fetchDirectToLoopback(url, init);
+  const request = {
+    method: init.method ?? "GET",
+    url,
+    headers: Object.entries((init.headers ?? {}) as Record<string, string>),
+    body: init.body === undefined ? undefined : String(init.body),
+  };
+  let response: Response | undefined;
+  try {
+    response = await fetchDirectToLoopback(url, init);
+    return response;
+  } finally {
+    const body = flow.wire && response
+      ? await readCapped(response.clone())
+      : undefined;
+    recordExchange(flow, "back", ["script", "org"], request, response, body);
+  }
+}
+
+/** Wraps the callback server's handler so that each request is recorded as it is answered; without a record, the handler itself. */
+function recordedHandler(
+  flow: Flow,
+  handle: (request: Request) => Response,
+): (request: Request) => Response {
+  if (!flow.record) return handle;
+  return (request) => {
+    const response = handle(request);
+    // At once, before the step that waits for it goes on; neither body is
+    // read (a client dripping one must not hold anything up), and the
+    // answer is one of the callback's own pages.
+    recordExchange(flow, "front", ["browser", "callback"], {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+    }, response);
+    return response;
+  };
+}
+
+/** Records what the browser did at the demo org, with the org's answer. */
+async function recordAtOrg(flow: Flow, request: Request, response: Response) {
+  const body = request.body ? await readCapped(request) : undefined;
+  const answer = flow.wire ? await readCapped(response) : undefined;
+  recordExchange(
+    flow,
+    "front",
+    ["browser", "org"],
+    {
+      method: request.method,
+      url: request.url,
+      headers: [...request.headers],
+      body,
+    },
+    response,
+    answer,
+  );
+}
+
+/** Up to `max` characters of a body; the rest is left unread. */
+async function readCapped(
+  message: Request | Response,
+  max = MAX_RECORDED_BODY,
+): Promise<string> {
+  const reader = message.body?.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  try {
+    while (reader && text.length < max) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } catch {
+    // cut off (timeout, reset): what came is what is shown
+  } finally {
+    await reader?.cancel().catch(() => {});
+  }
+  return text.slice(0, max);
+}
+
+/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
+function recordExchange(
+  flow: Flow,
+  channel: "front" | "back",
+  [from, to]: [Party, Party],
+  request: {
+    method: string;
+    url: string;
+    headers: [string, string][];
+    body?: string;
+  },
+  response: Response | undefined,
+  responseBody?: string,
+) {
+  const { showSecrets } = flow.output;
+  const fields = new URLSearchParams(
+    request.body && request.method === "POST"
+      ? request.body
+      : new URL(request.url).search,
+  );
+  const highlights: Record<string, string> = {};
+  for (const name of HIGHLIGHTS) {
+    const value = fields.get(name);
+    if (value !== null) highlights[name] = maskField(name, value, showSecrets);
+  }
+  const location = response?.headers.get("location");
+  if (location) highlights.location = maskUrl(location, showSecrets);
+  const exchange: Exchange = {
+    channel,
+    from,
+    to,
+    step: flow.step ?? 1,
+    method: request.method,
+    url: maskUrl(request.url, showSecrets),
+    status: response?.status ?? 0,
+    ...(Object.keys(highlights).length > 0 ? { highlights } : {}),
+  };
+  flow.record!.events.push({ kind: "exchange", exchange });
+  const wire = flow.wire;
+  if (!wire) return;
+  const sent = channel === "back"
+    ? wire.text.sentByFetch(request.url, {
+      method: request.method,
+      headers: Object.fromEntries(request.headers),
+      body: request.body,
+    })
+    : request;
+  learnSecrets(wire, responseBody);
+  exchange.request = wire.text.requestText(sent, showSecrets);
+  exchange.response = wire.text.responseText(
+    response
+      ? {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+        body: responseBody,
+      }
+      : { status: 0, headers: [] },
+    showSecrets,
+  );
+  wire.pending.push({
+    channel,
+    from,
+    to,
+    request: exchange.request,
+    response: exchange.response,
+    ...(channel === "back"
+      ? { curl: wire.text.curlCommand(request, showSecrets, wire.known) }
+      : {}),
+  });
+}
+
+/** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
+function learnSecrets(wire: WireView, body: string | undefined) {
+  if (!body?.startsWith("{")) return;
+  try {
+    const fields = JSON.parse(body);
+    for (const name of ["access_token", "refresh_token", "id_token"]) {
+      if (typeof fields[name] === "string") wire.known.set(fields[name], name);
+    }
+  } catch { /* not JSON */ }
 }
 
 /** How long the check before the browser may take; no answer means "unknown", never a failure. */
@@ -1734,7 +2003,7 @@ export function readCallback(
   }
   const code = params.get("code");
   if (!code) return { kind: "rejected", reason: "it has no code" };
-  return { kind: "code", code };
+  return { kind: "code", code, state };
 }
 
 /** Names the first few ignored callbacks, then counts a flood quietly (a web page may be sending them). */
@@ -1859,8 +2128,9 @@ function resultPage(
 async function listenOnLoopback(
   flow: Flow,
   port: number,
-  handle: (request: Request) => Response,
+  answer: (request: Request) => Response,
 ): Promise<Deno.HttpServer<Deno.NetAddr>[]> {
+  const handle = recordedHandler(flow, answer);
   const hostnames = new URL(flow.config.redirectUri).hostname === "localhost"
     ? ["127.0.0.1", "::1"]
     : ["127.0.0.1"];
@@ -1868,6 +2138,7 @@ async function listenOnLoopback(
   for (const hostname of hostnames) {
     try {
       servers.push(Deno.serve({ hostname, port, onListen() {} }, handle));
+      flow.callbackStarted = true;
     } catch (error) {
       const address = hostname === "::1" ? "[::1]" : hostname;
       const inUse = error instanceof Deno.errors.AddrInUse;
@@ -1912,12 +2183,15 @@ const CLOSE_GRACE_MS = 1_000;
 
 /** Shuts a server down, waiting at most a second: a client that drips its request must not stall the flow or Ctrl+C. */
 export async function closeServer(server: Deno.HttpServer): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // AbortSignal.timeout, not setTimeout: its timer never holds the process
+  // open, and it spares every run the load of Node's timers.
+  const grace = AbortSignal.timeout(CLOSE_GRACE_MS);
   await Promise.race([
     server.shutdown(),
-    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+    new Promise((resolve) =>
+      grace.addEventListener("abort", resolve, { once: true })
+    ),
   ]);
-  clearTimeout(timer);
 }
 
 /** True for a request's host (`Deno.serve` takes it from the Host header) naming loopback at `port`; anything else may be DNS rebinding. */
@@ -2106,13 +2380,138 @@ function timeoutError(flow: Flow): FlowError {
 }
 
 // ---------------------------------------------------------------------------
+// What a person sees of a step: its data, cut to fit a screen
+// ---------------------------------------------------------------------------
+//
+// --json prints each step's data whole. At a terminal each step fits in 20
+// lines at 80 columns, so with --pause its heading is still on screen at the
+// next prompt: step 4 sets the check apart, step 7 puts each ID-token check
+// beside the claim it checked, step 8 names the user, step 10 shows only what
+// changed.
+
+/** A nested view's own line (`name: headline`), its fields below it. */
+const HEADLINE = Symbol("headline");
+
+/** What `renderFields` prints: fields, and nested views with a headline. */
+type View = Record<string, unknown> & { [HEADLINE]?: string };
+
+/** A claim as a check line shows it. */
+function claimText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** Step 4: the callback server's facts, then the check apart: the tool's own, not OAuth's. */
+function callbackServerView(data: Record<string, unknown>): View {
+  const { check, ...server } = data;
+  return {
+    ...server,
+    "before the browser, this tool's own check (not a step of OAuth)": check,
+  };
+}
+
+/** Step 7: the token response a field a line (its status 200 goes without saying: any other ends the flow), the signature's verdict beside it, and each ID-token check under the ID token. */
+function tokenResponseView(data: Record<string, unknown>): View {
+  const body = data.body as Record<string, unknown>;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  const view: View = {};
+  for (const [name, value] of Object.entries(body)) {
+    view[name] = name === "signature"
+      ? `${value} (${data.signature})`
+      : name === "id_token" && idToken
+      ? { [HEADLINE]: `${value}, checked:`, ...idTokenChecks(idToken) }
+      : value;
+  }
+  if (!("signature" in body)) view.signature = data.signature;
+  return view;
+}
+
+/** One line per ID-token check, each with the claim it checked (the registered claims). */
+function idTokenChecks(idToken: Record<string, unknown>): View {
+  const claims = idToken.claims as Record<string, unknown>;
+  const checks = idToken.checks as Record<string, string>;
+  const lines: View = {
+    alg: checks.alg,
+    iss: `${claimText(claims.iss)}: ${
+      checks.issuer_from ? "its My Domain's issuer" : "the org's issuer"
+    }`,
+    signature: checks.signature,
+    aud: `${claimText(claims.aud)}: ${checks.aud}`,
+    "exp, iat": `${claims.exp}, ${claims.iat}: ${
+      checks.exp.replace(/ \(.*\)$/, "")
+    }, ${checks.iat}`,
+    nonce: claims.nonce === undefined
+      ? checks.nonce
+      : `${claimText(claims.nonce)}: step 3's`,
+  };
+  if (checks.at_hash) lines.at_hash = `${claims.at_hash}: ${checks.at_hash}`;
+  lines.sub = "the id below: who signed in, signed by the org";
+  return lines;
+}
+
+/** Step 8: the tokens, and who signed in by the usual four claims (--json has every one). */
+function tokensView(data: Record<string, unknown>): View {
+  const user = data.signed_in_user as Record<string, unknown> | undefined;
+  if (!user) return data;
+  const { sub, preferred_username, name, email, ...more } = user;
+  const others = Object.keys(more);
+  return {
+    ...data,
+    signed_in_user: {
+      sub,
+      preferred_username,
+      name,
+      email,
+      ...(others.length > 0 ? { more_claims: others.join(" ") } : {}),
+    },
+  };
+}
+
+/** Step 10: only what changed since step 8, and the checks that differ from step 7's. */
+function refreshView(
+  flow: Flow,
+  data: Record<string, unknown>,
+  before: Tokens,
+  after: TokenResponse,
+): View {
+  const shown = (token: string) => mask(token, flow.output.showSecrets);
+  const view: View = {
+    grant_type: "refresh_token, a form POST to the token endpoint",
+    status: data.status,
+    access_token: `${shown(after.access_token)} (new; step 8's was ${
+      shown(before.access_token)
+    })`,
+    refresh_token:
+      after.refresh_token && after.refresh_token !== before.refresh_token
+        ? `${shown(after.refresh_token)} (new: the org rotated it)`
+        : "the same as step 8's",
+    issued_at: `${after.issued_at} (step 8's: ${before.issued_at})`,
+    signature: data.signature,
+  };
+  if (after.scope && after.scope !== before.scope) view.scope = after.scope;
+  const idToken = data.id_token as Record<string, unknown> | undefined;
+  if (idToken) {
+    const checks = idTokenChecks(idToken);
+    view.id_token = {
+      [HEADLINE]: `${idToken.token}, checked as at step 7; what differs:`,
+      "exp, iat": checks["exp, iat"],
+      nonce: checks.nonce,
+      "iss, sub, aud": "the same as the first ID token's",
+    };
+  }
+  return view;
+}
+
+// ---------------------------------------------------------------------------
 // The terminal: steps on stdout, remarks on stderr, --pause, standard input
 // ---------------------------------------------------------------------------
 
 /** How a run prints; `main` sets it once from the configuration and the terminal. */
 export interface Output {
   json: boolean;
+  /** Colour on stdout (the steps); stderr decides for itself (`stderrStyle`). */
   color: boolean;
+  /** Where the steps' prose wraps: the terminal's width, or Infinity when stdout is not a terminal. */
+  width: number;
   showSecrets: boolean;
   pause: boolean;
 }
@@ -2149,86 +2548,237 @@ export function safeJson(value: unknown, indent?: number): string {
   );
 }
 
-/** Prints one step of the flow: `## N. Title` and its data, or one JSON line. */
-function logStep(flow: Flow, step: StepNumber, data: Record<string, unknown>) {
-  const { title } = STEPS[step];
+/** Prints one step of the flow: `## N. Title` and its fields, or one JSON line; `view` is what a person sees, when it differs from the data. */
+function logStep(
+  flow: Flow,
+  step: StepNumber,
+  data: Record<string, unknown>,
+  view: (data: Record<string, unknown>) => View = (data) => data,
+) {
+  const { title, why } = STEPS[step];
+  const shown = data;
+  const http = flow.wire?.pending.splice(0) ?? [];
+  if (http.length > 0) data = { ...data, http };
+  flow.record?.steps.push({ step, title, why, data });
   if (flow.output.json) {
     console.log(safeJson({ step, title, data }));
     return;
   }
-  const heading = `## ${step}. ${title}`;
-  console.log(flow.output.color ? `\x1b[1;36m${heading}\x1b[0m` : heading);
-  console.log(safeJson(data, 2).replace(/^/gm, "  ") + "\n");
+  const heading = paint(flow.output.color, "heading", `## ${step}. ${title}`);
+  const fields = renderFields(view(shown), flow.output.width);
+  console.log([heading, ...fields].join("\n") + "\n");
+  if (http.length > 0) console.log(flow.wire!.text.httpBlock(http));
+}
+
+/** Colours for a terminal: SGR parameters. @see https://ecma-international.org/publications-and-standards/standards/ecma-48/ */
+const STYLES = {
+  heading: "1;36",
+  error: "1;31",
+  warning: "1;33",
+  hint: "1",
+  why: "1",
+  prompt: "2",
+};
+
+/** Text in a style when `on`, plain otherwise. */
+function paint(on: boolean, style: keyof typeof STYLES, text: string): string {
+  return on ? `\x1b[${STYLES[style]}m${text}\x1b[0m` : text;
+}
+
+/** The terminal's width in columns, 80 when it cannot say. */
+function terminalWidth(): number {
+  try {
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** How remarks on stderr look: coloured (unless NO_COLOR) and wrapped only on a terminal. */
+function stderrStyle(): { color: boolean; width: number } {
+  const terminal = Deno.stderr.isTerminal();
+  return {
+    color: terminal && !readEnv("NO_COLOR"),
+    width: terminal ? terminalWidth() : Infinity,
+  };
+}
+
+/**
+ * Prose wrapped at spaces to `width` columns, continuation lines starting
+ * with `indent`; a word longer than a line (a URL) is never broken, and
+ * stays where it is, so it still copies whole. Each line of `text` is
+ * wrapped on its own.
+ */
+export function wrap(text: string, width: number, indent = ""): string {
+  if (!Number.isFinite(width)) return text;
+  return text.split("\n").map((paragraph) => {
+    const [, lead, rest] = /^( *)(.*)$/s.exec(paragraph)!;
+    const lines: string[] = [];
+    let line = lead;
+    for (const chunk of rest.match(/\S+ */g) ?? []) {
+      const word = chunk.trimEnd();
+      const fitsAlone = indent.length + word.length <= width; // else breaking gains nothing
+      if (
+        line.trim() !== "" && line.length + word.length > width && fitsAlone
+      ) {
+        lines.push(line.trimEnd());
+        line = indent;
+      }
+      line += chunk;
+    }
+    lines.push(line.trimEnd());
+    return lines.join("\n");
+  }).join("\n");
+}
+
+/** The widest field name that values are aligned after. */
+const MAX_NAME_COLUMN = 22;
+
+/**
+ * A step's data for a person: `name: value` a line, names aligned, nested
+ * objects indented below their name, lists of values joined, prose wrapped
+ * to `width` under its value. Everything is terminal-safe.
+ */
+export function renderFields(
+  data: View,
+  width: number,
+  indent = "  ",
+): string[] {
+  const nested = (value: unknown) =>
+    typeof value === "object" && value !== null &&
+    (!Array.isArray(value) || value.some((item) => typeof item === "object"));
+  const entries = Object.entries(data).filter(([, value]) =>
+    value !== undefined
+  );
+  const column = Math.min(
+    MAX_NAME_COLUMN,
+    Math.max(
+      0,
+      ...entries.filter(([, v]) => !nested(v)).map(([k]) => k.length),
+    ),
+  );
+  const lines: string[] = [];
+  for (const [key, value] of entries) {
+    const name = terminalSafe(key);
+    if (nested(value)) {
+      const headline = (value as View)[HEADLINE];
+      const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+      lines.push(
+        ...(headline === undefined
+          ? `${indent}${name}:`
+          : wrap(label + terminalSafe(headline), width, indent + "    "))
+          .split("\n"),
+      );
+      const items = Array.isArray(value) ? value : [value];
+      for (const item of items) {
+        lines.push(
+          ...(typeof item === "object" && item !== null
+            ? renderFields(
+              item as Record<string, unknown>,
+              width,
+              indent + "  ",
+            )
+            : [`${indent}  ${scalarText(item)}`]),
+        );
+      }
+      continue;
+    }
+    const label = `${indent}${`${name}:`.padEnd(column + 1)} `;
+    const hanging = label.length <= 40 ? label.length : indent.length + 4;
+    lines.push(
+      ...wrap(label + scalarText(value), width, " ".repeat(hanging)).split(
+        "\n",
+      ),
+    );
+  }
+  return lines;
+}
+
+/** One value as a field shows it: text as it is (terminal-safe), lists joined, the rest as JSON. */
+function scalarText(value: unknown): string {
+  if (typeof value === "string") return terminalSafe(value);
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "[]" : value.map(scalarText).join(", ");
+  }
+  if (typeof value === "object" && value !== null) return "{}";
+  return String(value);
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
 function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
-  console.error(flow.output.json ? `note: ${line}` : `→ ${line}`);
+  if (flow.output.json) {
+    console.error(`note: ${line}`);
+    return;
+  }
+  console.error(wrap(`→ ${line}`, stderrStyle().width, "  "));
 }
 
 function warn(text: string) {
-  console.error(`warning: ${terminalSafe(text)}`);
+  const { color, width } = stderrStyle();
+  console.error(
+    wrap(
+      `${paint(color, "warning", "warning:")} ${terminalSafe(text)}`,
+      width,
+      "  ",
+    ),
+  );
 }
 
-function logFailure(output: Output, failure: FlowError) {
+/** Prints a failure: `error:` (or `usage:`) and `hint:` on stderr, or the failure line; with --http, the exchanges of the step that failed first. */
+function logFailure(output: Output, failure: FlowError, wire?: WireView) {
   const { error, error_description, hint } = failure;
+  const http = wire?.pending.splice(0) ?? [];
   if (output.json) {
     console.log(safeJson({
       step: null,
       title: "OAuth Flow Failed",
-      data: { error, error_description, hint },
+      data: {
+        error,
+        error_description,
+        hint,
+        ...(http.length > 0 ? { http } : {}),
+      },
     }));
     return;
   }
+  if (http.length > 0) console.log(wire!.text.httpBlock(http));
+  const { color, width } = stderrStyle();
   const [code, description, what] = [error, error_description, hint].map(
     terminalSafe,
   );
-  if (failure.exitCode === EXIT_INTERRUPTED) {
-    console.error(`${code}: ${description}. ${what}`); // one line
-  } else {
-    console.error(`error: ${code}: ${description}\nhint: ${what}`);
-  }
+  const lines = failure.exitCode === EXIT_INTERRUPTED
+    // One line; on a terminal, below the ^C that Ctrl+C echoed.
+    ? [`${Number.isFinite(width) ? "\n" : ""}${code}: ${description}. ${what}`]
+    : [
+      failure.exitCode === EXIT_USAGE
+        ? `${paint(color, "error", "usage:")} ${description}`
+        : `${paint(color, "error", "error:")} ${code}: ${description}`,
+      `${paint(color, "hint", "hint:")} ${what}`,
+    ];
+  console.error(lines.map((line) => wrap(line, width, "  ")).join("\n"));
 }
 
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
-export function mask(value: string, showSecrets: boolean): string {
-  if (showSecrets) return value;
-  return value.length < 20
-    ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
-}
-
-/** Fields that are secrets wherever they appear: tokens, the code, and the verifier. */
-const SECRET_FIELDS = [
-  "access_token",
-  "refresh_token",
-  "id_token",
-  "code",
-  "code_verifier",
-];
-
-function maskTokens(
-  flow: Flow,
-  body: Record<string, unknown>,
-): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => [
-      key,
-      SECRET_FIELDS.includes(key) && typeof value === "string"
-        ? mask(value, flow.output.showSecrets)
-        : value,
-    ]),
-  );
-}
-
-/** With --pause, reads out why a step matters and waits for Enter; `q` quits. */
+/**
+ * With --pause, reads out why a step matters and waits for Enter; `q` quits.
+ * The first pause lists the steps ahead; lines typed ahead are dropped, so
+ * one Enter is one step.
+ */
 async function pause(flow: Flow, step: StepNumber) {
+  flow.step = step;
   if (!flow.output.pause) return;
-  console.error(
-    `\n${
-      STEPS[step].why
-    }\n  Press Enter for step ${step} (q, then Enter, quits)`,
+  const { color, width } = stderrStyle();
+  if (step === 1) console.error(stepsAhead(flow.config, width));
+  flow.lines.drain();
+  const prompt = `  Press Enter for step ${step} (q, then Enter, quits) `;
+  // No newline after the prompt: the Enter typed there ends its line.
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(
+      `${paint(color, "why", wrap(STEPS[step].why, width))}\n${
+        paint(color, "prompt", prompt)
+      }`,
+    ),
   );
   const line = await flow.lines.next(flow.signal);
   const quit = line === null || line.trim().toLowerCase() === "q";
@@ -2243,10 +2793,31 @@ async function pause(flow: Flow, step: StepNumber) {
   }
 }
 
+/** The opening screen of --pause: the steps this run will take, from `STEPS`. */
+function stepsAhead(config: Config, width: number): string {
+  const taken = (Object.keys(STEPS).map(Number) as StepNumber[]).filter(
+    (step) =>
+      step <= 8 || (step === 9 && config.identity) ||
+      (step === 10 && config.refresh) || (step === 11 && config.revoke),
+  );
+  return [
+    wrap(
+      `Workshop mode: ${taken.length} steps, each introduced first; press Enter for each.`,
+      width,
+    ),
+    ...taken.map((step) =>
+      `  ${String(step).padStart(2)}. ${STEPS[step].title}`
+    ),
+    "",
+  ].join("\n");
+}
+
 /** Lines from a stream, each handed to whoever asks first. */
 export interface LineReader {
   /** The next line, or null at the end of input or once `signal` aborts. */
   next(signal?: AbortSignal): Promise<string | null>;
+  /** Drops the lines read but not yet asked for: what was typed ahead. */
+  drain(): void;
 }
 
 /** The longest line kept whole; a callback URL is a few KB at most. */
@@ -2295,6 +2866,9 @@ export function createLineReader(
     }
   }
   return {
+    drain() {
+      lines.length = 0;
+    },
     next(signal) {
       if (!started) {
         started = true;
@@ -2312,6 +2886,148 @@ export function createLineReader(
       });
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// Masking: one rule set for every view (steps, --json, --http, curl, report)
+// ---------------------------------------------------------------------------
+
+/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+export function mask(value: string, showSecrets: boolean): string {
+  if (showSecrets) return value;
+  return value.length < 20
+    ? "********"
+    : `${value.slice(0, 6)}…${value.slice(-4)}`;
+}
+
+/** Fields that are secrets wherever they appear (JSON, forms, queries): tokens, the code, and the verifier. */
+const SECRET_FIELDS = [
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "code",
+  "code_verifier",
+  "token", // revocation and introspection name the token just "token"
+];
+
+/** Fields never shown, not even with --show-secrets: the client secret and a password. */
+const HIDDEN_FIELDS = ["client_secret", "password"];
+
+/** A named value as every view shows it: hidden, masked, or as it is. */
+export function maskField(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  if (HIDDEN_FIELDS.includes(name)) return "********";
+  return SECRET_FIELDS.includes(name) ? mask(value, showSecrets) : value;
+}
+
+/** True for a field that `maskField` hides or masks. */
+export function isSecretField(name: string): boolean {
+  return HIDDEN_FIELDS.includes(name) || SECRET_FIELDS.includes(name);
+}
+
+/** A JSON value with every secret field masked, at any depth. */
+export function maskJson(value: unknown, showSecrets: boolean): unknown {
+  if (Array.isArray(value)) {
+    return value.map((item) => maskJson(item, showSecrets));
+  }
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      typeof item === "string"
+        ? maskField(key, item, showSecrets)
+        : maskJson(item, showSecrets),
+    ]),
+  );
+}
+
+/** One form value, encoded as a form encodes it. */
+function formEncode(text: string): string {
+  return new URLSearchParams([["", text]]).toString().slice(1);
+}
+
+/**
+ * A form body or query string (`a=1&code=…`) with its secret values masked
+ * and left encoded, so it still reads as what was sent: `code=aPrxuL…jbs%3D`.
+ */
+export function maskForm(encoded: string, showSecrets: boolean): string {
+  return encoded.split("&").map((pair) => {
+    const at = pair.indexOf("=");
+    if (at < 0) return pair;
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text.replaceAll("+", " "));
+      } catch {
+        return text;
+      }
+    };
+    const name = decode(pair.slice(0, at));
+    if (!isSecretField(name)) return pair;
+    const value = decode(pair.slice(at + 1));
+    const shown = maskField(name, value, showSecrets);
+    if (shown === value) return pair;
+    const [head, tail] = shown.split("…");
+    return `${pair.slice(0, at)}=${
+      tail === undefined ? shown : `${formEncode(head)}…${formEncode(tail)}`
+    }`;
+  }).join("&");
+}
+
+/** A URL with its query's secrets masked; state, challenge and nonce stay whole. */
+export function maskUrl(url: string, showSecrets: boolean): string {
+  const at = url.indexOf("?");
+  if (at < 0) return url;
+  const end = url.indexOf("#", at);
+  const query = url.slice(at + 1, end < 0 ? undefined : end);
+  return url.slice(0, at + 1) + maskForm(query, showSecrets) +
+    (end < 0 ? "" : url.slice(end));
+}
+
+/** A header as every view shows it: bearer tokens and session cookies masked, Basic credentials hidden, redirects' secrets masked. */
+export function maskHeader(
+  name: string,
+  value: string,
+  showSecrets: boolean,
+): string {
+  switch (name.toLowerCase()) {
+    case "authorization":
+    case "proxy-authorization": {
+      const [scheme, credentials = ""] = value.split(/ (.*)/s);
+      return /^bearer$/i.test(scheme)
+        ? `${scheme} ${mask(credentials, showSecrets)}`
+        : `${scheme} ********`; // Basic carries the client secret
+    }
+    case "cookie":
+      return value.split(/;\s*/).map((pair) => maskCookie(pair, showSecrets))
+        .join("; ");
+    case "set-cookie": {
+      const [pair, ...attributes] = value.split(";");
+      return [maskCookie(pair, showSecrets), ...attributes].join(";");
+    }
+    case "location":
+    case "referer":
+      return maskUrl(value, showSecrets);
+    default:
+      return value;
+  }
+}
+
+/** `name=value` with the value masked: a cookie may be a session. */
+function maskCookie(pair: string, showSecrets: boolean): string {
+  const at = pair.indexOf("=");
+  return at < 0
+    ? pair
+    : `${pair.slice(0, at + 1)}${mask(pair.slice(at + 1), showSecrets)}`;
+}
+
+function maskTokens(
+  flow: Flow,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
+  return maskJson(body, flow.output.showSecrets) as Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------
@@ -2426,37 +3142,43 @@ const FLAGS = {
     type: "string",
     value: "URL",
     variable: "SF_INSTANCE_URL",
+    needs: "a URL, such as https://yourdomain.my.salesforce.com",
     help:
-      "the org: My Domain URL, https://login.salesforce.com\nor https://test.salesforce.com",
+      "the org: its My Domain URL, https://login.salesforce.com or https://test.salesforce.com",
   },
   "client-id": {
     type: "string",
     value: "ID",
     variable: "SF_CLIENT_ID",
+    needs: "the app's consumer key",
     help: "the app's consumer key",
   },
   "client-secret": {
     type: "string",
     value: "S",
     variable: "SF_CLIENT_SECRET",
+    needs: "the app's consumer secret",
     help:
-      "the consumer secret, if the app requires one\n(prefer the variable or .env: flags show in the process list)",
+      "the consumer secret, if the app requires one (prefer the variable or .env: flags show in the process list)",
   },
   "redirect-uri": {
     type: "string",
     value: "URI",
     variable: "SF_REDIRECT_URI",
+    needs: `a URL, such as ${DEFAULT_REDIRECT_URI}`,
     help: `default ${DEFAULT_REDIRECT_URI}`,
   },
   scope: {
     type: "string",
     value: '"A B"',
     variable: "SF_SCOPE",
+    needs: 'scopes, such as "api refresh_token"',
     help: "scopes to ask for (default: the app's own)",
   },
   timeout: {
     type: "string",
     value: "SECONDS",
+    needs: "a number of seconds",
     help:
       `how long to wait for the callback (default ${DEFAULT_TIMEOUT_SECONDS})`,
   },
@@ -2495,11 +3217,17 @@ const FLAGS = {
   save: {
     type: "string",
     value: "FILE",
+    needs: "a file name",
     help: "write the tokens, unmasked, to a new FILE (mode 0600)",
   },
   pause: {
     type: "boolean",
     help: "workshop mode: explain each step, wait for Enter (q quits)",
+  },
+  http: {
+    type: "boolean",
+    help:
+      "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
@@ -2507,7 +3235,7 @@ const FLAGS = {
     help:
       "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
-  help: { type: "boolean", help: "this text" },
+  help: { type: "boolean", short: "h", help: "this text (also -h)" },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -2516,20 +3244,38 @@ type SettingFlag = {
   [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
 }[FlagName];
 
+/** One flag's lines in USAGE: the flag, its variable if it has one, and its help wrapped under the help column. */
+function usageLine(name: string, column: number): string {
+  const flag = FLAGS[name as FlagName];
+  const usage = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`;
+  const left = "variable" in flag
+    ? `${usage.padEnd(21)} ${flag.variable}`
+    : usage;
+  return wrap(
+    `${left.padEnd(column - 1)} ${flag.help}`,
+    80,
+    " ".repeat(column),
+  );
+}
+
 const USAGE = `Usage: deno run -A main.ts [options]
 
 Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
 
-Options (flags win over environment variables, which win over .env):
+Settings (a flag wins over its variable, which wins over .env):
 ${
-  Object.entries(FLAGS).map(([name, flag]) => {
-    const left = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`
-      .padEnd(25) + ("variable" in flag ? flag.variable : "").padEnd(19);
-    return left + flag.help.replaceAll("\n", "\n" + " ".repeat(left.length));
-  }).join("\n")
+  Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
+    .map((name) => usageLine(name, 40)).join("\n")
 }
 
-Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration, 130 interrupted.`;
+Options:
+${
+  Object.keys(FLAGS).filter((name) => !("variable" in FLAGS[name as FlagName]))
+    .map((name) => usageLine(name, 22)).join("\n")
+}
+
+Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration,
+130 interrupted.`;
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -2549,6 +3295,8 @@ export interface Config {
   sendSecret: boolean;
   json: boolean;
   showSecrets: boolean;
+  /** --http: show each exchange as HTTP/1.1 text (and curl for the back channel). */
+  http: boolean;
   identity: boolean;
   refresh: boolean;
   revoke: boolean;
@@ -2602,27 +3350,109 @@ export function readDotEnv(path = ".env"): Record<string, string> {
 }
 
 function parseCommandLine(args: string[]) {
+  const mistake = commandLineMistake(args);
+  if (mistake) throw mistake;
   const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, { type }]) => [name, { type }]),
+    Object.entries(FLAGS).map(([name, flag]) => [
+      name,
+      { type: flag.type, ...("short" in flag ? { short: flag.short } : {}) },
+    ]),
   ) as { [F in FlagName]: { type: typeof FLAGS[F]["type"] } };
   try {
     return parseArgs({ args, strict: true, allowPositionals: false, options })
       .values;
-  } catch (error) {
+  } catch {
     // A stray value is never echoed: it may be a secret ("--client-secret= S").
-    const positional = (error as { code?: string }).code ===
-      "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL";
     throw usageError(
-      `Cannot read the command line: ${
-        positional
-          ? "a value without a flag before it (its text is not shown, in case it is a secret)"
-          : terminalSafe((error as Error).message.replaceAll("\n", " "))
-      }`,
-      positional
-        ? 'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.'
-        : "Run with --help to see every flag.",
+      "Cannot read the command line: a value without a flag before it (its text is not shown, in case it is a secret)",
+      'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.',
     );
   }
+}
+
+/**
+ * The mistakes a command line can make, said in plain words before the
+ * parser words them its own way: an unknown flag (and the nearest known
+ * one), a flag missing its value, a value given to a switch. Values are
+ * never echoed: one may be a secret.
+ */
+function commandLineMistake(args: string[]): FlowError | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") continue; // a stray value: parseArgs' turn
+    const at = arg.indexOf("=");
+    const written = at < 0 ? arg : arg.slice(0, at);
+    if (written === "-h") continue;
+    const name = written.replace(/^--?/, "");
+    const flag = arg.startsWith("--") && Object.hasOwn(FLAGS, name)
+      ? FLAGS[name as FlagName]
+      : undefined;
+    if (!flag) {
+      const shown = terminalSafe(written.slice(0, 40));
+      const nearest = nearestFlag(name);
+      return usageError(
+        `Cannot read the command line: no such flag "${shown}"`,
+        `${
+          nearest ? `Did you mean --${nearest}? ` : ""
+        }Run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "boolean" && at >= 0) {
+      return usageError(
+        `Cannot read the command line: ${written} takes no value`,
+        `Write ${written} alone; run with --help to see every flag.`,
+      );
+    }
+    if (flag.type === "string" && at < 0) {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("-")) {
+        return usageError(
+          `Cannot read the command line: ${written} needs ${flag.needs}`,
+          next === undefined
+            ? `Put the value after it: ${written} ${flag.value}.`
+            : `The next word starts with "-", so it reads as a flag: write ${written}=${flag.value} for a value that starts with "-".`,
+        );
+      }
+      i++; // its value
+    }
+  }
+  return undefined;
+}
+
+/** The known flag closest to a mistyped one (`dmeo` → `demo`), if one is close enough. */
+function nearestFlag(name: string): string | undefined {
+  let best: { flag: string; distance: number } | undefined;
+  for (const flag of Object.keys(FLAGS)) {
+    const distance = flag.startsWith(name) && name.length >= 3
+      ? 0
+      : editDistance(name, flag);
+    if (!best || distance < best.distance) best = { flag, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(name.length / 3))
+    ? best.flag
+    : undefined;
+}
+
+/** Insertions, deletions, substitutions and swaps of neighbours between two words (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i || j),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /** Looks a setting up by precedence: flag, environment variable, then `.env`. */
@@ -2910,6 +3740,7 @@ export function loadConfig(
     sendSecret: !flags["no-secret"],
     json: flags.json ?? false,
     showSecrets: flags["show-secrets"] ?? false,
+    http: flags.http ?? false,
     identity: !flags["no-identity"],
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
@@ -3060,6 +3891,7 @@ export async function main(args: string[]): Promise<number> {
   let output: Output = {
     json: args.includes("--json"),
     color: false,
+    width: Infinity,
     showSecrets: false,
     pause: false,
   };
@@ -3073,43 +3905,48 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
+  const onTerminal = !config.json && Deno.stdout.isTerminal();
   output = {
     json: config.json,
     showSecrets: config.showSecrets,
-    color: !config.json && Deno.stdout.isTerminal() && !readEnv("NO_COLOR"),
+    color: onTerminal && !readEnv("NO_COLOR"),
+    width: onTerminal ? terminalWidth() : Infinity,
     // Workshop mode needs someone at a terminal to press Enter.
     pause: config.pause && !config.json && Deno.stdin.isTerminal(),
   };
+  if (config.pause && !output.pause) {
+    config.warnings.push(
+      `--pause does nothing here: ${
+        config.json
+          ? "--json output is for programs, with nobody to press Enter"
+          : "standard input is not a terminal, so nobody can press Enter"
+      }; the steps run straight through`,
+    );
+  }
 
   // Ctrl+C or SIGTERM closes the servers and ends with 130.
   const interrupt = new AbortController();
-  const signals = listenForSignals(() =>
-    interrupt.abort(
-      new FlowError({
-        error: "interrupted",
-        error_description:
-          "Cannot finish the flow: interrupted, and the callback server is closed",
-        hint: "Run the script again to start over.",
-        exitCode: EXIT_INTERRUPTED,
-      }),
-    )
-  );
-  config.warnings.forEach(warn);
-  let demoOrg: { close(): Promise<void> } | undefined;
   const flow: Flow = {
     config,
     output,
     lines: createLineReader(() => Deno.stdin.readable),
     signal: interrupt.signal,
   };
+  const signals = listenForSignals(() =>
+    interrupt.abort(interruptedError(flow))
+  );
+  config.warnings.forEach(warn);
+  let demoOrg: { close(): Promise<void> } | undefined;
   try {
+    if (config.http) await startRecording(flow); // a report will ask for it too
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
     await runFlow(flow);
+    if (flow.record) flow.record.outcome = { kind: "completed" };
     return EXIT_OK;
   } catch (error) {
-    return fail(output, withRunDetails(error, flow.config));
+    return fail(output, withRunDetails(error, flow.config), flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
@@ -3155,18 +3992,20 @@ export function freeLoopbackPort(port: number): number | undefined {
   }
 }
 
-/** demo_org.ts, which --demo imports only when asked for: a gist has none. */
-async function importDemoOrg(): Promise<typeof import("./demo_org.ts")> {
+/** Loads a part that lives in a file of its own (the demo org, --http's text); a gist without it gets a usage error naming the file. */
+async function importBeside<T>(
+  load: () => Promise<T>,
+  flag: string,
+  file: string,
+  hint: string,
+): Promise<T> {
   try {
-    return await import("./demo_org.ts");
+    return await load();
   } catch (error) {
     throw new FlowError({
       error: "invalid_configuration",
-      error_description:
-        "Cannot use --demo: demo_org.ts is not next to main.ts",
-      hint: hasDemoOrg()
-        ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
-        : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
+      error_description: `Cannot use ${flag}: ${file} is not next to main.ts`,
+      hint,
       exitCode: EXIT_USAGE,
       cause: error,
     });
@@ -3175,7 +4014,14 @@ async function importDemoOrg(): Promise<typeof import("./demo_org.ts")> {
 
 /** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
 async function startDemo(flow: Flow) {
-  const demo = await importDemoOrg();
+  const demo = await importBeside(
+    () => import("./demo_org.ts"),
+    "--demo",
+    "demo_org.ts",
+    hasDemoOrg()
+      ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
+      : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
+  );
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow)
     : flow.config.redirectUri;
@@ -3184,7 +4030,13 @@ async function startDemo(flow: Flow) {
     redirectUri,
     ...flow.config.demoApp,
     onErrorPage: errorPages.onErrorPage,
+    // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
+    observe: flow.record &&
+      (async (request, response) => {
+        if (flow.step === 5) await recordAtOrg(flow, request, response);
+      }),
   });
+  if (flow.record) flow.record.instanceUrl = org.url;
   flow.demoErrorPage = errorPages.waitFor;
   let played = false;
   flow.config = {
@@ -3311,6 +4163,41 @@ function withRunDetails(error: unknown, config: Config): unknown {
   });
 }
 
+/** Starts the run's record (for --http, or a report); with --http, loads the HTTP text module too. */
+async function startRecording(flow: Flow) {
+  if (flow.config.http) {
+    const text = await importBeside(
+      () => import("./http_view.ts"),
+      "--http",
+      "http_view.ts",
+      "Fetch http_view.ts next to main.ts, or run without --http (--json shows every step's data).",
+    );
+    flow.wire = { text, pending: [], known: new Map() };
+  }
+  flow.record = {
+    startedAt: new Date(),
+    instanceUrl: flow.config.instanceUrl,
+    showSecrets: flow.config.showSecrets,
+    http: flow.config.http,
+    steps: [],
+    events: [],
+    outcome: { kind: "interrupted", step: null },
+  };
+}
+
+/** What Ctrl+C ends: the step under way, and the callback server only if it had started. */
+function interruptedError(flow: Flow): FlowError {
+  const where = flow.step ? ` at step ${flow.step}` : "";
+  return new FlowError({
+    error: "interrupted",
+    error_description: `Cannot finish the flow: interrupted${where}${
+      flow.callbackStarted ? ", and the callback server is closed" : ""
+    }`,
+    hint: "Run the script again to start over.",
+    exitCode: EXIT_INTERRUPTED,
+  });
+}
+
 function listenForSignals(handler: () => void) {
   const names: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
@@ -3322,14 +4209,25 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(output: Output, error: unknown): number {
+function fail(output: Output, error: unknown, flow?: Flow): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),
     hint:
       "This looks like a bug in the walkthrough: please report it with the output above.",
   });
-  logFailure(output, failure);
+  logFailure(output, failure, flow?.wire);
+  if (flow?.record) {
+    flow.record.outcome = failure.error === "interrupted" ||
+        failure.error === "quit"
+      ? { kind: "interrupted", step: flow.step ?? null }
+      : {
+        kind: "failed",
+        step: flow.step ?? null,
+        error: failure.error,
+        error_description: failure.error_description,
+      };
+  }
   return failure.exitCode;
 }
 

@@ -13,7 +13,7 @@ import {
   assertMatch,
   assertStringIncludes,
   assertThrows,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { run } from "./_test_utils.ts";
 import {
   accessTokenFormat,
@@ -23,6 +23,7 @@ import {
   type Config,
   createLineReader,
   decodeJwt,
+  editDistance,
   EXIT_FAILED,
   EXIT_USAGE,
   FlowError,
@@ -33,10 +34,13 @@ import {
   proxyVariableFor,
   readCallback,
   readDotEnv,
+  renderFields,
   type SettingSources,
   showJwtAccessToken,
+  STEPS,
   validateTokenResponse,
   verifyRs256,
+  wrap,
 } from "./main.ts";
 
 Deno.test("buildAuthorizeUrl() sends every parameter once, encoded once, and scope only when set", () => {
@@ -402,12 +406,12 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
     [
       "timeout value like a flag",
       [...org, ...id, "--timeout", "-5"],
-      "'--timeout=-XYZ'",
+      "write --timeout=SECONDS for a value that starts with",
     ],
     [
       "unknown flag",
       [...org, ...id, "--frobnicate"],
-      "Unknown option '--frobnicate'",
+      'no such flag "--frobnicate"',
     ],
     [
       "positional argument",
@@ -445,11 +449,17 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
       'not a URL "nope\\u001b]0;TITLE\\u0007\\u009b2J"',
       { SF_INSTANCE_URL: "nope\u001b]0;TITLE\u0007\u009b2J" },
     ],
-    ["flag without value", [...org, "--client-id"], "argument missing"],
+    [
+      "flag without value",
+      [...org, "--client-id"],
+      "--client-id needs the app's consumer key",
+    ],
+    ["a misspelt flag", [...org, ...id, "--dmeo"], "Did you mean --demo?"],
+    ["a value for a switch", [...org, ...id, "--json=yes"], "takes no value"],
     [
       "prototype name as a flag",
       [...org, ...id, "--constructor"],
-      "Unknown option '--constructor'",
+      'no such flag "--constructor"',
     ],
     ["bad variable", id, 'Cannot use SF_INSTANCE_URL: not a URL "nope"', {
       SF_INSTANCE_URL: "nope",
@@ -556,7 +566,7 @@ Deno.test("bad configuration exits 2 with one error and one hint line, and write
       ["--demo", "--save", "existing.json"],
       'the file already exists "existing.json"',
     ],
-    [["--demo", "--save", "new.json", "--bogus"], "Unknown option '--bogus'"],
+    [["--demo", "--save", "new.json", "--bogus"], 'no such flag "--bogus"'],
   ];
   for (const [args, message, dotEnv] of cases) {
     const dir = await Deno.makeTempDir();
@@ -570,7 +580,7 @@ Deno.test("bad configuration exits 2 with one error and one hint line, and write
       assertStringIncludes(result.stderr, message);
       assertMatch(
         result.stderr,
-        /^error: invalid_configuration: .+\nhint: .+\n$/,
+        /^usage: .+\nhint: .+\n$/,
       );
       assertFalse(result.stderr.includes("    at "), "no stack trace");
       const after = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -939,4 +949,97 @@ Deno.test("deno task demo's permissions: --save names the command that can write
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---------------------------------------------------------------------------
+// Text for people: wrapping, fields, typed-ahead lines, flags near a typo
+// ---------------------------------------------------------------------------
+
+Deno.test("wrap() breaks prose at spaces within the width, indents what follows, and never breaks a long word", () => {
+  const url = `https://acme.my.salesforce.com/services/oauth2/authorize?${
+    "x".repeat(100)
+  }`;
+  const cases: [string, number, string, string][] = [
+    [
+      "the org should send the browser back",
+      16,
+      "",
+      "the org should\nsend the browser\nback",
+    ],
+    ["→ a remark that goes on", 12, "  ", "→ a remark\n  that goes\n  on"],
+    [`open ${url} now`, 40, "", `open ${url}\nnow`],
+    [
+      "  name:  value and more",
+      14,
+      "         ",
+      "  name:  value\n         and\n         more",
+    ],
+    ["two\nlines here", 6, "", "two\nlines\nhere"],
+    ["as it is, however long", Infinity, "", "as it is, however long"],
+  ];
+  for (const [text, width, indent, wrapped] of cases) {
+    assertEquals(wrap(text, width, indent), wrapped, text);
+  }
+  for (const line of wrap(STEPS[2].why, 80).split("\n")) {
+    assert(line.length <= 80, line);
+  }
+});
+
+Deno.test("renderFields() aligns names, nests objects, joins lists, wraps prose under its value, and is terminal-safe", () => {
+  assertEquals(
+    renderFields({
+      port: 8000,
+      bound_address: ["127.0.0.1", "::1"],
+      check: { outcome: "looks fine", meaning: "one two three four five" },
+      evil: "a\u001b[2Jb",
+      empty: null,
+    }, 32),
+    [
+      "  port:          8000",
+      "  bound_address: 127.0.0.1, ::1",
+      "  check:",
+      "    outcome: looks fine",
+      "    meaning: one two three four",
+      "             five",
+      "  evil:          a\\u001b[2Jb",
+      "  empty:         null",
+    ],
+  );
+});
+
+Deno.test("createLineReader() drain() drops the lines typed ahead, and the next line counts", async () => {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const lines = createLineReader(() => readable);
+  const waiting = lines.next();
+  await writer.write(new TextEncoder().encode("\n\n\n"));
+  assertEquals(await waiting, "");
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the reader takes in the rest
+  lines.drain();
+  const next = lines.next();
+  await writer.write(new TextEncoder().encode("q\n"));
+  assertEquals(await next, "q");
+  await writer.close();
+  assertEquals(await lines.next(), null);
+});
+
+Deno.test("editDistance() counts a swap of neighbours as one edit, so --dmeo is one from --demo", () => {
+  const cases: [string, string, number][] = [
+    ["dmeo", "demo", 1],
+    ["demo", "demo", 0],
+    ["refrsh", "refresh", 1],
+    ["jsno", "json", 1],
+    ["xyz", "demo", 4],
+  ];
+  for (const [a, b, distance] of cases) {
+    assertEquals(editDistance(a, b), distance, `${a} ${b}`);
+  }
+});
+
+Deno.test("--help and -h fit 80 columns", async () => {
+  const help = await run(["--help"]);
+  assertEquals(help.code, 0);
+  for (const line of help.stdout.split("\n")) assert(line.length <= 80, line);
+  assertStringIncludes(help.stdout, "--http");
+  assertEquals((await run(["-h"])).stdout, help.stdout);
 });

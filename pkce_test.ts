@@ -4,7 +4,7 @@ import {
   assertNotEquals,
   assertRejects,
   assertThrows,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   base64url,
   createCodeChallenge,

@@ -6,7 +6,7 @@
  * NO_PROXY. A fake proxy on loopback records whatever reaches it.
  */
 
-import { assertEquals, assertFalse, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertFalse, assertStringIncludes } from "./_test_deps.ts";
 import {
   orgArgs,
   redirectUri,

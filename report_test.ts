@@ -23,8 +23,8 @@ import {
   assertFalse,
   assertMatch,
   assertStringIncludes,
-} from "@std/assert";
-import { type Browser, chromium, type Page } from "playwright-core";
+} from "./_test_deps.ts";
+import { type Browser, chromium, type Page } from "./_test_deps.ts";
 import {
   type Exchange,
   fenced,

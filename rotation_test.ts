@@ -11,7 +11,7 @@ import {
   assertFalse,
   assertNotEquals,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import {
   childEnv,
   MAIN,

@@ -9,10 +9,11 @@ import {
   assert,
   assertEquals,
   assertFalse,
+  assertMatch,
   assertNotEquals,
   assertRejects,
   assertStringIncludes,
-} from "@std/assert";
+} from "./_test_deps.ts";
 import { playDemoUser, signInAndDecide } from "./demo_org.ts";
 import { STEPS } from "./main.ts";
 import {
@@ -107,9 +108,11 @@ Deno.test("without --json an interrupt prints one line", async () => {
   const lines = result.stderr.trim().split("\n").filter((line) =>
     !line.startsWith("→")
   );
-  assertEquals(lines, [
-    "interrupted: Cannot finish the flow: interrupted, and the callback server is closed. Run the script again to start over.",
-  ]);
+  assertEquals(lines.length, 1, result.stderr);
+  assertMatch(
+    lines[0],
+    /^interrupted: Cannot finish the flow: interrupted at step [45], and the callback server is closed\. Run the script again to start over\.$/,
+  );
 });
 
 Deno.test("a busy callback port exits 1 naming the port and the Callback URL to change", async () => {
@@ -232,10 +235,10 @@ Deno.test("--pause is ignored when standard input is not a terminal", async () =
   assertFalse(result.stderr.includes("Press Enter"));
 });
 
-/** Runs the script on a pseudo-terminal (util-linux `script`), typing `keys` once it has started. */
+/** Runs the script on a pseudo-terminal (util-linux `script`); each key is typed once its pattern shows in what was printed after the key before. */
 async function runOnTerminal(
   args: string[],
-  keys: string[],
+  keys: [RegExp, string][],
   env: Record<string, string> = {},
 ) {
   const command = [Deno.execPath(), "run", "-A", MAIN, ...args].map((a) =>
@@ -251,19 +254,34 @@ async function runOnTerminal(
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const output = new Response(child.stdout).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const writer = child.stdin.getWriter();
-  for (const key of keys) {
-    await new Promise((resolve) => setTimeout(resolve, 400));
+  let text = "";
+  let from = 0;
+  for (const [pattern, key] of keys) {
+    let match;
+    while (!(match = pattern.exec(text.slice(from)))) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${pattern} never came: ${text}`);
+      text += value;
+    }
+    from += match.index + match[0].length;
     await writer.write(new TextEncoder().encode(key));
   }
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  await writer.close();
+  for (let chunk; !(chunk = await reader.read()).done;) text += chunk.value;
+  await writer.close().catch(() => {});
   await child.status;
   await Deno.remove(cwd, { recursive: true });
-  const text = await output;
   record(text);
   return { text, code: Number(/EXIT=(\d+)/.exec(text)?.[1]) };
+}
+
+/** Enter at each of the prompts for steps `from` to `to`. */
+function enterAt(from: number, to: number): [RegExp, string][] {
+  return Array.from(
+    { length: to - from + 1 },
+    (_, i) => [new RegExp(`Press Enter for step ${from + i}\\b`), "\n"],
+  );
 }
 
 const hasScript = Deno.build.os === "linux" &&
@@ -284,13 +302,13 @@ Deno.test({
     const redirect = redirectUri();
     const { text, code } = await runOnTerminal(
       ["--demo", "--no-browser", "--pause", "--redirect-uri", redirect],
-      ["\n", "\n", "\n", "\n", "q\n"],
+      [...enterAt(1, 4), [/Press Enter for step 5\b/, "q\n"]],
     );
     assertEquals(code, 130, text);
     assertStringIncludes(text, "First the settings");
     assertStringIncludes(text, "Press Enter for step 2");
     assertStringIncludes(text, "## 4. Callback Server Started");
-    assertStringIncludes(text, STEPS[5].why);
+    assertStringIncludes(text.replace(/\s+/g, " "), STEPS[5].why);
     assertFalse(text.includes("## 5."), "stopped before step 5");
     assertStringIncludes(
       text,
@@ -537,9 +555,17 @@ Deno.test("main.ts and pkce.ts alone, as in a gist, complete a flow; --demo ther
     assertEquals(demo.code, 2, demo.stderr);
     assertStringIncludes(
       demo.stderr,
-      "error: invalid_configuration: Cannot use --demo: demo_org.ts is not next to main.ts",
+      "usage: Cannot use --demo: demo_org.ts is not next to main.ts",
     );
     assertFalse(demo.stderr.includes("    at "), "no stack trace");
+    const http = await run([...UNREACHED_ORG, "--http"], {
+      script: `${gist}/main.ts`,
+    });
+    assertEquals(http.code, 2, http.stderr);
+    assertStringIncludes(
+      http.stderr,
+      "usage: Cannot use --http: http_view.ts is not next to main.ts",
+    );
   } finally {
     await Deno.remove(gist, { recursive: true });
   }
@@ -790,66 +816,6 @@ Deno.test("demo_org.ts alone: --help prints its usage, a busy port is one clear 
   }
 });
 
-const hasBashAndJq = Deno.build.os !== "windows" &&
-  ["bash", "jq"].every((tool) => {
-    try {
-      return new Deno.Command(tool, { args: ["--version"] }).outputSync()
-        .success;
-    } catch {
-      return false;
-    }
-  });
-
-Deno.test({
-  name: "the README's recipe for the paste path from a script works as written",
-  ignore: !hasBashAndJq,
-  async fn() {
-    const readme = await Deno.readTextFile(
-      new URL("README.md", import.meta.url),
-    );
-    const recipe =
-      /```sh\n(\s*# Recipe: the paste path from a script\n[\s\S]*?)```/
-        .exec(readme)![1].replace(/^ {2}/gm, "");
-    await withDemoOrg(async (org, redirect) => {
-      const bash = new Deno.Command("bash", {
-        args: ["-c", recipe],
-        cwd: new URL(".", import.meta.url).pathname,
-        env: childEnv({
-          PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
-          SF_INSTANCE_URL: org.url,
-          SF_CLIENT_ID: org.client.client_id,
-          SF_REDIRECT_URI: redirect,
-        }),
-        clearEnv: true,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const stderr = new Response(bash.stderr).text();
-      const reader = bash.stdout.pipeThrough(new TextDecoderStream())
-        .getReader();
-      let out = "";
-      while (!/Sign in at: \S+\n/.test(out)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the recipe ended early: ${out}`);
-        out += value;
-      }
-      const url = /Sign in at: (\S+)\n/.exec(out)![1];
-      const location = await signInAndDecide(url); // a person, elsewhere
-      const writer = bash.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(`${location.href}\n`));
-      await writer.close();
-      for (let chunk; !(chunk = await reader.read()).done;) out += chunk.value;
-      const status = await bash.status;
-      record(out, await stderr);
-      assertEquals(status.code, 0, out);
-      const steps = out.split("\n").filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l).step);
-      assertEquals(steps, [4, 5, 6, 7, 8, 9]);
-    });
-  },
-});
-
 Deno.test({
   name: "a client dripping into the demo org does not hold up Ctrl+C at exit",
   ignore: Deno.build.os !== "linux",
@@ -874,6 +840,165 @@ Deno.test({
       assert(took < 2_000, `Ctrl+C took ${took} ms`);
     } finally {
       await Deno.remove(launcher, { recursive: true });
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// The lesson on an 80×24 screen (tmux, with its own server)
+// ---------------------------------------------------------------------------
+
+const hasTmux = Deno.build.os !== "windows" &&
+  (() => {
+    try {
+      return new Deno.Command("tmux", { args: ["-V"] }).outputSync().success;
+    } catch {
+      return false;
+    }
+  })();
+
+/** The script in an 80×24 tmux window of its own tmux server; `screen()` is what the window shows now. */
+async function onScreen(args: string[]) {
+  const socket = `wire-test-${crypto.randomUUID().slice(0, 8)}`;
+  const cwd = await Deno.makeTempDir();
+  const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+  const env = Object.entries(childEnv({ TERM: "xterm-256color", NO_COLOR: "" }))
+    .map(([name, value]) => `${name}=${quote(value)}`).join(" ");
+  const command = `cd ${quote(cwd)} && env -i ${env} ${
+    [Deno.execPath(), "run", "-A", MAIN, ...args].map(quote).join(" ")
+  }; echo "EXIT=$?"; sleep 600`;
+  const tmux = async (...rest: string[]) => {
+    const output = await new Deno.Command("tmux", {
+      args: ["-L", socket, "-f", "/dev/null", ...rest],
+      stdin: "null",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `tmux ${rest[0]}: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+    return new TextDecoder().decode(output.stdout);
+  };
+  await tmux("new-session", "-d", "-x", "80", "-y", "24", command);
+  const screen = async () => (await tmux("capture-pane", "-p")).trimEnd();
+  return {
+    screen,
+    /** Everything printed so far, the screen and what scrolled off it. */
+    history: async () => await tmux("capture-pane", "-p", "-S", "-"),
+    type: async (...keys: string[]) => void await tmux("send-keys", ...keys),
+    /** Waits until the screen's last lines match. */
+    async waitFor(pattern: RegExp): Promise<string> {
+      for (let i = 0; i < 600; i++) {
+        const now = await screen();
+        if (pattern.test(now)) return now;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`${pattern} never showed: ${await screen()}`);
+    },
+    async close() {
+      record(await tmux("capture-pane", "-p", "-S", "-"));
+      await tmux("kill-server");
+      await Deno.remove(cwd, { recursive: true });
+    },
+  };
+}
+
+for (
+  const [name, extra, last] of [
+    ["the default demo", [], 9],
+    ["the demo with --refresh --revoke", ["--refresh", "--revoke"], 11],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `--pause at 80×24, ${name}: each step's heading is still on screen when the next prompt appears`,
+    ignore: !hasTmux,
+    async fn() {
+      const term = await onScreen([
+        "--demo",
+        "--no-browser",
+        "--pause",
+        "--redirect-uri",
+        redirectUri(),
+        ...extra,
+      ]);
+      try {
+        const opening = await term.waitFor(/Press Enter for step 1\b.*$/);
+        assertStringIncludes(opening, `${last}. ${STEPS[last].title}`);
+        for (let step = 2; step <= last; step++) {
+          await term.type("Enter");
+          const screen = await term.waitFor(
+            new RegExp(`Press Enter for step ${step}\\b.*$`),
+          );
+          const previous = step - 1 as keyof typeof STEPS;
+          assertStringIncludes(
+            screen,
+            `## ${previous}. ${STEPS[previous].title}`,
+            `step ${previous} scrolled off:\n${screen}`,
+          );
+          // The why wraps at spaces: its lines, joined, are the sentence.
+          const lines = screen.split("\n");
+          const prompt = lines.findLastIndex((l) => l.includes("Press Enter"));
+          const start = lines.lastIndexOf("", prompt) + 1;
+          assertEquals(
+            lines.slice(start, prompt).join(" "),
+            STEPS[step as keyof typeof STEPS].why,
+          );
+        }
+        await term.type("Enter");
+        const end = await term.waitFor(/EXIT=\d+/);
+        assertStringIncludes(end, "EXIT=0");
+        assertStringIncludes(end, `## ${last}. ${STEPS[last].title}`);
+        for (const line of (await term.history()).split("\n")) {
+          assert(line.length <= 80, line);
+        }
+      } finally {
+        await term.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "Ctrl+C before step 4 names the step and no callback server; --pause says when it cannot pause",
+  ignore: !hasTmux,
+  async fn() {
+    const term = await onScreen([...UNREACHED_ORG, "--pause"]);
+    try {
+      await term.waitFor(/Press Enter for step 1\b/);
+      await term.type("Enter");
+      await term.waitFor(/Press Enter for step 2\b/);
+      await term.type("C-c");
+      const end = await term.waitFor(/EXIT=\d+/);
+      assertStringIncludes(end, "EXIT=130");
+      assertStringIncludes(
+        end.replace(/\s+/g, " "),
+        "interrupted: Cannot finish the flow: interrupted at step 2. Run the script again",
+      );
+      assertFalse(end.includes("callback server"), end);
+    } finally {
+      await term.close();
+    }
+    for (
+      const [args, reason] of [[["--json"], "--json"], [[], "not a terminal"]]
+    ) {
+      const result = await run([
+        "--demo",
+        "--no-browser",
+        "--pause",
+        "--redirect-uri",
+        redirectUri(),
+        ...args,
+      ]);
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(
+        result.stderr.match(/warning: --pause does nothing here/g)?.length,
+        1,
+        result.stderr,
+      );
+      assertStringIncludes(result.stderr, reason);
+      assertFalse(result.stderr.includes("Press Enter"));
     }
   },
 });

@@ -1,8 +1,9 @@
 /**
  * The demo org as an OpenID Connect provider: a fixed, PUBLIC demo RSA key
- * (it signs nothing of value), published at `/id/keys`, ID tokens with the
- * claims Salesforce sends (facts J.1), and, for an app that asks for them,
- * JWT-based access tokens (facts L).
+ * (it signs nothing of value), published at `/id/keys`; ID tokens with the
+ * claims Salesforce sends (`sub` the identity URL, `aud` the consumer key,
+ * and the user's profile); and, for an app that asks for them, JWT-based
+ * access tokens in Salesforce's shape.
  *
  * @module
  */

@@ -81,6 +81,8 @@ export interface DemoOrgOptions {
     error_description: string,
     request: ErrorPageRequest,
   ) => void;
+  /** Told of each front-channel request (what a browser does at the org) and its answer; awaited before the answer goes out. */
+  observe?: (request: Request, response: Response) => void | Promise<void>;
 }
 
 /** A consent page shown and not yet answered. */
