@@ -1451,3 +1451,34 @@ Deno.test("redirect_uri_mismatch shows the redirect URI that was sent, and where
     );
   });
 });
+
+Deno.test("without --json: step 7 shows a JWT-based access token's header and claims in a few lines, step 8 what api_instance_url is for, step 10 that the old refresh token is dead", async () => {
+  const result = await run([
+    "--demo",
+    "--demo-jwt",
+    "--demo-rotate",
+    "--no-browser",
+    "--refresh",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const [step7, step8, step10] = ["## 7.", "## 8.", "## 10."].map((heading) =>
+    result.stdout.split(heading)[1].split("\n## ")[0]
+  );
+  assertMatch(
+    step7,
+    /access_token: +eyJ\S+, a JWT; clients treat it as opaque:/,
+  );
+  assertStringIncludes(step7, "header: alg RS256, tty sfdc-core-token; also");
+  assertMatch(
+    step7,
+    /claims: sub uid:\S+, client_id \S+, exp 20\d\d-\d\d-\d\dT/,
+  );
+  assertMatch(
+    step8,
+    /api_instance_url: +https:\/\/api\.salesforce\.com \(Agent API, Models API\)\n/,
+  );
+  assertMatch(
+    step10,
+    /refresh_token: 5Aep86\S+ \(new: the org rotated it; step 8's is dead, and presenting it again revokes the whole login\)/,
+  );
+});

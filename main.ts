@@ -2413,16 +2413,44 @@ function callbackServerView(data: Record<string, unknown>): View {
 function tokenResponseView(data: Record<string, unknown>): View {
   const body = data.body as Record<string, unknown>;
   const idToken = data.id_token as Record<string, unknown> | undefined;
+  const jwt = data.access_token_jwt as Record<string, unknown> | undefined;
   const view: View = {};
   for (const [name, value] of Object.entries(body)) {
     view[name] = name === "signature"
       ? `${value} (${data.signature})`
       : name === "id_token" && idToken
       ? { [HEADLINE]: `${value}, checked:`, ...idTokenChecks(idToken) }
+      : name === "access_token" && jwt
+      ? {
+        [HEADLINE]: `${value}, a JWT; clients treat it as opaque:`,
+        ...jwtAccessTokenLines(jwt),
+      }
       : value;
   }
   if (!("signature" in body)) view.signature = data.signature;
   return view;
+}
+
+/** A JWT-based access token in a few lines: what its header and claims say of it, `exp` as a date, the rest by name (--json has them all). */
+function jwtAccessTokenLines(jwt: Record<string, unknown>): View {
+  if (!jwt.header) return { decoded: `no: ${jwt.reason}` };
+  const pairs = (fields: Record<string, unknown>, featured: string[]) => {
+    const shown = featured.filter((name) => name in fields).map((name) =>
+      `${name} ${
+        name === "exp" && jwt.exp_iso ? jwt.exp_iso : claimText(fields[name])
+      }`
+    );
+    const more = Object.keys(fields).filter((name) => !featured.includes(name));
+    return shown.join(", ") + (more.length ? `; also ${more.join(" ")}` : "");
+  };
+  return {
+    header: pairs(jwt.header as Record<string, unknown>, ["alg", "tty"]),
+    claims: pairs(jwt.claims as Record<string, unknown>, [
+      "sub",
+      "client_id",
+      "exp",
+    ]),
+  };
 }
 
 /** One line per ID-token check, each with the claim it checked (the registered claims). */
@@ -2450,12 +2478,18 @@ function idTokenChecks(idToken: Record<string, unknown>): View {
 
 /** Step 8: the tokens, and who signed in by the usual four claims (--json has every one). */
 function tokensView(data: Record<string, unknown>): View {
-  const user = data.signed_in_user as Record<string, unknown> | undefined;
-  if (!user) return data;
+  const { api_instance_url_is: _meaning, ...fields } = data;
+  if (fields.api_instance_url) {
+    // One line on screen: what the host is for (--json says it whole).
+    fields.api_instance_url =
+      `${fields.api_instance_url} (Agent API, Models API)`;
+  }
+  const user = fields.signed_in_user as Record<string, unknown> | undefined;
+  if (!user) return fields;
   const { sub, preferred_username, name, email, ...more } = user;
   const others = Object.keys(more);
   return {
-    ...data,
+    ...fields,
     signed_in_user: {
       sub,
       preferred_username,
@@ -2482,8 +2516,10 @@ function refreshView(
     })`,
     refresh_token:
       after.refresh_token && after.refresh_token !== before.refresh_token
-        ? `${shown(after.refresh_token)} (new: the org rotated it)`
-        : "the same as step 8's",
+        ? `${
+          shown(after.refresh_token)
+        } (new: the org rotated it; step 8's is dead, and presenting it again revokes the whole login)`
+        : "the same as step 8's: not rotated",
     issued_at: `${after.issued_at} (step 8's: ${before.issued_at})`,
     signature: data.signature,
   };

@@ -6,7 +6,11 @@
  * NO_PROXY. A fake proxy on loopback records whatever reaches it.
  */
 
-import { assertEquals, assertFalse, assertStringIncludes } from "./_test_deps.ts";
+import {
+  assertEquals,
+  assertFalse,
+  assertStringIncludes,
+} from "./_test_deps.ts";
 import {
   orgArgs,
   redirectUri,
@@ -56,19 +60,22 @@ function everyProxyVariable(proxy: string): Record<string, string> {
   );
 }
 
-Deno.test("--demo walks all eleven steps with every proxy variable set and no NO_PROXY, and nothing reaches the proxy", async () => {
+Deno.test("--demo walks all eleven steps with every proxy variable set and no NO_PROXY, and nothing reaches the proxy (with --http too)", async () => {
   await withFakeProxy(async (proxy, reached) => {
-    const result = await run([
-      "--demo",
-      "--no-browser",
-      "--json",
-      "--refresh",
-      "--revoke",
-      "--redirect-uri",
-      redirectUri(),
-    ], { env: everyProxyVariable(proxy) });
-    assertEquals(result.code, 0, result.stderr);
-    assertEquals(result.steps.at(-1)?.step, 11);
+    for (const http of [[], ["--http"]]) {
+      const result = await run([
+        "--demo",
+        "--no-browser",
+        "--json",
+        "--refresh",
+        "--revoke",
+        "--redirect-uri",
+        redirectUri(),
+        ...http,
+      ], { env: everyProxyVariable(proxy) });
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps.at(-1)?.step, 11);
+    }
     assertEquals(reached, []);
   });
 });
