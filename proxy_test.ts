@@ -12,6 +12,7 @@ import {
   assertStringIncludes,
 } from "./_test_deps.ts";
 import {
+  childEnv,
   orgArgs,
   redirectUri,
   run,
@@ -143,5 +144,53 @@ Deno.test("a host NO_PROXY exempts goes direct, and its hint does not blame the 
     assertStringIncludes(failure.hint, "does not resolve");
     assertFalse(failure.hint.includes("PROXY"));
     assertEquals(reached, []);
+  });
+});
+
+Deno.test("deno task demo, with its narrow permissions and every proxy variable set, completes without reaching the proxy", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "demo", "--no-browser", "--json", "--refresh"],
+      cwd: new URL(".", import.meta.url).pathname,
+      env: childEnv(everyProxyVariable(proxy)),
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, 0, stderr);
+    const last = new TextDecoder().decode(output.stdout).trim().split("\n")
+      .at(-1)!;
+    assertEquals(JSON.parse(last).step, 10);
+    assertEquals(reached, []);
+  });
+});
+
+Deno.test("under deno task start's permissions the proxy hint still names the variable (the task may read it)", async () => {
+  await withFakeProxy(async (proxy, reached) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "-q",
+        "start",
+        "--instance-url",
+        "https://acme.my.salesforce.com",
+        "--client-id",
+        "3MVG9x",
+        "--no-browser",
+        "--json",
+      ],
+      cwd: new URL(".", import.meta.url).pathname,
+      env: childEnv({ https_proxy: proxy }),
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    assertEquals(output.code, 1);
+    const last = new TextDecoder().decode(output.stdout).trim().split("\n")
+      .at(-1)!;
+    const { data } = JSON.parse(last);
+    assertEquals(data.error, "network_error");
+    assertStringIncludes(data.hint, "https_proxy is set");
+    assertStringIncludes(data.hint, "NO_PROXY");
+    assertEquals(reached, ["CONNECT acme.my.salesforce.com:443 HTTP/1.1"]);
   });
 });
