@@ -64,11 +64,72 @@ await attempt("query", async () => {
   );
   return { totalSize: result.totalSize, first: result.records[0].Name };
 });
+await attempt("filtered_query", async () => {
+  const result = await conn.query<{ Name: string }>(
+    "SELECT Id, Name FROM Account WHERE Industry = 'Energy' AND Type = 'Customer - Direct'",
+  );
+  return result.records.map((record) => record.Name);
+});
+await attempt(
+  "find",
+  async () =>
+    (await conn.sobject("Contact").find({ LastName: "Forbes" }, ["Name"]))
+      .map((record) => record.Name),
+);
+await attempt("describe", async () => {
+  const account = await conn.sobject("Account").describe();
+  const name = account.fields.find((field) => field.name === "Name");
+  return {
+    name: account.name,
+    keyPrefix: account.keyPrefix,
+    required: !name?.nillable,
+  };
+});
+await attempt(
+  "describe_global",
+  async () => (await conn.describeGlobal()).sobjects.map((s) => s.name),
+);
+
+// Records: create, retrieve, update, retrieve again, destroy, and then nothing.
+const accounts = conn.sobject("Account");
+let created = "";
+await attempt("create", async () => {
+  const result = await accounts.create({
+    Name: "jsforce Ltd",
+    Industry: "Technology",
+  });
+  created = result.id ?? "";
+  return { success: result.success, prefix: created.slice(0, 3) };
+});
+await attempt("retrieve", async () => (await accounts.retrieve(created)).Name);
+await attempt(
+  "update",
+  async () =>
+    (await accounts.update({ Id: created, BillingCity: "Lyon" })).success,
+);
+await attempt(
+  "retrieve_updated",
+  async () => (await accounts.retrieve(created)).BillingCity,
+);
+await attempt("destroy", async () => (await accounts.destroy(created)).success);
+await attempt("retrieve_destroyed", () => accounts.retrieve(created));
+await attempt("create_invalid", () => accounts.create({ Bogus: "x" }));
 await attempt(
   "versions",
   async () => (await conn.request<unknown[]>("/services/data/")).length,
 );
 await attempt("limits", async () => (await conn.limits()).DailyApiRequests.Max);
+// An instance URL kept with a trailing slash, as `sf org login access-token`
+// stores it: jsforce then asks for //services/data/….
+const slashed = new jsforce.Connection({
+  instanceUrl: `${tokens.instance_url}/`,
+  accessToken: tokens.access_token,
+  version: "50.0",
+});
+await attempt("trailing_slash_query", async () =>
+  (await slashed.query(
+    "SELECT Id FROM Account WHERE Name = 'Edge Communications'",
+  )).totalSize);
 const refreshed = await oauth2.refreshToken(tokens.refresh_token!);
 say({ refreshed: typeof refreshed.access_token });
 await oauth2.revokeToken(tokens.refresh_token!);

@@ -432,3 +432,25 @@ export async function recordingLauncher() {
     remove: () => Deno.remove(dir, { recursive: true }),
   };
 }
+
+/** A response body that never ends: `chunk` over and over, one every `everyMs` (0: as fast as it is read), until the reader cancels. */
+export function endlessBody(
+  chunk: string | Uint8Array,
+  everyMs = 0,
+): ReadableStream<Uint8Array> {
+  const bytes = typeof chunk === "string"
+    ? new TextEncoder().encode(chunk)
+    : chunk;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream({
+    async pull(controller) {
+      if (everyMs > 0) {
+        await new Promise((resolve) => (timer = setTimeout(resolve, everyMs)));
+      }
+      controller.enqueue(bytes);
+    },
+    cancel() {
+      clearTimeout(timer);
+    },
+  });
+}

@@ -1,15 +1,16 @@
 /**
  * Real Salesforce clients against the standalone demo org: jsforce logs in
- * with PKCE and makes its first API calls, as a workshop would ask.
+ * with PKCE and makes its first API calls, as a workshop would ask: queries,
+ * describe, and an Account's whole life through `sobject('Account')`.
  */
 
-import { assertEquals } from "./_test_deps.ts";
+import { assert, assertEquals } from "./_test_deps.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import { childEnv, record, withDemoOrg } from "./_test_utils.ts";
 
 const CLIENT = new URL("./_jsforce_client.ts", import.meta.url).pathname;
 
-Deno.test("jsforce logs in with PKCE, reads identity, queries, refreshes, revokes, and then meets the revocation", async () => {
+Deno.test("jsforce logs in with PKCE, reads identity, queries with and without filters, describes, creates, retrieves, updates and destroys an Account, refreshes, revokes, and then meets the revocation", async () => {
   await withDemoOrg(async (org, redirect) => {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", CLIENT, org.url, org.client.client_id, redirect],
@@ -46,6 +47,40 @@ Deno.test("jsforce logs in with PKCE, reads identity, queries, refreshes, revoke
     );
     assertEquals(said.identity, "learner@demo-org.example");
     assertEquals(said.query, { totalSize: 5, first: "Edge Communications" });
+    // Filters filter: the one Account, the one Contact, never all of them.
+    assertEquals(said.filtered_query, ["United Oil & Gas"]);
+    assertEquals(said.find, ["Sean Forbes"]);
+    assertEquals(said.describe, {
+      name: "Account",
+      keyPrefix: "001",
+      required: true,
+    });
+    assertEquals(said.describe_global, [
+      "Account",
+      "Contact",
+      "User",
+      "Profile",
+      "Organization",
+    ]);
+    // sobject('Account'): create, retrieve, update, retrieve, destroy, then gone.
+    assertEquals(said.create, { success: true, prefix: "001" });
+    assertEquals(said.retrieve, "jsforce Ltd");
+    assertEquals(said.update, true);
+    assertEquals(said.retrieve_updated, "Lyon");
+    assertEquals(said.destroy, true);
+    assertEquals(said.retrieve_destroyed, {
+      error: "NOT_FOUND",
+      message: "The requested resource does not exist",
+    });
+    assertEquals(said.create_invalid, {
+      error: "INVALID_FIELD",
+      message: "No such column 'Bogus' on sobject of type Account",
+    });
+    assertEquals(said.trailing_slash_query, 1);
+    assert(
+      org.received.includes("GET //services/data/v50.0/query"),
+      "jsforce asked for a double slash",
+    );
     assertEquals(said.versions, 36);
     assertEquals(said.limits, 15000);
     assertEquals(said.refreshed, "string");

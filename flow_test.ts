@@ -19,6 +19,7 @@ import {
   assertConnectionRefused,
   browse,
   dripInto,
+  endlessBody,
   FAKE_SECRET,
   freePort,
   orgArgs,
@@ -1119,6 +1120,16 @@ Deno.test("a client dripping its request stalls neither step 6 nor Ctrl+C by mor
 // The check before the browser, and the demo org as learners meet it
 // ---------------------------------------------------------------------------
 
+/** A fake org that answers the check before the browser with `authorize()`, and the token and identity requests as Salesforce would. */
+function checkedOrg(authorize: () => Response | Promise<Response>) {
+  return async (path: string, url: string) =>
+    path === "/services/oauth2/authorize"
+      ? await authorize()
+      : path === "/services/oauth2/token"
+      ? Response.json(await signedTokens(url))
+      : Response.json({ user_id: "0055g00000FAKEUAAA" });
+}
+
 Deno.test("the check never stops a flow that would work: an OAuth server that is not Salesforce completes", async () => {
   const answers: [string, () => Response][] = [
     [
@@ -1143,12 +1154,7 @@ Deno.test("the check never stops a flow that would work: an OAuth server that is
   ];
   for (const [name, page] of answers) {
     await withFakeOrg(
-      async (path, url) =>
-        path === "/services/oauth2/authorize"
-          ? page()
-          : path === "/services/oauth2/token"
-          ? Response.json(await signedTokens(url))
-          : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+      checkedOrg(page),
       async (url, received) => {
         const result = await runAgainst(url, [], { check: true });
         assertEquals(result.code, 0, `${name}: ${result.stderr}`);
@@ -1176,6 +1182,200 @@ Deno.test("the check says unknown and goes on when the org does not answer withi
       assertEquals(result.steps[3].data.check.outcome, "unknown");
     },
   );
+});
+
+Deno.test("the check says unknown and goes on when the org's answer starts at once but its body does not end within 5 seconds", async () => {
+  await withFakeOrg(
+    checkedOrg(() => new Response(endlessBody("e", 100), { status: 400 })),
+    async (url) => {
+      const result = await runAgainst(url, ["--no-identity"], { check: true });
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(result.steps[3].data.check.outcome, "unknown");
+      assertStringIncludes(
+        result.steps[3].data.check.meaning,
+        "no whole answer within 5 seconds",
+      );
+    },
+  );
+});
+
+Deno.test("the check stops only on Salesforce's own refusal (400 and the bare text); anything else looks fine or is unknown", async () => {
+  const bare =
+    "error=invalid_client_id&error_description=client%20identifier%20invalid";
+  const answers: [string, () => Response, string][] = [
+    ["the bare text with 200", () => new Response(bare), "looks fine"],
+    ["the bare text with a 302", () =>
+      new Response(bare, {
+        status: 302,
+        headers: { location: "/login" },
+      }), "looks fine"],
+    [
+      "the bare text with 401",
+      () => new Response(bare, { status: 401 }),
+      "looks fine",
+    ],
+    [
+      "an endless 200 page (only its first KB is read)",
+      () => new Response(endlessBody("<p>log in</p>".repeat(5000))),
+      "looks fine",
+    ],
+    [
+      "an endless 400 (past the first KB: not the short text)",
+      () => new Response(endlessBody(bare.repeat(1000)), { status: 400 }),
+      "unknown",
+    ],
+    [
+      "a 400 cut short once it had begun",
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode("error=invalid_cl"));
+              // Deno prints this one line: the fake org cuts its answer short on purpose.
+              controller.error("(a fake org's answer, cut short on purpose)");
+            },
+          }),
+          { status: 400 },
+        ),
+      "unknown",
+    ],
+    [
+      "the bare text, then more than a KB of padding",
+      () => new Response(bare + " ".repeat(2000), { status: 400 }),
+      "unknown",
+    ],
+  ];
+  for (const [name, page, outcome] of answers) {
+    await withFakeOrg(
+      checkedOrg(page),
+      async (url) => {
+        const result = await runAgainst(url, ["--no-identity"], {
+          check: true,
+        });
+        assertEquals(result.code, 0, `${name}: ${result.stderr}`);
+        assertEquals(result.steps[3].data.check.outcome, outcome, name);
+        assertFalse(result.stderr.includes("looks like a bug"), name);
+      },
+    );
+  }
+});
+
+Deno.test("access_denied at the check stops the run before the browser, and never says that someone clicked Deny", async () => {
+  await withFakeOrg(
+    () =>
+      new Response(
+        "error=access_denied&error_description=end-user%20denied%20authorization",
+        { status: 400 },
+      ),
+    async (url) => {
+      const redirect = redirectUri();
+      const result = await run([
+        "--instance-url",
+        url,
+        "--client-id",
+        "3MVG9fake",
+        "--redirect-uri",
+        redirect,
+        "--no-browser",
+        "--json",
+      ]);
+      assertEquals(result.code, 1, result.stderr);
+      assertEquals(result.steps.map((s) => s.step), [1, 2, 3, null]);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, "access_denied");
+      assertStringIncludes(failure.error_description, "before sign-in");
+      assertFalse(/clicked Deny/i.test(failure.hint), failure.hint);
+      assertFalse(failure.hint.includes(hintFor("access_denied")));
+      assertStringIncludes(failure.hint, "before anyone signed in");
+    },
+  );
+});
+
+Deno.test({
+  name:
+    "an endless answer to the check keeps memory flat: the script's peak resident memory stays under 200 MiB",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await withFakeOrg(
+      () => new Response(endlessBody("x".repeat(1 << 20)), { status: 400 }),
+      async (url) => {
+        const script = spawn([
+          "--instance-url",
+          url,
+          "--client-id",
+          "3MVG9fake",
+          "--redirect-uri",
+          redirectUri(),
+          "--no-browser",
+          "--json",
+          "--timeout",
+          "1",
+        ]);
+        let peakKiB = 0;
+        let exited = false;
+        script.child.status.then(() => (exited = true));
+        while (!exited) {
+          const text = await Deno.readTextFile(
+            `/proc/${script.child.pid}/status`,
+          ).catch(() => "");
+          const kib = Number(/VmHWM:\s+(\d+)/.exec(text)?.[1] ?? 0);
+          peakKiB = Math.max(peakKiB, kib);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        const result = await script.finish();
+        assert(peakKiB > 0, "the peak was read");
+        assert(peakKiB < 200 * 1024, `peak ${Math.round(peakKiB / 1024)} MiB`);
+        assertEquals(
+          result.steps[3]?.data.check.outcome,
+          "unknown",
+          result.stderr,
+        );
+      },
+    );
+  },
+});
+
+Deno.test("an answer that never ends is cut at its cap: unexpected_response naming the limit, never a crash", async () => {
+  const endless = () =>
+    new Response(endlessBody(`{"padding":"${"x".repeat(65_536)}`), {
+      headers: { "content-type": "application/json" },
+    });
+  const cases: [string, string, string[], string][] = [
+    ["token response", "/services/oauth2/token", [], "64 KiB"],
+    ["identity response", "/id/00D5g000004FAKEEAA/0055g00000FAKEUAAA", [
+      "--no-check",
+    ], "64 KiB"],
+    ["revocation response", "/services/oauth2/revoke", [
+      "--no-identity",
+      "--revoke",
+    ], "16 KiB"],
+  ];
+  for (const [what, endlessPath, args, limit] of cases) {
+    await withFakeOrg(
+      async (path, url) =>
+        path === endlessPath
+          ? endless()
+          : path === "/services/oauth2/token"
+          ? Response.json(await signedTokens(url))
+          : Response.json({ user_id: "0055g00000FAKEUAAA" }),
+      async (url) => {
+        const result = await runAgainst(url, args);
+        assertEquals(result.code, 1, `${what}: ${result.stderr}`);
+        const failure = result.steps.at(-1)!.data;
+        assertEquals(failure.error, "unexpected_response", what);
+        assertStringIncludes(
+          failure.error_description,
+          `Cannot use the ${what} from 127.0.0.1:`,
+          what,
+        );
+        assertStringIncludes(
+          failure.error_description,
+          `larger than ${limit}`,
+          what,
+        );
+      },
+    );
+  }
 });
 
 Deno.test("--no-check skips the check, and the demo org's answer to it looks fine", async () => {
@@ -1386,7 +1586,10 @@ Deno.test({
       assertEquals(result.code, 1, result.stderr);
       const failure = result.steps.at(-1)!.data;
       assertEquals(failure.error, "invalid_scope");
-      assertStringIncludes(failure.error_description, "told the script");
+      assertEquals(
+        failure.error_description,
+        "the requested scope is not allowed",
+      );
       assertEquals(failure.hint, hintFor("invalid_scope"));
     } finally {
       await launcher.remove();

@@ -5,12 +5,14 @@
  */
 
 import {
+  assert,
   assertEquals,
   assertFalse,
   assertMatch,
   assertStringIncludes,
 } from "./_test_deps.ts";
 import {
+  endlessBody,
   type Finished,
   redirectUri,
   run,
@@ -20,7 +22,7 @@ import {
 } from "./_test_utils.ts";
 import { startDemoOrg } from "./demo_org.ts";
 import { signJwt } from "./demo_org/id_token.ts";
-import { accessTokenHash, hintFor } from "./main.ts";
+import { accessTokenHash, clockHint, hintFor } from "./main.ts";
 import { base64url } from "./pkce.ts";
 
 /** The provider's key id: short and numeric, as Salesforce's are. */
@@ -45,6 +47,10 @@ interface Case {
   jwks?: (fetch: number, key: JsonWebKey) => JsonWebKey[];
   /** Replaces the discovery document. */
   discovery?: (url: string) => unknown;
+  /** Answers a path itself, before the provider does (undefined: the provider answers). */
+  answer?: (pathname: string) => Response | undefined;
+  /** How far the org's clock is from this machine's, in seconds: its iat, exp and Date header follow it. */
+  orgClock?: number;
 }
 
 /**
@@ -68,6 +74,8 @@ async function runAgainstProvider(
       const { pathname, origin } = new URL(request.url);
       received.push(`${request.method} ${pathname}`);
       await request.body?.cancel();
+      const own = how.answer?.(pathname);
+      if (own) return own;
       const url = `http://127.0.0.1:${server.addr.port}`;
       if (pathname === "/.well-known/openid-configuration") {
         // Each origin names itself, as each Salesforce host does.
@@ -86,7 +94,7 @@ async function runAgainstProvider(
         const call = ++tokenCalls;
         const signed = await signedTokens(url);
         const tokens = how.tokens?.(signed, call) ?? signed;
-        const now = Math.floor(Date.now() / 1000);
+        const now = Math.floor(Date.now() / 1000) + (how.orgClock ?? 0);
         const claims = {
           iss: url,
           sub: tokens.id,
@@ -104,7 +112,9 @@ async function runAgainstProvider(
           how.claims?.(claims, call) ?? claims,
         );
         if (how.after) jwt = await how.after(jwt);
-        return Response.json({ ...tokens, id_token: jwt });
+        return Response.json({ ...tokens, id_token: jwt }, {
+          headers: { date: new Date(now * 1000).toUTCString() },
+        });
       }
       return Response.json({ user_id: "0055g00000FAKEUAAA" });
     },
@@ -136,6 +146,33 @@ async function runAgainstProvider(
   }
 }
 
+/** Re-signs a JWT whose payload JSON is rewritten as text, with the provider's key: for JSON that JSON.stringify cannot write (1e309, very deep nesting). */
+async function resigned(
+  jwt: string,
+  rewrite: (payload: string) => string,
+): Promise<string> {
+  const [header, payload] = jwt.split(".");
+  const text = new TextDecoder().decode(
+    Uint8Array.fromBase64(payload, { alphabet: "base64url" }),
+  );
+  const input = `${header}.${
+    base64url(new TextEncoder().encode(rewrite(text)))
+  }`;
+  const signature = await crypto.subtle.sign(
+    "RSASSA-PKCS1-v1_5",
+    (await testSigningKeys()).privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${base64url(new Uint8Array(signature))}`;
+}
+
+/** A value nested `depth` objects deep. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
 /** Re-signs a JWT's parts after changing them, without the key: what an attacker can do. */
 function tamperPayload(jwt: string, change: Record<string, unknown>): string {
   const [header, payload, signature] = jwt.split(".");
@@ -162,6 +199,7 @@ Deno.test("a good ID token passes every check, shown one by one, and step 8 says
   assertEquals(Object.keys(idToken.checks), [
     "alg",
     "iss",
+    "key",
     "signature",
     "aud",
     "exp",
@@ -171,6 +209,17 @@ Deno.test("a good ID token passes every check, shown one by one, and step 8 says
     "sub",
   ]);
   assertEquals(idToken.checks.nonce, "the one sent at step 3");
+  assertEquals(
+    idToken.checks.key,
+    "its JWK says use sig, key_ops verify, alg RS256: an RS256 signature key",
+  );
+  // An azp, when there is one, must be this app: then it is listed as a check.
+  const withAzp = await runAgainstProvider({
+    claims: (c) => ({ ...c, azp: "3MVG9fake" }),
+  });
+  assertEquals(withAzp.code, 0, withAzp.stderr);
+  const azpChecks = Object.keys(withAzp.steps[6].data.id_token.checks);
+  assertEquals(azpChecks.slice(4, 6), ["aud", "azp"]);
   assertEquals(result.steps[7].data.signed_in_user, {
     sub: idToken.claims.sub,
     preferred_username: "fake@example.com",
@@ -245,6 +294,60 @@ Deno.test("each forged, confused or stale ID token ends with exit 1 naming the c
     ["wrong at_hash", {
       claims: (c) => ({ ...c, at_hash: "AAAAAAAAAAAAAAAAAAAAAA" }),
     }, "at_hash"],
+    ["a claim nested 1000 levels deep", {
+      claims: (c) => ({ ...c, deep: nested(1000) }),
+    }, "format"],
+    ["a claim nested 20000 levels deep (printing it overflowed the stack)", {
+      after: (jwt) =>
+        resigned(
+          jwt,
+          (p) =>
+            `${p.slice(0, -1)},"deep":${
+              "[".repeat(20_000) + "]".repeat(20_000)
+            }}`,
+        ),
+    }, "format"],
+    ["an ID token longer than 16 KB", {
+      claims: (c) => ({ ...c, padding: "x".repeat(20_000) }),
+    }, "format"],
+    ["exp of 1e309 (Infinity once parsed)", {
+      after: (jwt) =>
+        resigned(jwt, (p) => p.replace(/"exp":\d+/, '"exp":1e309')),
+    }, "exp"],
+    ["iat of -1e309", {
+      after: (jwt) =>
+        resigned(jwt, (p) => p.replace(/"iat":\d+/, '"iat":-1e309')),
+    }, "iat"],
+    ["exp as a string", {
+      claims: (c) => ({ ...c, exp: String(c.exp) }),
+    }, "exp"],
+    ["an azp naming another app", {
+      claims: (c) => ({ ...c, azp: "3MVG9other" }),
+    }, "azp"],
+    ["an azp of the wrong type", {
+      claims: (c) => ({ ...c, azp: { __proto__: "3MVG9fake" } }),
+    }, "azp"],
+    ["an unknown critical header", {
+      header: { alg: "RS256", kid: FAKE_KID, crit: ["exp"], exp: 1 },
+    }, "crit"],
+    ["a crit that is not even an array", {
+      header: { alg: "RS256", kid: FAKE_KID, crit: "x".repeat(10_000) },
+    }, "crit"],
+    ["b64: false (an unencoded payload)", {
+      header: { alg: "RS256", kid: FAKE_KID, b64: false },
+    }, "b64"],
+    ["a key whose JWK says use enc", {
+      jwks: (_fetch, key) => [{ ...key, use: "enc" }],
+    }, "key"],
+    ["a key whose JWK says alg RS512", {
+      jwks: (_fetch, key) => [{ ...key, alg: "RS512" }],
+    }, "key"],
+    ["a key whose key_ops do not include verify", {
+      jwks: (_fetch, key) => [{ ...key, key_ops: ["encrypt"] }],
+    }, "key"],
+    ["a kid that is an object", {
+      header: { alg: "RS256", kid: { toString: "210" } },
+    }, "key"],
     ["sub is not the identity URL", {
       claims: (c) => ({
         ...c,
@@ -262,7 +365,11 @@ Deno.test("each forged, confused or stale ID token ends with exit 1 naming the c
       `Cannot trust the ID token: ${check} check failed`,
       name,
     );
-    assertEquals(failure.hint, hintFor("invalid_id_token", ""), name);
+    if (name === "expired" || name === "issued in the future") {
+      assertStringIncludes(failure.hint, "clock", name);
+    } else {
+      assertEquals(failure.hint, hintFor("invalid_id_token", ""), name);
+    }
     assertFalse(result.steps.some((s) => s.step === 8), `${name}: no step 8`);
     if (name.startsWith("alg") || name.startsWith("HS256")) {
       assertFalse(
@@ -405,4 +512,156 @@ Deno.test("a My Domain issuer is trusted when the token response's instance_url 
     forged.steps.at(-1)?.data.error_description,
     "iss check failed",
   );
+});
+
+Deno.test("the key set and a second discovery come only from the org itself or Salesforce: file:, data:, other ports and hosts are refused unfetched", async () => {
+  const dir = await Deno.makeTempDir();
+  const marker = "marker-of-a-local-file-that-must-stay-local";
+  await Deno.writeTextFile(`${dir}/.env`, `SF_CLIENT_SECRET=${marker}\n`);
+  const elsewhere: string[] = [];
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      elsewhere.push(new URL(request.url).pathname);
+      return Response.json({ keys: [] });
+    },
+  );
+  const otherOrigin = `http://127.0.0.1:${other.addr.port}`;
+  const withKeysAt = (jwks_uri: string): Case => ({
+    discovery: (origin) => ({ issuer: origin, jwks_uri }),
+  });
+  const cases: [string, Case, string][] = [
+    ["a local file", withKeysAt(`file://${dir}/.env`), "its scheme is file:"],
+    [
+      "a data: URL with keys of its own",
+      withKeysAt('data:application/json,{"keys":[]}'),
+      "its scheme is data:",
+    ],
+    [
+      "another port on loopback",
+      withKeysAt(`${otherOrigin}/id/keys`),
+      `its host "127.0.0.1:${other.addr.port}" is neither`,
+    ],
+    [
+      "another host",
+      withKeysAt("https://keys.evil.example/id/keys"),
+      'its host "keys.evil.example" is neither',
+    ],
+    [
+      "a second discovery at the token response's instance_url elsewhere",
+      {
+        tokens: (tokens) => ({ ...tokens, instance_url: otherOrigin }),
+        claims: (claims) => ({ ...claims, iss: otherOrigin }),
+      },
+      `Cannot fetch the discovery document: its host "127.0.0.1:${other.addr.port}"`,
+    ],
+  ];
+  try {
+    for (const [name, how, refusal] of cases) {
+      const result = await runAgainstProvider(how, ["--no-identity"]);
+      assertEquals(result.code, 1, `${name}: ${result.stderr}`);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, "unexpected_response", name);
+      assertStringIncludes(failure.error_description, refusal, name);
+      assertFalse(result.stdout.includes(marker), name);
+      assertFalse(result.stderr.includes(marker), name);
+      assertFalse(result.steps.some((s) => s.step === 7), name);
+    }
+    assertEquals(elsewhere, [], "nothing was fetched from elsewhere");
+  } finally {
+    await other.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a discovery document or key set that never ends is cut at 64 KiB: unexpected_response naming the limit", async () => {
+  const endless = () =>
+    new Response(endlessBody(`{"keys":[{"n":"${"A".repeat(65_536)}`));
+  for (const path of ["/.well-known/openid-configuration", "/id/keys"]) {
+    const what = path === "/id/keys" ? "key set (JWKS)" : "discovery document";
+    const result = await runAgainstProvider({
+      answer: (pathname) => pathname === path ? endless() : undefined,
+    }, ["--no-identity"]);
+    assertEquals(result.code, 1, `${path}: ${result.stderr}`);
+    const failure = result.steps.at(-1)!.data;
+    assertEquals(failure.error, "unexpected_response", path);
+    assertStringIncludes(
+      failure.error_description,
+      `Cannot use the ${what} from 127.0.0.1:`,
+      path,
+    );
+    assertStringIncludes(failure.error_description, "larger than 64 KiB", path);
+  }
+});
+
+Deno.test("a clock an hour off fails exp or iat with a hint that names the clock and by how much, and --save keeps the tokens first", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The org's clock is an hour behind this machine's: the token looks expired here.
+    const ahead = await runAgainstProvider({ orgClock: -3600 }, [
+      "--no-identity",
+      "--save",
+      `${dir}/tokens.json`,
+    ]);
+    assertEquals(ahead.code, 1, ahead.stderr);
+    const failure = ahead.steps.at(-1)!.data;
+    assertStringIncludes(failure.error_description, "exp check failed");
+    assertMatch(
+      failure.hint,
+      /^This machine's clock may be wrong: it is 36\d\d s \(about 1 h\) ahead of the org's \(its Date header said .+ GMT\)\. Set this machine's clock automatically/,
+    );
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/tokens.json`));
+    assertEquals(saved.access_token, (await signedTokens("x")).access_token);
+    assertStringIncludes(ahead.stderr, "saved the tokens to");
+    // An hour ahead: the token looks issued in the future; nothing asked to be saved.
+    const behind = await runAgainstProvider({ orgClock: 3600 }, [
+      "--no-identity",
+    ]);
+    assertEquals(behind.code, 1, behind.stderr);
+    const late = behind.steps.at(-1)!.data;
+    assertStringIncludes(late.error_description, "iat check failed");
+    assertStringIncludes(late.hint, "behind the org's");
+    // A token that is out of date by the org's own clock is not the clock's fault.
+    const stale = await runAgainstProvider({
+      claims: (c) => ({ ...c, exp: (c.iat as number) - 3600 }),
+    });
+    assertStringIncludes(
+      stale.steps.at(-1)!.data.hint,
+      "the clock is not the cause",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clockHint() says how far this machine's clock is from the org's Date header, and what to do; no usable header, no number", () => {
+  const now = Date.parse("2026-12-01T12:00:00Z");
+  const cases: [string | null | undefined, string][] = [
+    [
+      "Tue, 01 Dec 2026 11:00:00 GMT",
+      "it is 3600 s (about 1 h) ahead of the org's",
+    ],
+    [
+      "Tue, 01 Dec 2026 12:10:00 GMT",
+      "it is 600 s (about 10 min) behind the org's",
+    ],
+    [
+      "Tue, 01 Dec 2026 11:59:30 GMT",
+      "within 30 s of the org's (its Date header), so the clock is not the cause",
+    ],
+    [null, "the org sent no Date header"],
+    [undefined, "the org sent no Date header"],
+    ["", "the org sent no Date header"],
+    ["yesterday\u001b[2J", "the org sent no Date header"],
+    ["constructor", "the org sent no Date header"],
+    ["x".repeat(100_000), "the org sent no Date header"],
+  ];
+  for (const [date, expected] of cases) {
+    const hint = clockHint(date, now);
+    assertStringIncludes(hint, expected, String(date).slice(0, 20));
+    if (!expected.includes("not the cause")) {
+      assertStringIncludes(hint, "timedatectl set-ntp true");
+    }
+    assert(hint.length < 600, "a hint, not a dump");
+  }
 });

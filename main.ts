@@ -456,10 +456,19 @@ async function receiveTokens(
   const response = await tokenRequest(flow, request);
   const { body, signature } = await processTokenResponse(flow, response);
   const idToken = body.id_token
-    ? await verifyIdToken(flow, body, { nonce, nonceRequired: true })
+    ? await verifyIdToken(flow, body, {
+      nonce,
+      nonceRequired: true,
+      orgDate: response.headers.get("date"),
+    }).catch(async (error) => {
+      // A wrong clock here is no reason to lose what the org just issued.
+      const clock = error instanceof FlowError &&
+        (error.check === "exp" || error.check === "iat");
+      if (clock && flow.config.save) await saveTokens(flow, toTokens(body));
+      throw error;
+    })
     : undefined;
   const format = accessTokenFormat(body);
-  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 7, {
     status: response.status,
     body: maskTokens(flow, body),
@@ -518,16 +527,20 @@ export function showJwtAccessToken(
 async function tokenRequest(
   flow: Flow,
   body: URLSearchParams,
-): Promise<Response> {
-  return await postForm(flow, orgEndpoint(flow, "token"), body);
+): Promise<Answer> {
+  return await postForm(
+    flow,
+    "token response",
+    orgEndpoint(flow, "token"),
+    body,
+  );
 }
 
 /** Checks a token endpoint answer: the org's error, or a token response whose fields and signature hold. */
-async function processTokenResponse(flow: Flow, response: Response) {
-  const body = validateTokenResponse(
-    await readJson(response, "token response"),
-  );
+async function processTokenResponse(flow: Flow, response: Answer) {
+  const body = validateTokenResponse(readJson(response, "token response"));
   const signature = await checkSignature(body, flow.config.clientSecret);
+  if (signature === "valid") recordCheck(flow, "signature valid");
   return { body, signature };
 }
 
@@ -742,25 +755,27 @@ async function replaceFile(path: string, text: string) {
 
 /** Uses the access token for the first time: who does the org say signed in? */
 async function getIdentity(flow: Flow, tokens: Tokens) {
-  // The access token goes only to the configured org or Salesforce's own hosts.
-  const problem = tokenDestinationProblem(flow, tokens.id_url);
-  if (problem) {
+  // The access token goes only where the URL policy lets the script fetch.
+  const refusal = fetchRefusal(flow.config.instanceUrl, tokens.id_url);
+  if (refusal) {
+    const problem =
+      `the identity URL is not fetched, so the access token is not sent there: ${refusal}`;
     warn(`skipped step 9: ${problem}`);
     logStep(flow, 9, { skipped: true, reason: problem });
     return;
   }
   const response = await identityRequest(flow, tokens);
-  logStep(flow, 9, await readIdentity(response));
+  logStep(flow, 9, readIdentity(response));
 }
 
 /** GETs the identity URL with the access token; `version=latest` fills in the API version in its URLs. @see https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm */
 async function identityRequest(
   flow: Flow,
   tokens: Tokens,
-): Promise<Response> {
+): Promise<Answer> {
   const url = new URL(tokens.id_url);
   url.searchParams.set("version", "latest");
-  return await send(flow, url.href, {
+  return await send(flow, "identity response", url.href, {
     headers: {
       authorization: `Bearer ${tokens.access_token}`,
       accept: "application/json",
@@ -768,38 +783,21 @@ async function identityRequest(
   });
 }
 
-/** Salesforce's hosts that serve identity URLs: its login hosts, My Domains and Experience Cloud sites. */
-const SALESFORCE_HOSTS = [
-  /^login\.salesforce\.com$/,
-  /^test\.salesforce\.com$/,
-  /\.my\.salesforce\.com$/,
-  /\.my\.site\.com$/,
-];
-
-/** Why the access token may not go to this URL, if it may not: only the configured org's host (never the response's instance_url) or Salesforce's own hosts. */
-function tokenDestinationProblem(flow: Flow, url: string): string | undefined {
-  const target = new URL(url);
-  if (target.host === new URL(flow.config.instanceUrl).host) return undefined;
-  const salesforce = target.protocol === "https:" &&
-    SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
-  if (salesforce) return undefined;
-  return `the identity URL's host "${target.host}" is neither the instance URL's nor one of Salesforce's, so the access token is not sent there`;
-}
-
 /** The identity response's fields that step 9 shows; a refusal or a field of the wrong type is a FlowError. */
-async function readIdentity(response: Response) {
+function readIdentity(response: Answer) {
   if (response.status === 401 || response.status === 403) {
-    const text = (await response.text()).trim().slice(0, 80);
     throw new FlowError({
       error: "identity_refused",
       error_description:
-        `Cannot read the identity URL: HTTP ${response.status} "${text}"`,
+        `Cannot read the identity URL: HTTP ${response.status} ${
+          quoted(response, 80)
+        }`,
       hint:
         "A 401 or 403 means the token lacks the id (or api) scope, or it was revoked or expired: add id to the app's scopes " +
         '(or --scope "api id refresh_token"), then run again.',
     });
   }
-  const identity = await readJson(response, "identity response");
+  const identity = readJson(response, "identity response");
   const field = (value: unknown, name: string) => {
     if (value === undefined || value === null || typeof value === "string") {
       return value ?? null;
@@ -861,11 +859,11 @@ async function refreshTokens(
       nonce,
       nonceRequired: false,
       first: tokens.id_token_claims,
+      orgDate: response.headers.get("date"),
     })
     : undefined;
   const rotated = refreshed.refresh_token !== undefined &&
     refreshed.refresh_token !== tokens.refresh_token;
-  recordTokenChecks(flow, signature, idToken);
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -908,23 +906,16 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
   const endpoint = orgEndpoint(flow, "revoke");
   const response = await postForm(
     flow,
+    "revocation response",
     endpoint,
     new URLSearchParams({ token }),
   );
-  await processRevocationResponse(response);
+  processRevocationResponse(response);
   // Show it bite: the identity URL now refuses the access token.
-  const after = tokenDestinationProblem(flow, tokens.id_url)
+  const after = fetchRefusal(flow.config.instanceUrl, tokens.id_url)
     ? undefined
     : await identityRequest(flow, tokens);
-  const answer = after &&
-    (await readCapped(after, 200)).replace(/\s+/g, " ").trim().slice(0, 80);
-  if (after) {
-    recordCheck(
-      flow,
-      `access token refused after revocation (${after.status})`,
-      !after.ok,
-    );
-  }
+  const answer = after?.text.replace(/\s+/g, " ").trim().slice(0, 80);
   logStep(flow, 11, {
     revocation_endpoint: endpoint,
     revoked: kind,
@@ -940,6 +931,15 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
           : "the access token is dead")
       : "not asked (the identity URL is on another host)",
   });
+  if (after) {
+    recordCheck(
+      flow,
+      after.ok
+        ? "access token still accepted after revocation"
+        : "access token refused after revocation",
+      !after.ok,
+    );
+  }
   if (after?.ok) {
     warn(
       "the identity URL still accepts the access token after revocation",
@@ -948,22 +948,24 @@ async function revokeTokens(flow: Flow, tokens: Tokens) {
 }
 
 /** A revocation succeeded with 200; Salesforce answers 400 with a form- or JSON-encoded error. */
-async function processRevocationResponse(response: Response) {
-  const text = await response.text();
+function processRevocationResponse(response: Answer) {
+  const { text } = response;
   if (response.ok) return;
   let fields: Record<string, unknown> = Object.fromEntries(
     new URLSearchParams(text),
   );
   try {
-    const json = JSON.parse(text);
-    if (typeof json === "object" && json !== null) fields = json;
+    const json = parseJson(text);
+    if (typeof json === "object" && json !== null) {
+      fields = json as Record<string, unknown>;
+    }
   } catch { /* form-encoded */ }
   const error = typeof fields.error === "string" && fields.error
     ? fields.error
     : `http_${response.status}`;
   const description = typeof fields.error_description === "string"
     ? fields.error_description
-    : text.replace(/\s+/g, " ").trim().slice(0, 160);
+    : quoted(response);
   throw new FlowError({ error, error_description: description });
 }
 
@@ -986,19 +988,38 @@ export interface DecodedJwt {
 /** How far clocks may disagree when checking `exp` and `iat`. */
 const CLOCK_ALLOWANCE_SECONDS = 60;
 
-function idTokenError(check: string, detail: string) {
+function idTokenError(check: string, detail: string, hint?: string) {
   return new FlowError({
     error: "invalid_id_token",
     error_description:
       `Cannot trust the ID token: ${check} check failed: ${detail}`,
+    check,
+    hint,
   });
 }
 
-/** Splits a compact JWS into header, claims and signature. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
+/** A value from the ID token or the key set as an error shows it: JSON, cut at 80 characters. */
+function brief(value: unknown): string {
+  const text = typeof value === "number" || value === undefined
+    ? String(value)
+    : safeJson(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/** The longest ID token decoded: Salesforce's are 1 to 3 KB. */
+const MAX_JWT_LENGTH = 16 * 1024;
+
+/** Splits a compact JWS into header, claims and signature, refusing one too long or nested too deep to print. @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 */
 export function decodeJwt(jwt: string): DecodedJwt {
+  if (jwt.length > MAX_JWT_LENGTH) {
+    throw idTokenError(
+      "format",
+      `longer than ${MAX_JWT_LENGTH} characters (${jwt.length})`,
+    );
+  }
   const parts = jwt.split(".");
   const json = (part: string) => {
-    const value = JSON.parse(
+    const value = parseJson(
       new TextDecoder().decode(
         Uint8Array.fromBase64(part, { alphabet: "base64url" }),
       ),
@@ -1017,9 +1038,12 @@ export function decodeJwt(jwt: string): DecodedJwt {
       signature: Uint8Array.fromBase64(parts[2], { alphabet: "base64url" }),
     };
   } catch (error) {
+    const { message } = error as Error;
     throw idTokenError(
       "format",
-      `not a signed JWT (${(error as Error).message})`,
+      message.startsWith("nested")
+        ? `its JSON is ${message}`
+        : `not a signed JWT (${message})`,
     );
   }
 }
@@ -1056,11 +1080,11 @@ export async function accessTokenHash(accessToken: string): Promise<string> {
 }
 
 /** Reads a JSON document the org publishes (discovery, keys); anything else is `unexpected_response`. */
-async function fetchDocument(flow: Flow, url: string, what: string) {
-  const response = await send(flow, url, {
+async function fetchDocument(flow: Flow, url: string, what: OrgDocument) {
+  const response = await send(flow, what, url, {
     headers: { accept: "application/json" },
   });
-  return await readJson(response, what);
+  return readJson(response, what);
 }
 
 /** The org's issuer and key set URL, from its discovery document. @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata */
@@ -1105,7 +1129,7 @@ async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
   throw idTokenError(
     "key",
     `no RSA key with kid ${
-      JSON.stringify(kid)
+      brief(kid)
     } at ${jwksUri}, even after fetching it again`,
   );
 }
@@ -1124,6 +1148,8 @@ async function verifyIdToken(
     nonceRequired: boolean;
     /** On refresh: the first ID token's claims; iss, sub and aud must match. */
     first?: Record<string, unknown>;
+    /** The token response's Date header: the org's clock, to tell a wrong clock here. */
+    orgDate?: string | null;
   },
 ): Promise<
   { claims: Record<string, unknown>; shown: Record<string, unknown> }
@@ -1131,31 +1157,16 @@ async function verifyIdToken(
   const jwt = decodeJwt(String(body.id_token));
   const { header, claims } = jwt;
   const checks: Record<string, string> = {};
-  // 1. The algorithm, before any key is touched: RS256 only, never none or HS256.
-  if (header.alg !== "RS256") {
-    throw idTokenError(
-      "alg",
-      `the algorithm is ${JSON.stringify(header.alg)}, not RS256`,
-    );
-  }
-  checks.alg = "RS256, the only algorithm the org uses";
+  // 1. The header, before any key is touched: RS256 only, no extensions.
+  checkIdTokenHeader(header, checks);
   // 2. The issuer, from the org's discovery document.
   const discovery = await issuerOf(flow, body, claims.iss, checks);
   // 3. The signature, with the key the header names, from the org's key set.
   await checkIdTokenSignature(flow, jwt, discovery.jwks_uri, checks);
-  // 4. The audience: this app.
-  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audience.includes(flow.config.clientId)) {
-    throw idTokenError(
-      "aud",
-      `aud is ${JSON.stringify(claims.aud)}, not this app's consumer key`,
-    );
-  }
-  checks.aud = Array.isArray(claims.aud)
-    ? "contains the consumer key"
-    : "the consumer key";
+  // 4. The audience (and the authorized party, if named): this app.
+  checkAudience(claims, flow.config.clientId, checks);
   // 5. The time: not expired, not issued in the future.
-  checkIdTokenTimes(claims, checks);
+  checkIdTokenTimes(claims, expected.orgDate, checks);
   // 6. The nonce: the one step 3 sent, so this token was made for this run.
   checkNonce(claims, expected, checks);
   // 7. at_hash, when present: this token was issued with this access token.
@@ -1169,14 +1180,13 @@ async function verifyIdToken(
   if (claims.sub !== body.id) {
     throw idTokenError(
       "sub",
-      `sub is ${
-        JSON.stringify(claims.sub)
-      }, the token response's id is "${body.id}"`,
+      `sub is ${brief(claims.sub)}, the token response's id is "${body.id}"`,
     );
   }
   checks.sub = "the identity URL (id): who signed in, signed by the org";
   // 9. On refresh: the same issuer, user and audience as the first ID token.
   if (expected.first) checkSameAsFirst(claims, expected.first);
+  recordCheck(flow, "ID token verified");
   return {
     claims,
     // What steps 7 and 10 print: header, claims, and what each check found.
@@ -1214,9 +1224,7 @@ async function issuerOf(
   if (iss !== discovery.issuer) {
     throw idTokenError(
       "iss",
-      `iss is ${
-        JSON.stringify(iss)
-      }, the org's issuer is "${discovery.issuer}"`,
+      `iss is ${brief(iss)}, the org's issuer is "${discovery.issuer}"`,
     );
   }
   checks.iss = `matches the issuer in ${
@@ -1234,34 +1242,165 @@ async function checkIdTokenSignature(
 ) {
   const kid = jwt.header.kid;
   const { key, attempt } = await findSigningKey(flow, jwksUri, kid);
+  const unfit = keyUnfitForRs256(key);
+  if (unfit) throw idTokenError("key", `the key ${brief(kid)} ${unfit}`);
   if (!await verifyRs256(jwt, key).catch(() => false)) {
     throw idTokenError(
       "signature",
       "the RS256 signature does not match the header and claims",
     );
   }
-  checks.signature = `valid, with key ${JSON.stringify(kid)} from ${jwksUri}${
+  const declared = [
+    key.use ? `use ${key.use}` : "",
+    key.key_ops ? `key_ops ${key.key_ops.join(" ")}` : "",
+    key.alg ? `alg ${key.alg}` : "",
+  ].filter(Boolean);
+  if (declared.length > 0) {
+    checks.key = `its JWK says ${declared.join(", ")}: an RS256 signature key`;
+  }
+  checks.signature = `valid, with key ${brief(kid)} from ${jwksUri}${
     attempt > 1 ? " (found after fetching the keys again)" : ""
   }`;
 }
 
-/** Check 5: not expired, and not issued in the future, give or take the clocks' difference. */
+/** Why a key from the key set may not verify an RS256 signature, if it may not: what its JWK says it is for. @see https://www.rfc-editor.org/rfc/rfc7517#section-4.2 */
+function keyUnfitForRs256(key: JsonWebKey): string | undefined {
+  if (key.use !== undefined && key.use !== "sig") {
+    return `is for use ${brief(key.use)}, not "sig" (RFC 7517 §4.2)`;
+  }
+  const ops: unknown = key.key_ops;
+  if (ops !== undefined && !(Array.isArray(ops) && ops.includes("verify"))) {
+    return `has key_ops ${brief(ops)}, without "verify" (RFC 7517 §4.3)`;
+  }
+  if (key.alg !== undefined && key.alg !== "RS256") {
+    return `is for alg ${brief(key.alg)}, not RS256 (RFC 7517 §4.4)`;
+  }
+  return undefined;
+}
+
+/** Check 1: the header, before any key is touched: RS256 only (never none or HS256), and no extension that changes what is signed. @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.11 */
+function checkIdTokenHeader(
+  header: Record<string, unknown>,
+  checks: Record<string, string>,
+) {
+  if (header.alg !== "RS256") {
+    throw idTokenError(
+      "alg",
+      `the algorithm is ${brief(header.alg)}, not RS256`,
+    );
+  }
+  // A critical extension must be understood or the token refused; this script implements none.
+  if (header.crit !== undefined) {
+    throw idTokenError(
+      "crit",
+      `the header names critical extensions ${
+        brief(header.crit)
+      } that this script does not implement (RFC 7515 §4.1.11)`,
+    );
+  }
+  // b64: false signs the payload unencoded (RFC 7797): no ID token is made so.
+  if (header.b64 !== undefined && header.b64 !== true) {
+    throw idTokenError(
+      "b64",
+      `b64 is ${
+        brief(header.b64)
+      }: an unencoded payload (RFC 7797) is no ID token`,
+    );
+  }
+  checks.alg = "RS256, the only algorithm the org uses";
+}
+
+/** Check 4: `aud` is or contains this app's consumer key, and `azp`, when present, is it. @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation */
+function checkAudience(
+  claims: Record<string, unknown>,
+  clientId: string,
+  checks: Record<string, string>,
+) {
+  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audience.includes(clientId)) {
+    throw idTokenError(
+      "aud",
+      `aud is ${brief(claims.aud)}, not this app's consumer key`,
+    );
+  }
+  checks.aud = Array.isArray(claims.aud)
+    ? "contains the consumer key"
+    : "the consumer key";
+  if (claims.azp === undefined) return;
+  if (claims.azp !== clientId) {
+    throw idTokenError(
+      "azp",
+      `azp is ${brief(claims.azp)}: the token was issued to another app`,
+    );
+  }
+  checks.azp = "the consumer key: issued to this app";
+}
+
+/** Check 5: not expired, and not issued in the future, give or take the clocks' difference; both finite numbers of seconds. */
 function checkIdTokenTimes(
   claims: Record<string, unknown>,
+  orgDate: string | null | undefined,
   checks: Record<string, string>,
 ) {
   const now = Date.now() / 1000;
-  const { exp, iat } = claims;
-  if (typeof exp !== "number" || exp < now - CLOCK_ALLOWANCE_SECONDS) {
-    throw idTokenError("exp", `exp ${JSON.stringify(exp)} is in the past`);
+  for (const name of ["exp", "iat"]) {
+    const value = claims[name];
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw idTokenError(
+        name,
+        `${name} is ${brief(value)}, not a finite number of seconds`,
+      );
+    }
   }
-  if (typeof iat !== "number" || iat > now + CLOCK_ALLOWANCE_SECONDS) {
-    throw idTokenError("iat", `iat ${JSON.stringify(iat)} is in the future`);
+  const [exp, iat] = [claims.exp as number, claims.iat as number];
+  if (exp < now - CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError(
+      "exp",
+      `exp ${exp} is ${Math.round(now - exp)} s in the past`,
+      clockHint(orgDate),
+    );
+  }
+  if (iat > now + CLOCK_ALLOWANCE_SECONDS) {
+    throw idTokenError(
+      "iat",
+      `iat ${iat} is ${Math.round(iat - now)} s in the future`,
+      clockHint(orgDate),
+    );
   }
   checks.exp = `expires in ${
     Math.round(exp - now)
   } s (clocks may differ by ${CLOCK_ALLOWANCE_SECONDS} s)`;
   checks.iat = "not in the future";
+}
+
+/** What to do when exp or iat is off by more than the allowance: this machine's clock may be wrong, by so much against the org's Date header. */
+export function clockHint(
+  orgDate: string | null | undefined,
+  now = Date.now(),
+): string {
+  const fix =
+    "Set this machine's clock automatically (Linux: timedatectl set-ntp true; macOS: System Settings → General → Date & Time; " +
+    "Windows: Settings → Time & language → Date & time → Sync now), then run the flow again.";
+  const org = orgDate ? Date.parse(orgDate) : NaN;
+  if (!Number.isFinite(org)) {
+    return `This machine's clock may be wrong (the org sent no Date header to compare it with). ${fix}`;
+  }
+  const skew = Math.round((now - org) / 1000);
+  if (Math.abs(skew) <= CLOCK_ALLOWANCE_SECONDS) {
+    return `This machine's clock is within ${
+      Math.abs(skew)
+    } s of the org's (its Date header), so the clock is not the cause: the ID token itself is out of date. ` +
+      "Do not use these tokens; run the flow again, and if it persists, check the instance URL.";
+  }
+  const hours = Math.abs(skew) / 3600;
+  const about = hours >= 1
+    ? ` (about ${Math.round(hours)} h)`
+    : ` (about ${Math.round(Math.abs(skew) / 60)} min)`;
+  return `This machine's clock may be wrong: it is ${
+    Math.abs(skew)
+  } s${about} ${
+    skew > 0 ? "ahead of" : "behind"
+  } the org's (its Date header said ${orgDate!.slice(0, 40)}). ${fix}`;
 }
 
 /** Check 6: the nonce step 3 sent; required on the first ID token, and checked on refresh if one comes back. */
@@ -1337,8 +1476,25 @@ function signedInUser(claims: Record<string, unknown>) {
 // Talking to the org: fetch with a time limit, and its failures explained
 // ---------------------------------------------------------------------------
 
-/** How long the org may take to answer one request. */
+/** How long the org may take to answer one request, body included. */
 const FETCH_TIMEOUT_MS = 30_000;
+
+/**
+ * What the script reads from the org, and the most it reads of each: many
+ * times what Salesforce sends, and far too little for a flood to matter.
+ */
+const READ_LIMITS = {
+  // Only a prefix: Salesforce's refusal is under 200 bytes of text.
+  "answer to the check": 1024,
+  "token response": 64 * 1024, // tokens and an ID token: a few KB
+  "discovery document": 64 * 1024, // about 4 KB
+  "key set (JWKS)": 64 * 1024, // a few RSA keys, under 2 KB each
+  "identity response": 64 * 1024, // about 3 KB
+  "revocation response": 16 * 1024, // empty, or a one-line error
+};
+
+/** Each thing the script reads from the org, by the name its errors use. */
+export type OrgDocument = keyof typeof READ_LIMITS;
 
 /** An endpoint on the configured org: `/services/oauth2/{token,revoke}`. */
 function orgEndpoint(flow: Flow, name: "token" | "revoke"): string {
@@ -1348,10 +1504,11 @@ function orgEndpoint(flow: Flow, name: "token" | "revoke"): string {
 /** POSTs a form to the org, with a time limit and no redirects followed. */
 async function postForm(
   flow: Flow,
+  document: OrgDocument,
   endpoint: string,
   body: URLSearchParams,
-): Promise<Response> {
-  return await send(flow, endpoint, {
+): Promise<Answer> {
+  return await send(flow, document, endpoint, {
     method: "POST",
     headers: {
       "content-type": "application/x-www-form-urlencoded",
@@ -1361,29 +1518,131 @@ async function postForm(
   });
 }
 
-/** `fetch` with the run's signal, a time limit (30 seconds unless told), no redirects followed, and network failures explained. */
-async function send(
+/** Salesforce's hosts that serve identity URLs, discovery and keys: its login hosts, My Domains and Experience Cloud sites. */
+const SALESFORCE_HOSTS = [
+  /^login\.salesforce\.com$/,
+  /^test\.salesforce\.com$/,
+  /\.my\.salesforce\.com$/,
+  /\.my\.site\.com$/,
+];
+
+/** The names of this machine's loopback interface. */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+/** True when `url` names the configured org's host: the same host, or for an org on loopback, its port under any loopback name. */
+function onOrgHost(org: URL, url: URL): boolean {
+  if (url.host === org.host) return true;
+  return url.port === org.port && LOOPBACK_NAMES.includes(url.hostname) &&
+    LOOPBACK_NAMES.includes(org.hostname);
+}
+
+/** True when `url` is on the configured org: its scheme, on its host. */
+function onConfiguredOrg(instanceUrl: string, url: URL): boolean {
+  const org = new URL(instanceUrl);
+  return url.protocol === org.protocol && onOrgHost(org, url);
+}
+
+/**
+ * Why the script will not fetch `url`, if it will not: it fetches only https
+ * URLs on the configured org's host or on Salesforce's, and, for an org on
+ * loopback, that org itself. Deno's `fetch` reads `file:` and `data:` URLs
+ * too, so no URL an answer names is fetched unless it passes here.
+ */
+export function fetchRefusal(
+  instanceUrl: string,
+  url: string,
+): string | undefined {
+  const target = URL.parse(url);
+  if (!target) return "it is not a URL";
+  if (target.username || target.password) {
+    return `it carries a user name or password (host "${target.host}")`;
+  }
+  if (onConfiguredOrg(instanceUrl, target)) return undefined;
+  const salesforce = target.protocol === "https:" && target.port === "" &&
+    SALESFORCE_HOSTS.some((host) => host.test(target.hostname));
+  if (salesforce) return undefined;
+  if (target.protocol !== "https:" && target.protocol !== "http:") {
+    return `its scheme is ${target.protocol}, not https`;
+  }
+  const org = new URL(instanceUrl);
+  if (onOrgHost(org, target)) {
+    return `its scheme is ${target.protocol}, not the instance URL's ${org.protocol} (host "${target.host}")`;
+  }
+  return `its host "${target.host}" is neither the instance URL's ("${org.host}") nor one of Salesforce's` +
+    (target.protocol === "https:" ? "" : ", and it is not https");
+}
+
+/** An org's answer, read whole (or, for the check, its first KB) within the request's time limit. */
+export interface Answer {
+  url: string;
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  /** The body as text: whole, or as much of it as a prefix read takes. */
+  text: string;
+  /** The body went on past what was read (a prefix read only: any other read refuses it). */
+  truncated: boolean;
+  /** From the configured org itself: only its bodies are ever quoted in an error. */
+  fromOrg: boolean;
+}
+
+/**
+ * Every request the script makes goes through here: the URL policy, then
+ * `fetch` with the run's signal, no redirects followed, and one time limit
+ * (30 seconds unless told) for the answer and its body; the body read up to
+ * its cap. Network failures and timeouts, before or during the body, become
+ * a `network_error` or `timeout` that says what to do.
+ */
+export async function send(
   flow: Flow,
+  document: OrgDocument,
   url: string,
   init: RequestInit,
-  timeoutMs = FETCH_TIMEOUT_MS,
-): Promise<Response> {
+  options: { timeoutMs?: number; prefix?: boolean } = {},
+): Promise<Answer> {
+  const { timeoutMs = FETCH_TIMEOUT_MS, prefix = false } = options;
+  const refusal = fetchRefusal(flow.config.instanceUrl, url);
+  if (refusal) {
+    throw new FlowError({
+      error: "unexpected_response",
+      error_description: `Cannot fetch the ${document}: ${refusal}`,
+      hint:
+        "The org's answers named a URL this script does not fetch (only https on the instance URL's host or Salesforce's): check the instance URL points at a Salesforce org.",
+    });
+  }
+  const limit = READ_LIMITS[document];
+  let response: Response | undefined;
   try {
-    return await fetchRecorded(flow, url, {
+    response = await fetchRecorded(flow, url, {
       ...init,
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
     });
+    const { text, truncated } = await readAtMost(response.body, limit);
+    if (truncated && !prefix) throw tooLarge(document, url, limit);
+    return {
+      url,
+      status: response.status,
+      ok: response.ok,
+      headers: response.headers,
+      text,
+      truncated,
+      fromOrg: onConfiguredOrg(flow.config.instanceUrl, new URL(url)),
+    };
   } catch (error) {
+    if (error instanceof FlowError) throw error;
     if (flow.signal.aborted) throw flow.signal.reason;
+    const reading = response ? ` the ${document} from` : "";
     if (isTimeout(error)) {
       throw new FlowError({
         error: "timeout",
-        error_description: `Cannot reach ${url}: no answer within ${
-          timeoutMs / 1000
-        } seconds`,
+        error_description: `Cannot ${
+          reading ? "read" : "reach"
+        }${reading} ${url}: ${
+          response ? "it did not finish" : "no answer"
+        } within ${timeoutMs / 1000} seconds`,
         hint: withProxyHint(
-          "The org did not answer: check the instance URL, your network, proxy and VPN, then run again.",
+          "The org did not answer in time: check the instance URL, your network, proxy and VPN, then run again.",
           url,
         ),
         cause: error,
@@ -1392,7 +1651,9 @@ async function send(
     const detail = networkDetail(error);
     throw new FlowError({
       error: "network_error",
-      error_description: `Cannot reach ${url}: ${detail}`,
+      error_description: `Cannot ${
+        reading ? "read" : "reach"
+      }${reading} ${url}: ${detail}`,
       hint: withProxyHint(networkHint(detail), url),
       cause: error,
     });
@@ -1403,8 +1664,11 @@ async function send(
  * `fetch`, but straight to the host for an http URL on loopback. Deno's
  * fetch sends requests through HTTP_PROXY, HTTPS_PROXY or ALL_PROXY (either
  * case) unless NO_PROXY names the host; a proxy cannot reach this machine's
- * loopback, so, as browsers do, loopback never goes through one. (A client
- * whose transport is a TCP connection to the host itself bypasses them.)
+ * loopback, so, as browsers do, loopback never goes through one. When a
+ * proxy would carry the request (or this run may not read the variables),
+ * a client whose transport is a TCP connection to the host itself bypasses
+ * it; the request line then carries the whole URL, which servers accept
+ * (RFC 9112 §3.2.2). Otherwise it is plain `fetch`.
  * @see https://docs.deno.com/api/deno/~/Deno.createHttpClient
  */
 export async function fetchDirectToLoopback(
@@ -1412,7 +1676,11 @@ export async function fetchDirectToLoopback(
   init: RequestInit = {},
 ): Promise<Response> {
   const target = new URL(url);
-  if (target.protocol !== "http:" || !isLoopbackHost(target.hostname)) {
+  const environment = proxyEnvironment();
+  if (
+    target.protocol !== "http:" || !isLoopbackHost(target.hostname) ||
+    (environment && !proxyVariableFor(target.href, environment))
+  ) {
     return await fetch(target, init);
   }
   const client = Deno.createHttpClient({
@@ -1429,21 +1697,27 @@ export async function fetchDirectToLoopback(
   }
 }
 
-/** The proxy variables Deno's fetch honours, in its order: ALL_PROXY first, then the one for the URL's scheme. */
-function proxyVariables(protocol: string): string[] {
-  return [
-    "ALL_PROXY",
-    "all_proxy",
-    ...(protocol === "https:"
-      ? ["HTTPS_PROXY", "https_proxy"]
-      : ["HTTP_PROXY", "http_proxy"]),
-  ];
-}
+/** The variables Deno's fetch reads for its proxies. */
+const PROXY_VARIABLES = [
+  "ALL_PROXY",
+  "all_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "HTTP_PROXY",
+  "http_proxy",
+  "NO_PROXY",
+  "no_proxy",
+] as const;
 
-/** An environment variable if this run may read it without asking (no prompt in the middle of an error). */
-function readEnvQuietly(name: string): string | undefined {
-  const { state } = Deno.permissions.querySync({ name: "env", variable: name });
-  return state === "granted" ? readEnv(name) : undefined;
+/** The proxy variables, or null when this run may not read them all; it never asks (no prompt in the middle of a request). */
+function proxyEnvironment(): Record<string, string | undefined> | null {
+  const environment: Record<string, string | undefined> = {};
+  for (const variable of PROXY_VARIABLES) {
+    const { state } = Deno.permissions.querySync({ name: "env", variable });
+    if (state !== "granted") return null;
+    environment[variable] = readEnv(variable);
+  }
+  return environment;
 }
 
 /** True when NO_PROXY (or no_proxy) exempts `hostname`: `*`, the name itself, or a domain it ends in. */
@@ -1457,30 +1731,80 @@ function exemptFromProxy(hostname: string, noProxy: string): boolean {
 }
 
 /**
- * The proxy variable that sent a request to `url` through a proxy, if one
- * did: it is set, and NO_PROXY does not exempt the host. Loopback never
- * goes through one (fetchDirectToLoopback).
+ * The variable whose proxy Deno's fetch would send `url` through, if any:
+ * ALL_PROXY first, then the one for the URL's scheme (either case), unless
+ * NO_PROXY exempts the host.
  */
 export function proxyVariableFor(
   url: string,
-  env: (name: string) => string | undefined = readEnvQuietly,
+  environment: Record<string, string | undefined>,
 ): string | undefined {
   const target = new URL(url);
-  if (target.protocol === "http:" && isLoopbackHost(target.hostname)) {
-    return undefined;
-  }
-  const noProxy = env("NO_PROXY") || env("no_proxy") || "";
+  const noProxy = environment.NO_PROXY || environment.no_proxy || "";
   if (exemptFromProxy(target.hostname, noProxy)) return undefined;
-  return proxyVariables(target.protocol).find((name) => env(name));
+  const candidates = [
+    "ALL_PROXY",
+    "all_proxy",
+    ...(target.protocol === "https:"
+      ? ["HTTPS_PROXY", "https_proxy"]
+      : ["HTTP_PROXY", "http_proxy"]),
+  ];
+  return candidates.find((name) => environment[name]);
 }
 
-/** A network failure's hint, naming the proxy variable when a proxy carried the request: the proxy may be what failed. */
+/** A network failure's hint, naming the proxy variable when a proxy carried the request (never for loopback, which goes direct): the proxy may be what failed. */
 function withProxyHint(hint: string, url: string): string {
-  const variable = proxyVariableFor(url);
+  const target = new URL(url);
+  if (target.protocol === "http:" && isLoopbackHost(target.hostname)) {
+    return hint;
+  }
+  const environment = proxyEnvironment();
+  const variable = environment && proxyVariableFor(url, environment);
   if (!variable) return hint;
-  const host = new URL(url).hostname;
+  const host = target.hostname;
   return `${hint} ${variable} is set, so this request went through that proxy: check the proxy lets ${host} through, ` +
     `or, to go direct, add ${host} to NO_PROXY (or unset ${variable}).`;
+}
+
+/** Reads at most `limit` bytes of a body and cancels the rest; `truncated` says there was more. */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ text: string; truncated: boolean }> {
+  const bytes = new Uint8Array(limit);
+  let length = 0;
+  let truncated = false;
+  const reader = body?.getReader();
+  try {
+    while (reader) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = limit - length;
+      bytes.set(value.subarray(0, room), length);
+      length += Math.min(room, value.length);
+      if (value.length > room) {
+        truncated = true;
+        break;
+      }
+    }
+  } finally {
+    reader?.cancel().catch(() => {}); // the rest is never read
+  }
+  return {
+    text: new TextDecoder().decode(bytes.subarray(0, length)),
+    truncated,
+  };
+}
+
+function tooLarge(document: OrgDocument, url: string, limit: number) {
+  return new FlowError({
+    error: "unexpected_response",
+    error_description: `Cannot use the ${document} from ${
+      new URL(url).host
+    }: it is larger than ${limit / 1024} KiB, the most this script reads of it`,
+    hint:
+      "Salesforce's answers are a few KB: check the instance URL points at a Salesforce org, and not at a proxy or another server.",
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -1497,16 +1821,6 @@ function withProxyHint(hint: string, url: string): string {
 function recordCheck(flow: Flow, text: string, ok = true) {
   const check: CheckNote = { step: flow.step ?? 1, text, ok };
   flow.record?.events.push({ kind: "check", check });
-}
-
-/** The checks steps 7 and 10 made: the signature, and the ID token's. */
-function recordTokenChecks(
-  flow: Flow,
-  signature: string,
-  idToken: unknown,
-) {
-  if (signature === "valid") recordCheck(flow, "signature valid");
-  if (idToken) recordCheck(flow, "ID token verified");
 }
 
 /** What --http adds to a run: the text module, the exchanges not yet printed, and secrets seen so far (for curl's variable names). */
@@ -1527,6 +1841,8 @@ const HIGHLIGHTS = [
   "code",
   "state",
   "code_challenge",
+  "code_verifier",
+  "refresh_token",
   "token",
   "error",
 ];
@@ -1549,7 +1865,8 @@ async function fetchRecorded(
     response = await fetchDirectToLoopback(url, init);
     return response;
   } finally {
-    const body = flow.wire && response
+    // A refusal's body is read for the report's label (its error) too.
+    const body = response && (flow.wire || response.status >= 400)
       ? await readCapped(response.clone())
       : undefined;
     recordExchange(flow, "back", ["script", "org"], request, response, body);
@@ -1644,6 +1961,18 @@ function recordExchange(
   }
   const location = response?.headers.get("location");
   if (location) highlights.location = maskUrl(location, showSecrets);
+  const authorization = new Headers(request.headers).get("authorization");
+  if (authorization) {
+    highlights.authorization = maskHeader(
+      "authorization",
+      authorization,
+      showSecrets,
+    );
+  }
+  const refusal = response && response.status >= 400 && responseBody
+    ? refusalError(responseBody)
+    : undefined;
+  if (refusal && !highlights.error) highlights.error = refusal;
   const exchange: Exchange = {
     channel,
     from,
@@ -1689,6 +2018,19 @@ function recordExchange(
   });
 }
 
+/** The error a refusal names, for its label: `error` (JSON or form), Salesforce's `errorCode`, or a bare word such as `Bad_OAuth_Token`. */
+function refusalError(body: string): string | undefined {
+  const text = body.trim().slice(0, 4096);
+  if (/^[\w.-]{1,64}$/.test(text)) return text;
+  try {
+    const json = JSON.parse(text);
+    const first = Array.isArray(json) ? json[0] : json;
+    const error = first?.error ?? first?.errorCode;
+    if (typeof error === "string") return error.slice(0, 64);
+  } catch { /* not JSON */ }
+  return new URLSearchParams(text).get("error")?.slice(0, 64) || undefined;
+}
+
 /** Remembers the tokens a JSON answer carried, so a later curl names them by what they are. */
 function learnSecrets(wire: WireView, body: string | undefined) {
   if (!body?.startsWith("{")) return;
@@ -1700,15 +2042,17 @@ function learnSecrets(wire: WireView, body: string | undefined) {
   } catch { /* not JSON */ }
 }
 
-/** How long the check before the browser may take; no answer means "unknown", never a failure. */
+/** How long the check before the browser may take, body included; no answer means "unknown", never a failure. */
 const CHECK_TIMEOUT_MS = 5_000;
 
 /**
  * Before anyone signs in: one GET of the authorization URL, no redirects
- * followed. Salesforce answers an unknown consumer key or an unregistered
- * callback URL with a bare `error=…&error_description=…` text, so the run can
- * stop now instead of waiting for a callback that never comes. Any other
- * answer means "looks fine"; the check never stops a flow that would work.
+ * followed, and at most its first KB read. Salesforce refuses an unknown
+ * consumer key or an unregistered callback URL with status 400 and a bare
+ * `error=…&error_description=…` text, so the run can stop now instead of
+ * waiting for a callback that never comes. Any other answer means "looks
+ * fine", and no answer in time "unknown": the check never stops a flow that
+ * would work.
  */
 async function checkAuthorizationUrl(
   flow: Flow,
@@ -1717,46 +2061,109 @@ async function checkAuthorizationUrl(
   if (!flow.config.check) {
     return { outcome: "skipped", meaning: "--no-check" };
   }
-  let response: Response;
+  let answer: Answer;
   try {
-    response = await send(flow, url.href, {}, CHECK_TIMEOUT_MS);
+    answer = await send(flow, "answer to the check", url.href, {}, {
+      timeoutMs: CHECK_TIMEOUT_MS,
+      prefix: true,
+    });
   } catch (error) {
-    if (error instanceof FlowError && error.error === "network_error") {
-      const where = `${url.origin}${url.pathname}`;
-      throw new FlowError({
-        error: error.error,
-        error_description: error.error_description.replace(url.href, where) +
-          " (checked before opening the browser)",
-        hint: `${error.hint} The instance URL is ${flow.config.instanceUrl} (${
-          flow.config.settingsFrom.instance ?? "the demo org"
-        }).`,
-        cause: error,
-      });
-    }
-    if (!(error instanceof FlowError) || error.error !== "timeout") throw error;
+    return checkWithoutAnswer(flow, url, error);
+  }
+  const refusal = checkRefusal(answer);
+  if (refusal === "unknown") {
     return {
       outcome: "unknown",
-      meaning: `no answer within ${
-        CHECK_TIMEOUT_MS / 1000
-      } seconds: going on, the browser will show any error`,
+      meaning: `HTTP 400 with more than ${
+        READ_LIMITS["answer to the check"]
+      } bytes, not Salesforce's short error text: going on, the browser will show any error`,
     };
   }
-  const text = (await response.text()).trim();
-  if (/^error=[^&\s]*&error_description=[^&\s]*$/.test(text)) {
-    const fields = new URLSearchParams(text);
+  if (refusal) {
     throw new FlowError({
-      error: fields.get("error") || `http_${response.status}`,
-      error_description: `${
-        fields.get("error_description") ?? ""
-      } (the org refused the authorization URL before sign-in; no browser was opened)`,
+      ...refusal,
+      error_description:
+        `${refusal.error_description} (the org refused the authorization URL before sign-in; no browser was opened)`,
+      hint: Object.hasOwn(BEFORE_SIGN_IN_HINTS, refusal.error)
+        ? BEFORE_SIGN_IN_HINTS[refusal.error]
+        : hintFor(refusal.error, refusal.error_description),
     });
   }
   return {
     outcome: "looks fine",
     meaning:
-      `GET of the authorization URL answered HTTP ${response.status} without Salesforce's error text: the consumer key and the callback URL were not refused`,
+      `GET of the authorization URL answered HTTP ${answer.status} without Salesforce's refusal: the consumer key and the callback URL were not refused`,
   };
 }
+
+/**
+ * The check when no whole answer came: no answer in time, or one cut short
+ * once it had begun, is "unknown" and the run goes on; an org that cannot be
+ * reached at all stops the run before any browser opens.
+ */
+function checkWithoutAnswer(
+  flow: Flow,
+  url: URL,
+  error: unknown,
+): Record<string, string> {
+  if (!(error instanceof FlowError)) throw error;
+  // send() says "Cannot read" once the answer had begun to arrive.
+  const began = error.error_description.startsWith("Cannot read ");
+  if (error.error === "network_error" && !began) {
+    const where = `${url.origin}${url.pathname}`;
+    throw new FlowError({
+      error: error.error,
+      error_description: error.error_description.replace(url.href, where) +
+        " (checked before opening the browser)",
+      hint: `${error.hint} The instance URL is ${flow.config.instanceUrl} (${
+        flow.config.settingsFrom.instance ?? "the demo org"
+      }).`,
+      cause: error,
+    });
+  }
+  if (error.error === "timeout") {
+    return {
+      outcome: "unknown",
+      meaning: `no whole answer within ${
+        CHECK_TIMEOUT_MS / 1000
+      } seconds: going on, the browser will show any error`,
+    };
+  }
+  if (error.error === "network_error") {
+    return {
+      outcome: "unknown",
+      meaning:
+        "the answer was cut short: going on, the browser will show any error",
+    };
+  }
+  throw error;
+}
+
+/**
+ * Salesforce's refusal of an authorization URL, as it really answers one:
+ * status 400 and the bare text `error=…&error_description=…`, nothing else
+ * (a page that merely contains such text is no refusal). "unknown" when a
+ * 400's body went on past the prefix read.
+ */
+export function checkRefusal(
+  answer: Pick<Answer, "status" | "text" | "truncated">,
+): { error: string; error_description: string } | "unknown" | undefined {
+  if (answer.status !== 400) return undefined;
+  if (answer.truncated) return "unknown";
+  const text = answer.text.trim();
+  if (!/^error=[^&\s]+&error_description=[^&\s]*$/.test(text)) return undefined;
+  const fields = new URLSearchParams(text);
+  return {
+    error: fields.get("error")!,
+    error_description: fields.get("error_description")!,
+  };
+}
+
+/** Hints for errors that come before anyone signed in, where the usual hint would talk of a sign-in. */
+const BEFORE_SIGN_IN_HINTS: Record<string, string> = {
+  access_denied:
+    "The org refused this app before anyone signed in, so no user denied it: in Setup, check the app is not blocked, and who may use it (its Permitted Users, profiles and permission sets).",
+};
 
 /** The most specific message in a fetch error's cause chain, without the URL repeated. */
 function networkDetail(error: unknown): string {
@@ -1778,39 +2185,77 @@ function networkHint(detail: string): string {
   return "Check the instance URL (--instance-url or SF_INSTANCE_URL), your network, proxy and VPN.";
 }
 
+/** The deepest nesting a JSON document from outside may have: Salesforce's go four levels deep. */
+const MAX_JSON_DEPTH = 32;
+
+/** JSON.parse, refusing nesting deeper than MAX_JSON_DEPTH first: printing a deeper value could overflow the stack. */
+export function parseJson(text: string): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') {
+      inString = true;
+    } else if (char === "{" || char === "[") {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw new SyntaxError(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+      }
+    } else if (char === "}" || char === "]") {
+      depth--;
+    }
+  }
+  return JSON.parse(text);
+}
+
+/** A body as an error may quote it: on one line, cut short, and only from the configured org. */
+function quoted(answer: Answer, length = 160): string {
+  return answer.fromOrg
+    ? `"${answer.text.replace(/\s+/g, " ").trim().slice(0, length)}"`
+    : `(its body is not shown: it came from ${
+      new URL(answer.url).host
+    }, not the instance URL's host)`;
+}
+
 /** Reads an org's JSON answer; an error body, a non-JSON body or a bad status becomes a FlowError. */
-async function readJson(
-  response: Response,
-  what: string,
-): Promise<Record<string, unknown>> {
-  const text = await response.text();
+export function readJson(
+  answer: Answer,
+  what: OrgDocument,
+): Record<string, unknown> {
   let body: unknown;
+  let problem = "";
   try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
+    body = parseJson(answer.text);
+  } catch (error) {
+    problem = (error as Error).message;
   }
   const fields =
     typeof body === "object" && body !== null && !Array.isArray(body)
       ? body as Record<string, unknown>
       : undefined;
-  if (fields && typeof fields.error === "string" && !response.ok) {
+  if (
+    fields && typeof fields.error === "string" && !answer.ok && answer.fromOrg
+  ) {
     const description = fields.error_description;
     throw new FlowError({
       error: fields.error,
       error_description: typeof description === "string" ? description : "",
     });
   }
-  if (!response.ok || !fields) {
-    const type = response.headers.get("content-type") ?? "no content type";
-    const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 160);
+  if (!answer.ok || !fields) {
+    const type = answer.headers.get("content-type") ?? "no content type";
+    const nested = problem.startsWith("nested") ? `, ${problem}` : "";
     throw new FlowError({
       error: "unexpected_response",
       error_description:
-        `Cannot use the ${what}: HTTP ${response.status} (${type}) "${excerpt}"`,
-      hint: response.status >= 500
+        `Cannot use the ${what}: HTTP ${answer.status} (${type}${nested}) ${
+          quoted(answer)
+        }`,
+      hint: answer.status >= 500
         ? "The org had a problem: wait a minute and run again; check https://status.salesforce.com."
-        : response.status >= 300 && response.status < 400
+        : answer.status >= 300 && answer.status < 400
         ? "The org redirected instead of answering: check the instance URL (use the My Domain URL, https)."
         : "This does not look like a Salesforce OAuth endpoint: check the instance URL.",
     });
@@ -2464,6 +2909,7 @@ function idTokenChecks(idToken: Record<string, unknown>): View {
     }`,
     signature: checks.signature,
     aud: `${claimText(claims.aud)}: ${checks.aud}`,
+    ...(checks.azp ? { azp: `${claimText(claims.azp)}: ${checks.azp}` } : {}),
     "exp, iat": `${claims.exp}, ${claims.iat}: ${
       checks.exp.replace(/ \(.*\)$/, "")
     }, ${checks.iat}`,
@@ -2576,12 +3022,39 @@ export function terminalSafe(text: string): string {
   return text.replace(UNSAFE_CHARS, escapeChar);
 }
 
-/** JSON text that no terminal acts on; the escapes are JSON's own, so values still round-trip. */
+/**
+ * JSON text that no terminal acts on; the escapes are JSON's own, so values
+ * still round-trip. It never throws: printing must not end a run after the
+ * tokens came (a value that cannot be serialized is shown as a note).
+ */
 export function safeJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(
-    UNSAFE_IN_JSON,
-    escapeChar,
-  );
+  return printableJson(value, indent, 3).replace(UNSAFE_IN_JSON, escapeChar);
+}
+
+/** `JSON.stringify`, or, where that fails, the same object with each failing field (down to `levels` deep) replaced by a note. */
+function printableJson(
+  value: unknown,
+  indent: number | undefined,
+  levels: number,
+): string {
+  try {
+    return JSON.stringify(value, null, indent) ?? "null";
+  } catch (error) {
+    if (levels === 0 || typeof value !== "object" || value === null) {
+      return JSON.stringify(`(cannot be shown: ${(error as Error).message})`);
+    }
+    const shown = Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [
+        key,
+        JSON.parse(printableJson(field, undefined, levels - 1)),
+      ]),
+    );
+    return JSON.stringify(
+      Array.isArray(value) ? Object.values(shown) : shown,
+      null,
+      indent,
+    );
+  }
 }
 
 /** Prints one step of the flow: `## N. Title` and its fields, or one JSON line; `view` is what a person sees, when it differs from the data. */
@@ -3078,6 +3551,8 @@ export interface FlowErrorOptions {
   hint?: string;
   exitCode?: number;
   cause?: unknown;
+  /** For invalid_id_token: the name of the check that failed (`exp`, `aud`…). */
+  check?: string;
 }
 
 /** A failure with the org's (or our) `error` code, its description and what to do about it. */
@@ -3086,9 +3561,11 @@ export class FlowError extends Error {
   readonly error_description: string;
   readonly hint: string;
   readonly exitCode: number;
+  readonly check?: string;
   constructor(options: FlowErrorOptions) {
     super(options.error_description, { cause: options.cause });
     this.name = "FlowError";
+    this.check = options.check;
     this.error = options.error;
     this.error_description = options.error_description;
     this.hint = options.hint ??
@@ -3265,6 +3742,13 @@ const FLAGS = {
     help:
       "show each HTTP request and response as sent, masked, and each direct one as a curl command",
   },
+  report: {
+    type: "string",
+    value: "FILE.md",
+    needs: "a file name",
+    help:
+      "when the run ends, write it to a new FILE.md: a sequence diagram and each step, masked",
+  },
   json: { type: "boolean", help: "one JSON object per line" },
   "show-secrets": {
     type: "boolean",
@@ -3337,6 +3821,8 @@ export interface Config {
   refresh: boolean;
   revoke: boolean;
   save?: string;
+  /** --report: the Markdown page of the run, written when it ends. */
+  report?: string;
   pause: boolean;
   /** What the person should know about their settings, printed before step 1. */
   warnings: string[];
@@ -3356,10 +3842,18 @@ export interface Setting {
   source: string;
 }
 
-/** The process environment, and `.env` in the working directory, read once when first asked. */
+/** The process environment, and `.env` in the working directory, read once when first asked (its warnings printed then). */
 function runtimeSources(): SettingSources {
   let dotEnv: Record<string, string> | undefined;
-  return { env: readEnv, dotEnv: () => (dotEnv ??= readDotEnv()) };
+  return {
+    env: readEnv,
+    dotEnv() {
+      if (dotEnv) return dotEnv;
+      const { values, warnings } = readDotEnv();
+      warnings.forEach(warn);
+      return (dotEnv = values);
+    },
+  };
 }
 
 function readEnv(name: string): string | undefined {
@@ -3370,19 +3864,132 @@ function readEnv(name: string): string | undefined {
   }
 }
 
-/** Reads `.env`; a missing file is fine, an unreadable one is not. */
-export function readDotEnv(path = ".env"): Record<string, string> {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
-    throw usageError(
-      `Cannot read ${path}: ${(error as Error).message}`,
+/** What `.env` held: its settings, and what the person should know about it. */
+export interface DotEnv {
+  values: Record<string, string>;
+  /** They name lines, never their text: a line may hold a secret. */
+  warnings: string[];
+}
+
+/** The largest `.env` read: a handful of settings take a few hundred bytes. */
+const MAX_DOTENV_BYTES = 64 * 1024;
+
+/**
+ * Reads `.env`: UTF-8 (a byte-order mark is skipped), or UTF-16 with a
+ * byte-order mark (as Windows PowerShell 5's `>` writes it). A missing file
+ * is fine; an unreadable, huge or undecodable one is refused, naming it.
+ */
+export function readDotEnv(path = ".env"): DotEnv {
+  const bytes = readDotEnvBytes(path);
+  if (!bytes) return { values: {}, warnings: [] };
+  const { text, encoding } = decodeDotEnv(path, bytes);
+  const ignored = ignoredDotEnvLines(text);
+  const shown = ignored.length > 10
+    ? `${ignored.slice(0, 10).join(", ")} and ${ignored.length - 10} more`
+    : ignored.join(", ");
+  return {
+    values: parseEnv(text) as Record<string, string>,
+    warnings: [
+      ...(encoding
+        ? [`read ${path} as ${encoding}; other tools expect UTF-8`]
+        : []),
+      ...(ignored.length > 0
+        ? [
+          `${path}: ignored line${
+            ignored.length > 1 ? "s" : ""
+          } ${shown}: not KEY=value (the text is not shown, in case it holds a secret)`,
+        ]
+        : []),
+    ],
+  };
+}
+
+/** The bytes of `.env`, at most MAX_DOTENV_BYTES; undefined when there is none. */
+function readDotEnvBytes(path: string): Uint8Array | undefined {
+  const refuse = (detail: string) =>
+    usageError(
+      `Cannot read ${path}: ${detail}`,
       `Fix the file's permissions, or remove ${path} and use flags or environment variables.`,
     );
+  let file: Deno.FsFile;
+  try {
+    // Not a FIFO or a device: reading those could block, or never end.
+    if (!Deno.statSync(path).isFile) throw refuse("it is not a regular file");
+    file = Deno.openSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error instanceof FlowError ? error : refuse((error as Error).message);
   }
-  return parseEnv(text) as Record<string, string>;
+  try {
+    const bytes = new Uint8Array(MAX_DOTENV_BYTES + 1);
+    let length = 0;
+    while (length < bytes.length) {
+      const read = file.readSync(bytes.subarray(length));
+      if (read === null) break;
+      length += read;
+    }
+    if (length > MAX_DOTENV_BYTES) {
+      throw refuse(`it is larger than ${MAX_DOTENV_BYTES / 1024} KiB`);
+    }
+    return bytes.subarray(0, length);
+  } catch (error) {
+    throw error instanceof FlowError ? error : refuse((error as Error).message);
+  } finally {
+    file.close();
+  }
+}
+
+/** `.env` as text, by its byte-order mark: UTF-8 without one; anything that does not decode is refused naming the encoding. */
+function decodeDotEnv(
+  path: string,
+  bytes: Uint8Array,
+): { text: string; encoding?: string } {
+  const [first, second, third] = bytes;
+  const [encoding, skip] = first === 0xef && second === 0xbb && third === 0xbf
+    ? ["UTF-8", 3]
+    : first === 0xff && second === 0xfe
+    ? ["UTF-16LE", 2]
+    : first === 0xfe && second === 0xff
+    ? ["UTF-16BE", 2]
+    : ["UTF-8", 0];
+  const hint =
+    "Save it as UTF-8: in an editor, save with the encoding UTF-8; in PowerShell, Set-Content -Encoding utf8 .env.";
+  let text: string;
+  try {
+    text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true })
+      .decode(bytes.subarray(skip));
+  } catch {
+    throw usageError(`Cannot read ${path}: it is not ${encoding} text`, hint);
+  }
+  if (text.includes("\0")) {
+    throw usageError(
+      `Cannot read ${path}: it holds NUL characters (UTF-16 without a byte-order mark?), not ${encoding} text`,
+      hint,
+    );
+  }
+  return { text, encoding: encoding === "UTF-8" ? undefined : encoding };
+}
+
+/** The numbers of the lines `parseEnv` skips: not blank, not a comment, not `KEY=value`, and not inside a quoted value. */
+export function ignoredDotEnvLines(text: string): number[] {
+  const lines = text.split(/\r?\n/);
+  const ignored: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const assignment = /^(?:export\s+)?[^=\s][^=]*=\s*(.*)$/.exec(line);
+    if (!assignment) {
+      ignored.push(i + 1);
+      continue;
+    }
+    const value = assignment[1];
+    const quote = value[0];
+    if (!/^["'`]/.test(value) || value.indexOf(quote, 1) > 0) continue;
+    // A quoted value that goes on runs to the next line holding its quote, if any.
+    const close = lines.findIndex((next, j) => j > i && next.includes(quote));
+    if (close > 0) i = close;
+  }
+  return ignored;
 }
 
 function parseCommandLine(args: string[]) {
@@ -3658,13 +4265,19 @@ function savePermissionHint(demo: boolean): string {
     } --save FILE.`;
 }
 
-/** Checks up front that --save can create its file, so no redeemed code is wasted on a bad path. */
-function checkSavePath(path: string, demo = false) {
+/** Checks up front that a flag's new file (--save, --report) can be created, so no run is wasted on a bad path; `hint` says how to allow writing it. */
+function checkNewFilePath(flag: string, path: string, hint: string) {
   const shown = terminalSafe(path);
+  if (path.trim() === "") {
+    throw usageError(
+      `Cannot use ${flag}: no file name given "${shown}"`,
+      `Give a new file name after ${flag}.`,
+    );
+  }
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     throw usageError(
-      `Cannot use --save: this run may not write that file "${shown}"`,
-      savePermissionHint(demo),
+      `Cannot use ${flag}: this run may not write that file "${shown}"`,
+      hint,
     );
   }
   let exists = true;
@@ -3673,7 +4286,7 @@ function checkSavePath(path: string, demo = false) {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
       throw usageError(
-        `Cannot use --save: ${(error as Error).message} "${shown}"`,
+        `Cannot use ${flag}: ${(error as Error).message} "${shown}"`,
         "Choose a file name in a directory you can write to.",
       );
     }
@@ -3681,8 +4294,8 @@ function checkSavePath(path: string, demo = false) {
   }
   if (exists) {
     throw usageError(
-      `Cannot use --save: the file already exists "${shown}"`,
-      "Choose a new file name, or move the old file away; tokens are never overwritten.",
+      `Cannot use ${flag}: the file already exists "${shown}"`,
+      `Choose a new file name, or move the old file away; ${flag} never overwrites a file.`,
     );
   }
   const directory = path.includes("/")
@@ -3703,8 +4316,20 @@ function checkSavePath(path: string, demo = false) {
   }
   if (!isDirectory) {
     throw usageError(
-      `Cannot use --save: no such directory "${terminalSafe(directory)}"`,
+      `Cannot use ${flag}: no such directory "${terminalSafe(directory)}"`,
       "Create the directory first, or choose a file name in an existing one.",
+    );
+  }
+  // The only sure test that the file can be created: create it, and remove it at once.
+  try {
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+    Deno.removeSync(path);
+  } catch (error) {
+    throw usageError(
+      `Cannot use ${flag}: the file cannot be created there (${
+        (error as Error).message.replace(/: \w+ '.*'$/s, "")
+      }) "${shown}"`,
+      "Choose a file name in a directory you can write to.",
     );
   }
 }
@@ -3781,6 +4406,7 @@ export function loadConfig(
     refresh: flags.refresh ?? false,
     revoke: flags.revoke ?? false,
     save: flags.save,
+    report: flags.report,
     pause: flags.pause ?? false,
     warnings: [],
     settingsFrom: {
@@ -3788,9 +4414,18 @@ export function loadConfig(
       scope: scope?.source ?? "the app's own scopes",
     },
   };
-  if (config.save !== undefined) checkSavePath(config.save, demo);
+  if (config.save !== undefined) {
+    checkNewFilePath("--save", config.save, savePermissionHint(demo));
+  }
   if (config.save !== undefined && config.refresh) {
     checkReplacePath(config.save, demo);
+  }
+  if (config.report !== undefined) {
+    checkNewFilePath(
+      "--report",
+      config.report,
+      "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
+    );
   }
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
@@ -3973,20 +4608,25 @@ export async function main(args: string[]): Promise<number> {
   );
   config.warnings.forEach(warn);
   let demoOrg: { close(): Promise<void> } | undefined;
+  let report: ReportModule | undefined;
+  let code: number;
   try {
-    if (config.http) await startRecording(flow); // a report will ask for it too
+    if (config.report !== undefined) report = await loadReport();
+    if (config.http || report) await startRecording(flow);
     if (config.demo) {
       demoOrg = await startDemo(flow);
     }
     await runFlow(flow);
     if (flow.record) flow.record.outcome = { kind: "completed" };
-    return EXIT_OK;
+    code = EXIT_OK;
   } catch (error) {
-    return fail(output, withRunDetails(error, flow.config), flow);
+    code = fail(output, withRunDetails(error, flow.config), flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
   }
+  // Completed, failed or interrupted: the page shows how far the run got.
+  return report ? await writeReport(flow, report, code) : code;
 }
 
 /** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
@@ -4147,12 +4787,7 @@ function errorPageListener() {
     ) {
       if (!waiting || request.state !== waiting.state) return; // another run's, or a page's
       shown = true;
-      waiting.told.resolve({
-        kind: "error",
-        error,
-        error_description:
-          `${error_description} (the demo org showed this on its own page, which never sends the browser back to the callback, and told the script)`,
-      });
+      waiting.told.resolve({ kind: "error", error, error_description });
     },
     waitFor(state: string): Promise<CallbackResult> {
       waiting = { state, told: Promise.withResolvers() };
@@ -4219,6 +4854,63 @@ async function startRecording(flow: Flow) {
     events: [],
     outcome: { kind: "interrupted", step: null },
   };
+}
+
+// ---------------------------------------------------------------------------
+// --report: the run as a Markdown page (report.ts, loaded only when asked for)
+// ---------------------------------------------------------------------------
+
+type ReportModule = typeof import("./report.ts");
+
+/** Loads report.ts before anything starts, so a gist without it stops at once. */
+function loadReport(): Promise<ReportModule> {
+  return importBeside(
+    () => import("./report.ts"),
+    "--report",
+    "report.ts",
+    "Fetch report.ts next to main.ts, or run without --report (--json prints every step's data).",
+  );
+}
+
+/** Writes the page of a run that got to step 1 at least, to a new file, and says where; a completed run whose page cannot be written exits 1. */
+async function writeReport(
+  flow: Flow,
+  report: ReportModule,
+  code: number,
+): Promise<number> {
+  const record = flow.record;
+  if (!record || record.steps.length === 0) return code;
+  const path = flow.config.report!;
+  record.instanceUrl = flow.config.instanceUrl; // the demo org's, once it started
+  const { showSecrets } = flow.config;
+  try {
+    await Deno.writeTextFile(path, report.renderReport(record), {
+      createNew: true,
+      ...(showSecrets ? { mode: 0o600 } : {}),
+    });
+  } catch (error) {
+    logFailure(
+      flow.output,
+      new FlowError({
+        error: "report_failed",
+        error_description: `Cannot write the report: ${
+          (error as Error).message.replace(/: \w+ '.*'$/s, "")
+        } "${terminalSafe(path)}"`,
+        hint:
+          "Choose a new file name in a directory you can write to (--report FILE.md); the steps printed above are the run.",
+      }),
+    );
+    return code === EXIT_OK ? EXIT_FAILED : code;
+  }
+  note(
+    flow,
+    `wrote the report of this run to ${path}: ${
+      showSecrets
+        ? "it holds the secrets unmasked (mode 0600): do not share it"
+        : "secrets masked, ready to paste into a gist"
+    }`,
+  );
+  return code;
 }
 
 /** What Ctrl+C ends: the step under way, and the callback server only if it had started. */

@@ -14,27 +14,36 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./_test_deps.ts";
-import { run } from "./_test_utils.ts";
+import { endlessBody, run, UNREACHED_ORG } from "./_test_utils.ts";
 import {
   accessTokenFormat,
   accessTokenHash,
+  type Answer,
   browserCommands,
   buildAuthorizeUrl,
+  checkRefusal,
   type Config,
   createLineReader,
   decodeJwt,
   editDistance,
   EXIT_FAILED,
   EXIT_USAGE,
+  fetchRefusal,
+  type Flow,
   FlowError,
   hintFor,
+  ignoredDotEnvLines,
   loadConfig,
   mask,
   MAX_LINE,
+  parseJson,
   proxyVariableFor,
   readCallback,
   readDotEnv,
+  readJson,
   renderFields,
+  safeJson,
+  send,
   type SettingSources,
   showJwtAccessToken,
   STEPS,
@@ -534,20 +543,158 @@ Deno.test("loadConfig() warns when the client secret comes from the command line
 Deno.test("readDotEnv() reads KEY=value lines, allows a missing file, and refuses an unreadable one", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    assertEquals(readDotEnv(`${dir}/.env`), {});
+    assertEquals(readDotEnv(`${dir}/.env`), { values: {}, warnings: [] });
     Deno.writeTextFileSync(
       `${dir}/.env`,
       "# a comment\nSF_CLIENT_ID='quoted'\nSF_SCOPE=api id\n",
     );
     assertEquals(readDotEnv(`${dir}/.env`), {
-      SF_CLIENT_ID: "quoted",
-      SF_SCOPE: "api id",
+      values: { SF_CLIENT_ID: "quoted", SF_SCOPE: "api id" },
+      warnings: [],
     });
     const error = assertThrows(() => readDotEnv(dir), FlowError);
     assertStringIncludes(error.error_description, `Cannot read ${dir}`);
     assertEquals(error.exitCode, EXIT_USAGE);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** Text as Windows PowerShell 5's `>` writes it: UTF-16 with a byte-order mark, CRLF line ends. */
+function utf16(text: string, order: "LE" | "BE", bom = true): Uint8Array {
+  const crlf = text.replaceAll("\n", "\r\n");
+  const bytes = new Uint8Array((bom ? 2 : 0) + crlf.length * 2);
+  const view = new DataView(bytes.buffer);
+  if (bom) view.setUint16(0, 0xfeff, order === "LE");
+  for (let i = 0; i < crlf.length; i++) {
+    view.setUint16((bom ? 2 : 0) + i * 2, crlf.charCodeAt(i), order === "LE");
+  }
+  return bytes;
+}
+
+Deno.test("readDotEnv() skips a UTF-8 byte-order mark, reads UTF-16 with one, and refuses what it cannot decode, naming .env and the encoding", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/.env`;
+  const settings =
+    "SF_INSTANCE_URL=https://acme.my.salesforce.com\nSF_CLIENT_ID=3MVG9x\n";
+  const values = {
+    SF_INSTANCE_URL: "https://acme.my.salesforce.com",
+    SF_CLIENT_ID: "3MVG9x",
+  };
+  const utf8 = new TextEncoder().encode(settings);
+  const read: [string, Uint8Array, string[]][] = [
+    ["UTF-8 with a BOM", new Uint8Array([0xef, 0xbb, 0xbf, ...utf8]), []],
+    ["UTF-16LE with a BOM (PowerShell 5)", utf16(settings, "LE"), [
+      `read ${path} as UTF-16LE; other tools expect UTF-8`,
+    ]],
+    ["UTF-16BE with a BOM", utf16(settings, "BE"), [
+      `read ${path} as UTF-16BE; other tools expect UTF-8`,
+    ]],
+  ];
+  const refused: [string, Uint8Array, string][] = [
+    [
+      "UTF-16LE without a BOM",
+      utf16(settings, "LE", false),
+      "holds NUL characters",
+    ],
+    [
+      "Latin-1",
+      new Uint8Array([...utf8, 0x23, 0xe9, 0x0a]),
+      "it is not UTF-8 text",
+    ],
+    [
+      "a broken UTF-16LE",
+      new Uint8Array([0xff, 0xfe, 0x00, 0xd8, 0x41, 0x00]),
+      "it is not UTF-16LE text",
+    ],
+    [
+      "more than 64 KiB",
+      new TextEncoder().encode("# x\n".repeat(20_000)),
+      "larger than 64 KiB",
+    ],
+  ];
+  try {
+    for (const [name, bytes, warnings] of read) {
+      Deno.writeFileSync(path, bytes);
+      assertEquals(readDotEnv(path), { values, warnings }, name);
+    }
+    for (const [name, bytes, detail] of refused) {
+      Deno.writeFileSync(path, bytes);
+      const error = assertThrows(
+        () => readDotEnv(path),
+        FlowError,
+        undefined,
+        name,
+      );
+      assertStringIncludes(
+        error.error_description,
+        `Cannot read ${path}: `,
+        name,
+      );
+      assertStringIncludes(error.error_description, detail, name);
+      assertEquals(error.exitCode, EXIT_USAGE, name);
+    }
+    if (Deno.build.os !== "windows") {
+      Deno.removeSync(path);
+      Deno.symlinkSync("/dev/zero", path);
+      const error = assertThrows(() => readDotEnv(path), FlowError);
+      assertStringIncludes(error.error_description, "not a regular file");
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("ignoredDotEnvLines() names the lines parseEnv skips, and none that are settings, comments or inside a quoted value", () => {
+  const cases: [string, number[]][] = [
+    ["A=1\nB=2\n", []],
+    ["# comment\n\n   \n  # indented comment\nA=1", []],
+    ["SF_CLIENT_ID 3MVG9x\nA=1\nsecret-looking-line", [1, 3]],
+    ["export A=1\nexport B\nexportC=2\nA B=3", [2]],
+    ["=x\n =y\nK==v\nL=a=b", [1, 2]],
+    ['A="multi\nline"\nB=1\nnot a setting', [4]],
+    ["A='x\n# inside\ny'\nB=1", []],
+    ["A=`unclosed\ny\nB=1", [2]],
+    ['A="unclosed\nB=2\nC="3"\nD=4\nE', [5]],
+    ["A=1\r\nB 2\r\nC=3\r\n", [2]],
+    ["__proto__=x\nconstructor\n\u001b[2J", [2, 3]],
+  ];
+  for (const [text, ignored] of cases) {
+    assertEquals(ignoredDotEnvLines(text), ignored, JSON.stringify(text));
+  }
+});
+
+Deno.test("a .env with lines it ignores says which, by number only; a UTF-16 .env from PowerShell is read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(
+      `${dir}/.env`,
+      utf16(
+        "SF_INSTANCE_URL=https://acme.my.salesforce.com\nSF_CLIENT_ID=3MVG9x\nSF_CLIENT_SECRET hunter2-secret\n",
+        "LE",
+      ),
+    );
+    const result = await run([
+      "--no-check",
+      "--no-browser",
+      "--json",
+      "--timeout",
+      "0.2",
+    ], { cwd: dir });
+    assertEquals(result.code, 1, result.stderr);
+    assertEquals(
+      result.steps[0].data.settings_from.instance,
+      "SF_INSTANCE_URL in .env",
+    );
+    assertStringIncludes(result.stderr, "warning: read .env as UTF-16LE");
+    assertStringIncludes(
+      result.stderr,
+      "warning: .env: ignored line 3: not KEY=value",
+    );
+    assertFalse(result.stderr.includes("hunter2"));
+    assertFalse(result.stdout.includes("hunter2"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -589,6 +736,49 @@ Deno.test("bad configuration exits 2 with one error and one hint line, and write
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  }
+});
+
+Deno.test('--save "" and --save into a directory this user cannot write fail at start with exit 2, and leave nothing behind', async () => {
+  const dir = await Deno.makeTempDir();
+  // Root writes anywhere it has permission bits for: /sys refuses even root.
+  const locked = Deno.uid() !== 0
+    ? `${dir}/locked`
+    : Deno.build.os === "linux"
+    ? "/sys"
+    : undefined;
+  if (locked === `${dir}/locked`) await Deno.mkdir(locked, { mode: 0o500 });
+  const cases: [string, string][] = [
+    ["", 'Cannot use --save: no file name given ""'],
+    [" ", 'Cannot use --save: no file name given " "'],
+    ...(locked
+      ? [[
+        `${locked}/t.json`,
+        `Cannot use --save: the file cannot be created there`,
+      ] as [string, string]]
+      : []),
+  ];
+  try {
+    for (const [path, message] of cases) {
+      const result = await run([
+        ...UNREACHED_ORG,
+        "--timeout",
+        "1",
+        "--save",
+        path,
+      ], { cwd: dir });
+      assertEquals(result.code, 2, `${path}: ${result.stderr}`);
+      assertEquals(result.stdout, "", `${path}: no step was started`);
+      assertStringIncludes(result.stderr, message, path);
+      assertMatch(
+        result.stderr,
+        /^usage: .+\nhint: .+\n$/,
+      );
+    }
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(left, locked === `${dir}/locked` ? ["locked"] : []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -766,6 +956,59 @@ Deno.test("decodeJwt() refuses what is not a compact JWS of two JSON objects", (
   }
 });
 
+Deno.test("decodeJwt() refuses an ID token too long or nested too deep, before anything prints it", () => {
+  const part = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value)).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+  let deep: unknown = 1;
+  for (let i = 0; i < 1000; i++) deep = [deep];
+  const cases: [string, string][] = [
+    [
+      `${part({ alg: "RS256" })}.${part({ deep })}.c2ln`,
+      "nested deeper than 32 levels",
+    ],
+    [
+      `${part({ alg: "RS256" })}.${part({ pad: "x".repeat(20_000) })}.c2ln`,
+      "longer than 16384 characters",
+    ],
+    ["a".repeat(1_000_000), "longer than 16384 characters"],
+  ];
+  for (const [jwt, detail] of cases) {
+    const error = assertThrows(
+      () => decodeJwt(jwt),
+      FlowError,
+      undefined,
+      detail,
+    );
+    assertEquals(error.error, "invalid_id_token");
+    assertStringIncludes(error.error_description, `format check failed: `);
+    assertStringIncludes(error.error_description, detail);
+  }
+  const ok = decodeJwt(
+    `${part({ alg: "RS256" })}.${part({ a: [[["fine"]]] })}.c2ln`,
+  );
+  assertEquals(ok.claims, { a: [[["fine"]]] });
+});
+
+Deno.test("safeJson() never throws: a field that cannot be shown becomes a note, and the rest is still printed", () => {
+  let deep: unknown = {};
+  for (let i = 0; i < 100_000; i++) deep = { a: deep };
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = cyclic;
+  const shown = JSON.parse(
+    safeJson({ step: 7, data: { status: 200, id_token: { deep }, cyclic } }, 2),
+  );
+  assertEquals(shown.step, 7);
+  assertEquals(shown.data.status, 200);
+  assertMatch(shown.data.id_token.deep, /^\(cannot be shown: .*call stack/);
+  assertEquals(shown.data.cyclic.name, "loop");
+  assertMatch(shown.data.cyclic.self, /^\(cannot be shown: /);
+  assertEquals(safeJson({ ok: "\u001b[2J" }), '{"ok":"\\u001b[2J"}');
+  assertEquals(safeJson(undefined), "null");
+});
+
 Deno.test("accessTokenHash() is the left half of the access token's SHA-256, base64url", async () => {
   // OpenID Connect Core's example: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" has at_hash "77QmUPtjPfzWtF2AnpK9RQ".
   assertEquals(
@@ -835,7 +1078,7 @@ Deno.test("accessTokenFormat() and showJwtAccessToken() recognise a JWT-based ac
   }
 });
 
-Deno.test("proxyVariableFor() names the variable Deno's fetch would use, none for loopback or a NO_PROXY host", () => {
+Deno.test("proxyVariableFor() names the variable Deno's fetch would use, none for a host NO_PROXY exempts", () => {
   const proxy = "http://proxy.example:3128";
   const cases: [string, Record<string, string>, string | undefined][] = [
     ["https://acme.my.salesforce.com", { HTTPS_PROXY: proxy }, "HTTPS_PROXY"],
@@ -864,18 +1107,24 @@ Deno.test("proxyVariableFor() names the variable Deno's fetch would use, none fo
       HTTPS_PROXY: proxy,
       NO_PROXY: "other.com, notsalesforce.com",
     }, "HTTPS_PROXY"],
+    // Loopback too, as Deno's fetch has it: fetchDirectToLoopback steps around it.
     [
       "http://127.0.0.1:8080",
       { ALL_PROXY: proxy, HTTP_PROXY: proxy },
+      "ALL_PROXY",
+    ],
+    ["http://localhost:8080", { http_proxy: proxy }, "http_proxy"],
+    ["http://[::1]:8080", { HTTP_PROXY: proxy, NO_PROXY: "::1" }, undefined],
+    [
+      "http://localhost:8080",
+      { HTTP_PROXY: proxy, no_proxy: "localhost" },
       undefined,
     ],
-    ["http://localhost:8080", { ALL_PROXY: proxy }, undefined],
-    ["http://[::1]:8080", { all_proxy: proxy }, undefined],
     ["https://acme.my.salesforce.com", {}, undefined],
   ];
   for (const [url, env, expected] of cases) {
     assertEquals(
-      proxyVariableFor(url, (name) => env[name]),
+      proxyVariableFor(url, env),
       expected,
       `${url} ${JSON.stringify(env)}`,
     );
@@ -948,6 +1197,372 @@ Deno.test("deno task demo's permissions: --save names the command that can write
     assertEquals([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Talking to the org: the URL policy, the one send(), and what it reads
+// ---------------------------------------------------------------------------
+
+Deno.test("fetchRefusal() lets through only https on the org's or Salesforce's hosts, and a loopback org itself", () => {
+  const org = "https://acme.my.salesforce.com";
+  const local = "http://127.0.0.1:4000";
+  const cases: [string, string, string | undefined][] = [
+    // The configured org, and Salesforce's own hosts.
+    [org, "https://acme.my.salesforce.com/id/keys", undefined],
+    [org, "https://login.salesforce.com/id/00D/005", undefined],
+    [
+      org,
+      "https://test.salesforce.com/.well-known/openid-configuration",
+      undefined,
+    ],
+    [org, "https://other--dev.sandbox.my.salesforce.com/id/keys", undefined],
+    [org, "https://acme.my.site.com/id/keys", undefined],
+    [local, "https://login.salesforce.com/id/keys", undefined],
+    // A loopback org: itself, under any of its loopback names.
+    [local, "http://127.0.0.1:4000/id/keys", undefined],
+    [local, "http://localhost:4000/id/keys", undefined],
+    [local, "http://[::1]:4000/id/keys", undefined],
+    // Schemes that are not the web's.
+    [org, "file:///proc/self/environ", "its scheme is file:, not https"],
+    [org, "file:///home/me/.env", "its scheme is file:, not https"],
+    [
+      org,
+      'data:application/json,{"keys":[]}',
+      "its scheme is data:, not https",
+    ],
+    [
+      org,
+      "blob:https://acme.my.salesforce.com/x",
+      "its scheme is blob:, not https",
+    ],
+    [org, "javascript:alert(1)", "its scheme is javascript:, not https"],
+    [org, "ftp://acme.my.salesforce.com/keys", "its scheme is ftp:, not https"],
+    // http where https is due, and another port on loopback.
+    [
+      org,
+      "http://acme.my.salesforce.com/id/keys",
+      'its scheme is http:, not the instance URL\'s https: (host "acme.my.salesforce.com")',
+    ],
+    [
+      org,
+      "http://login.salesforce.com/id/keys",
+      'its host "login.salesforce.com" is neither',
+    ],
+    [
+      local,
+      "https://127.0.0.1:4000/id/keys",
+      "its scheme is https:, not the instance URL's http:",
+    ],
+    [
+      local,
+      "http://127.0.0.1:4001/id/keys",
+      'its host "127.0.0.1:4001" is neither the instance URL\'s ("127.0.0.1:4000")',
+    ],
+    [local, "http://127.0.0.2:4000/id/keys", 'its host "127.0.0.2:4000"'],
+    [local, "http://10.0.0.1/", 'its host "10.0.0.1" is neither'],
+    // Other hosts, and look-alikes of Salesforce's.
+    [
+      org,
+      "https://evil.example/id/keys",
+      'its host "evil.example" is neither the instance URL\'s ("acme.my.salesforce.com") nor one of Salesforce\'s',
+    ],
+    [
+      org,
+      "https://acme.my.salesforce.com.evil.example/",
+      'its host "acme.my.salesforce.com.evil.example"',
+    ],
+    [
+      org,
+      "https://login.salesforce.com.evil.example/",
+      'its host "login.salesforce.com.evil.example"',
+    ],
+    [org, "https://evilmy.salesforce.com/", 'its host "evilmy.salesforce.com"'],
+    [
+      org,
+      "https://login.salesforce.com:8443/",
+      'its host "login.salesforce.com:8443"',
+    ],
+    [
+      org,
+      "https://user:pw@login.salesforce.com/",
+      "it carries a user name or password",
+    ],
+    // Hostile values: not URLs, prototype names, control characters, huge.
+    [org, "", "it is not a URL"],
+    [org, "/id/keys", "it is not a URL"],
+    [org, "__proto__", "it is not a URL"],
+    [org, "https://__proto__/", 'its host "__proto__"'],
+    [org, "https://constructor.my.salesforce.com/", undefined],
+    [org, "https://evil.example\u001b[2J/", "not a URL"],
+    [org, `https://${"a".repeat(100_000)}.example/`, "is neither"],
+  ];
+  for (const [instance, url, expected] of cases) {
+    const refusal = fetchRefusal(instance, url);
+    if (expected === undefined) assertEquals(refusal, undefined, url);
+    else assertStringIncludes(refusal ?? "(allowed)", expected, url);
+  }
+});
+
+/** A context for send(): the configured org and a signal nothing aborts. */
+function sendContext(instanceUrl: string): Flow {
+  return {
+    config: { instanceUrl } as Config,
+    output: {
+      json: true,
+      color: false,
+      width: Infinity,
+      showSecrets: false,
+      pause: false,
+    },
+    lines: createLineReader(ReadableStream.from([])),
+    signal: new AbortController().signal,
+  };
+}
+
+Deno.test("send() refuses what the URL policy refuses and never fetches it: no local file reaches an error", async () => {
+  const dir = Deno.makeTempDirSync();
+  const marker = "SF_CLIENT_SECRET=marker-that-must-stay-local";
+  Deno.writeTextFileSync(`${dir}/.env`, marker);
+  try {
+    for (
+      const url of [
+        `file://${dir}/.env`,
+        `data:text/plain,${marker}`,
+        "http://127.0.0.1:1/elsewhere",
+      ]
+    ) {
+      const error = await send(
+        sendContext("http://127.0.0.1:4000"),
+        "key set (JWKS)",
+        url,
+        {},
+      ).then(() => undefined, (error) => error);
+      assertInstanceOf(error, FlowError, url);
+      assertEquals(error.error, "unexpected_response", url);
+      assertStringIncludes(
+        error.error_description,
+        "Cannot fetch the key set (JWKS): its ",
+        url,
+      );
+      assertFalse(error.error_description.includes("marker"), url);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("send() turns a body that stops coming into timeout, a body cut short into network_error, and one past its cap into unexpected_response", async () => {
+  // A raw server, for answers no well-behaved server gives.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const open: Promise<void>[] = [];
+  const release = Promise.withResolvers<void>();
+  async function answer(conn: Deno.Conn) {
+    const request = new Uint8Array(4096);
+    await conn.read(request);
+    const path = new TextDecoder().decode(request).split(" ")[1];
+    const head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n";
+    const answers: Record<string, string> = {
+      "/stalls": `${head}content-length: 1000\r\n\r\n{"access_token":`,
+      "/cut": `${head}content-length: 1000\r\n\r\n{"access_token":`,
+      "/huge": `${head}content-length: 70000\r\n\r\n{"a":"${
+        "x".repeat(69_990)
+      }"}`,
+    };
+    await conn.write(new TextEncoder().encode(answers[path] ?? ""));
+    if (path === "/stalls") await release.promise; // until the test ends
+    conn.close();
+  }
+  const served = (async () => {
+    for await (const conn of listener) open.push(answer(conn).catch(() => {}));
+  })();
+  const flow = sendContext(`http://127.0.0.1:${port}`);
+  const attempt = (path: string) =>
+    send(flow, "token response", `http://127.0.0.1:${port}${path}`, {}, {
+      timeoutMs: 2_000,
+    }).then(() => undefined, (error) => error);
+  try {
+    const stalled = await attempt("/stalls");
+    assertInstanceOf(stalled, FlowError);
+    assertEquals(stalled.error, "timeout");
+    assertStringIncludes(
+      stalled.error_description,
+      "Cannot read the token response from",
+    );
+    assertStringIncludes(
+      stalled.error_description,
+      "did not finish within 2 seconds",
+    );
+    assertStringIncludes(stalled.hint, "did not answer in time");
+    const cut = await attempt("/cut");
+    assertInstanceOf(cut, FlowError);
+    assertEquals(cut.error, "network_error");
+    assertStringIncludes(
+      cut.error_description,
+      "Cannot read the token response",
+    );
+    const huge = await attempt("/huge");
+    assertInstanceOf(huge, FlowError);
+    assertEquals(huge.error, "unexpected_response");
+    assertStringIncludes(huge.error_description, "larger than 64 KiB");
+  } finally {
+    release.resolve();
+    listener.close();
+    await served.catch(() => {});
+    await Promise.all(open);
+  }
+});
+
+Deno.test("send() reads an endless body only up to its cap, as a prefix when asked, and cancels the rest", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(endlessBody("x".repeat(10_000))),
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  try {
+    const prefix = await send(
+      sendContext(url),
+      "answer to the check",
+      url,
+      {},
+      { prefix: true },
+    );
+    assertEquals(prefix.text.length, 1024);
+    assert(prefix.truncated);
+    assert(prefix.fromOrg);
+    const whole = await send(sendContext(url), "discovery document", url, {})
+      .then(() => undefined, (error) => error);
+    assertEquals(whole?.error, "unexpected_response");
+    assertStringIncludes(whole.error_description, "larger than 64 KiB");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+/** An answer as send() hands it on. */
+function answer(fields: Partial<Answer>): Answer {
+  return {
+    url: "https://acme.my.salesforce.com/services/oauth2/token",
+    status: 200,
+    ok: true,
+    headers: new Headers({ "content-type": "application/json" }),
+    text: "{}",
+    truncated: false,
+    fromOrg: true,
+    ...fields,
+  };
+}
+
+Deno.test("readJson() quotes only the configured org's bodies, and refuses JSON nested too deep", () => {
+  const secret = "a body from another host that must not be quoted";
+  const foreign = assertThrows(
+    () =>
+      readJson(
+        answer({
+          url: "https://login.salesforce.com/id/00D/005",
+          status: 401,
+          ok: false,
+          text: JSON.stringify({ error: "x", error_description: secret }),
+          fromOrg: false,
+        }),
+        "identity response",
+      ),
+    FlowError,
+  );
+  assertEquals(foreign.error, "unexpected_response");
+  assertFalse(foreign.error_description.includes(secret));
+  assertStringIncludes(
+    foreign.error_description,
+    "its body is not shown: it came from login.salesforce.com",
+  );
+  const own = assertThrows(
+    () =>
+      readJson(
+        answer({ status: 502, ok: false, text: "<h1>down</h1>" }),
+        "token response",
+      ),
+    FlowError,
+  );
+  assertStringIncludes(own.error_description, '"<h1>down</h1>"');
+  const deep = assertThrows(
+    () =>
+      readJson(
+        answer({ text: "[".repeat(100_000) + "]".repeat(100_000) }),
+        "discovery document",
+      ),
+    FlowError,
+  );
+  assertStringIncludes(deep.error_description, "nested deeper than 32 levels");
+  for (const text of ["null", "[]", '"x"', "1", "", "{", '{"__proto__":1}']) {
+    const fields = (() => {
+      try {
+        return readJson(answer({ text }), "token response");
+      } catch (error) {
+        assertInstanceOf(error, FlowError, text);
+        return undefined;
+      }
+    })();
+    if (text === '{"__proto__":1}') {
+      assertEquals(Object.keys(fields!), ["__proto__"]);
+    } else assertEquals(fields, undefined, text);
+  }
+});
+
+Deno.test("parseJson() refuses nesting past 32 levels before parsing, counting brackets outside strings only", () => {
+  const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+  assertEquals(parseJson(nested(32)) !== undefined, true);
+  assertThrows(
+    () => parseJson(nested(33)),
+    SyntaxError,
+    "nested deeper than 32 levels",
+  );
+  assertThrows(
+    () => parseJson(nested(1_000_000)),
+    SyntaxError,
+    "nested deeper",
+  );
+  const inString = JSON.stringify({ a: "[".repeat(1000), b: '\\"{{{{' });
+  assertEquals(parseJson(inString), JSON.parse(inString));
+});
+
+Deno.test("checkRefusal() is Salesforce's refusal only: status 400 and the bare error text, nothing that merely looks like it", () => {
+  const bare =
+    "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match%20configuration";
+  const cases: [number, string, boolean, ReturnType<typeof checkRefusal>][] = [
+    [400, bare, false, {
+      error: "redirect_uri_mismatch",
+      error_description: "redirect_uri must match configuration",
+    }],
+    [400, `${bare}\n`, false, {
+      error: "redirect_uri_mismatch",
+      error_description: "redirect_uri must match configuration",
+    }],
+    [200, bare, false, undefined],
+    [302, bare, false, undefined],
+    [401, bare, false, undefined],
+    [500, bare, false, undefined],
+    [400, `<p>${bare}</p>`, false, undefined],
+    [400, `${bare}&state=x`, false, undefined],
+    [400, "error=&error_description=x", false, undefined],
+    [400, "", false, undefined],
+    [400, bare.slice(0, 100), true, "unknown"],
+    // Hostile values pass through as data: the hint table is looked up by own keys.
+    [400, "error=constructor&error_description=", false, {
+      error: "constructor",
+      error_description: "",
+    }],
+    [400, "error=%1b%5b2J&error_description=%e2%80%ae", false, {
+      error: "\u001b[2J",
+      error_description: "\u202e",
+    }],
+  ];
+  for (const [status, text, truncated, expected] of cases) {
+    assertEquals(
+      checkRefusal({ status, text, truncated }),
+      expected,
+      `${status} ${text}`,
+    );
   }
 });
 

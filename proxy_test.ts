@@ -194,3 +194,53 @@ Deno.test("under deno task start's permissions the proxy hint still names the va
     assertEquals(reached, ["CONNECT acme.my.salesforce.com:443 HTTP/1.1"]);
   });
 });
+
+Deno.test("fetchDirectToLoopback() is plain fetch when no proxy would carry the request (origin-form), and goes to the host itself when one would", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const lines: string[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buffer = new Uint8Array(4096);
+      const read = await conn.read(buffer).catch(() => null);
+      lines.push(
+        new TextDecoder().decode(buffer.subarray(0, read ?? 0)).split(
+          "\r\n",
+        )[0],
+      );
+      await conn.write(
+        new TextEncoder().encode(
+          "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        ),
+      ).catch(() => {});
+      conn.close();
+    }
+  })();
+  const url = `http://127.0.0.1:${listener.addr.port}/services/oauth2/token`;
+  const main = new URL("./main.ts", import.meta.url).href;
+  const fetchIn = async (env: Record<string, string>) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const { fetchDirectToLoopback } = await import(${
+          JSON.stringify(main)
+        }); console.log(await (await fetchDirectToLoopback(${
+          JSON.stringify(url)
+        })).text());`,
+      ],
+      env: childEnv(env),
+      clearEnv: true,
+    }).output();
+    return new TextDecoder().decode(output.stdout).trim();
+  };
+  try {
+    assertEquals(await fetchIn({}), "ok");
+    assertEquals(await fetchIn({ HTTP_PROXY: "http://127.0.0.1:9" }), "ok");
+    assertEquals(lines, [
+      "GET /services/oauth2/token HTTP/1.1", // as fetch always sends it
+      `GET ${url} HTTP/1.1`, // the whole URL, to the host itself, never to the proxy
+    ]);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+});

@@ -2,7 +2,10 @@
  * The report of a run (`report.ts`): its Markdown read back with a real
  * Markdown parser (marked, the one Mermaid itself uses), and its diagram
  * parsed and drawn by the real Mermaid library in headless Chromium, with
- * hostile values in every field that can come from outside.
+ * hostile values in every field that can come from outside. Then
+ * `main.ts --report` end to end: what it refuses before it starts, the page
+ * of a completed, failed and interrupted run, the leak scan, the diagram of
+ * a real run drawn, and docs/example-report.md checked against today's.
  *
  * Mermaid is pinned here and nowhere else: the script writes text and never
  * loads it. Its browser bundle is served from a local `Deno.serve` on
@@ -25,6 +28,20 @@ import {
   assertStringIncludes,
 } from "./_test_deps.ts";
 import { type Browser, chromium, type Page } from "./_test_deps.ts";
+import {
+  assertNoLeak,
+  childEnv,
+  type Finished,
+  MAIN,
+  orgArgs,
+  RAW_TOKEN,
+  run,
+  runApproved,
+  spawn,
+  UNREACHED_ORG,
+  withDemoOrg,
+} from "./_test_utils.ts";
+import { playDemoUser } from "./demo_org.ts";
 import {
   type Exchange,
   fenced,
@@ -661,6 +678,13 @@ interface Drawn {
 /** Mermaid's line types (sequenceDb's LINETYPE). */
 const SOLID = 0, DOTTED = 1, NOTE = 2, SOLID_CROSS = 3, DOTTED_CROSS = 4;
 
+/** The arrows Mermaid drew, as `from op to` (notes left out). */
+function drawnArrows(drawn: Drawn): string[] {
+  return drawn.messages.filter(({ type }) => type !== NOTE && type < 10).map((
+    { from, to, type },
+  ) => `${from} ${({ [SOLID]: "->>", [DOTTED]: "-->>" })[type] ?? type} ${to}`);
+}
+
 type Draw = (
   text: string,
   options?: { securityLevel?: "strict" | "loose"; screenshot?: string },
@@ -739,15 +763,8 @@ Deno.test({
       assertEquals(drawn.error, undefined);
       assertEquals(drawn.svg, 1);
       assertEquals(drawn.actors, PARTICIPANTS);
-      const arrows = drawn.messages.filter(({ type }) =>
-        type !== NOTE && type < 10
-      );
       assertEquals(
-        arrows.map(({ from, to, type }) =>
-          `${from} ${
-            ({ [SOLID]: "->>", [DOTTED]: "-->>" })[type] ?? type
-          } ${to}`
-        ),
+        drawnArrows(drawn),
         [
           "Script -->> Org",
           "Browser ->> Org",
@@ -934,4 +951,495 @@ Deno.test({
       }
     });
   },
+});
+
+// ---------------------------------------------------------------------------
+// main.ts --report: the page of a real run
+// ---------------------------------------------------------------------------
+
+/** A temporary working directory for one run, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs `--demo --no-browser --json` with `args` and `--report run.md` in a temporary folder: the run, its page and the page's mode. */
+async function demoReport(args: string[], options: { record?: boolean } = {}) {
+  let written: { result: Finished; page: string; mode: number } | undefined;
+  await inTempDir(async (cwd) => {
+    const result = await run(
+      ["--demo", "--no-browser", "--json", ...args, "--report", "run.md"],
+      { cwd, ...options },
+    );
+    const path = `${cwd}/run.md`;
+    written = {
+      result,
+      page: await Deno.readTextFile(path),
+      mode: (await Deno.stat(path)).mode ?? 0,
+    };
+  });
+  return written!;
+}
+
+/** The arrows of a page's diagram as `from op to`, read from its text. */
+function arrowsOf(page: string): string[] {
+  return mermaidBlock(page).split("\n").flatMap((line) => {
+    const found = /^ {2}(\w+)(-->>|->>|--x|-x)(\w+): /.exec(line);
+    return found ? [`${found[1]} ${found[2]} ${found[3]}`] : [];
+  });
+}
+
+/** The notes of a page's diagram, in order. */
+function notesOf(page: string): string[] {
+  return mermaidBlock(page).split("\n").flatMap((line) => {
+    const found = /^ {2}Note over [\w,]+: (.*)$/.exec(line);
+    return found ? [found[1]] : [];
+  });
+}
+
+/** A page's diagram as its arrows' first lines and its notes, in order. */
+function timelineOf(page: string): string[] {
+  return mermaidBlock(page).split("\n").flatMap((line) => {
+    const arrow = /^ {2}\w+-+(?:>>|x)\w+: ([^<]*)/.exec(line);
+    const note = /^ {2}Note over [\w,]+: ([^<]*)/.exec(line);
+    return arrow ? [arrow[1]] : note ? [note[1]] : [];
+  });
+}
+
+/** What a demo run with --refresh --revoke draws: the check before the browser, the browser at the org and the callback, then the back channel. */
+const DEMO_ARROWS = [
+  "Script -->> Org", // 4: the check before the browser
+  "Browser ->> Org", // 5: the authorization URL: sign in
+  "Browser ->> Org", // 5: POST /login
+  "Browser ->> Org", // 5: the authorization URL again: the consent page
+  "Browser ->> Org", // 5: Allow, answered 302 to the callback
+  "Browser ->> Callback", // 5: the callback with the code
+  "Script -->> Org", // 7: the token request
+  "Script -->> Org", // 7: discovery
+  "Script -->> Org", // 7: the key set
+  "Script -->> Org", // 9: identity
+  "Script -->> Org", // 10: the refresh
+  "Script -->> Org", // 10: discovery
+  "Script -->> Org", // 10: the key set
+  "Script -->> Org", // 11: revocation
+  "Script -->> Org", // 11: identity, refused
+];
+
+const DEMO_NOTES = [
+  "✓ state matched",
+  "✓ signature valid",
+  "✓ ID token verified",
+  "✓ signature valid",
+  "✓ ID token verified",
+  "✓ access token refused after revocation",
+  "✓ completed",
+];
+
+Deno.test("--report refuses, before anything starts, a file that exists, a missing directory, no name, or a file the run may not write", async () => {
+  const cases: [string, string, string[], string][] = [
+    ["an existing file", "taken.md", [], 'the file already exists "taken.md"'],
+    [
+      "a missing directory",
+      "no-such-dir/run.md",
+      [],
+      'no such directory "no-such-dir"',
+    ],
+    ["no name", "", [], "no file name given"],
+    [
+      "a file this run may not write",
+      "run.md",
+      ["--allow-net", "--allow-read", "--allow-env"],
+      'this run may not write that file "run.md"',
+    ],
+  ];
+  for (const [what, path, permissions, message] of cases) {
+    await inTempDir(async (dir) => {
+      await Deno.writeTextFile(`${dir}/taken.md`, "mine\n");
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...(permissions.length > 0 ? permissions : ["-A"]),
+          MAIN,
+          "--demo",
+          "--no-browser",
+          "--report",
+          path,
+        ],
+        cwd: dir,
+        env: childEnv(),
+        clearEnv: true,
+        stdin: "null",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assertEquals(output.code, 2, `${what}: ${stderr}`);
+      assertEquals(new TextDecoder().decode(output.stdout), "", what); // no step started
+      assertStringIncludes(stderr, `usage: Cannot use --report: ${message}`);
+      assertFalse(
+        stderr.includes("demo mode"),
+        `${what}: the demo org started`,
+      );
+      assertEquals(await Deno.readTextFile(`${dir}/taken.md`), "mine\n");
+      assertEquals(
+        [...Deno.readDirSync(dir)].map((entry) => entry.name),
+        ["taken.md"],
+        what,
+      );
+    });
+  }
+});
+
+Deno.test("--report in a gist without report.ts is a usage error before step 1, and says what to do; a run that stops before step 1 writes no page", async () => {
+  await inTempDir(async (gist) => {
+    for (const file of ["main.ts", "pkce.ts"]) {
+      await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
+    }
+    await inTempDir(async (cwd) => {
+      const result = await run([...UNREACHED_ORG, "--report", "run.md"], {
+        script: `${gist}/main.ts`,
+        cwd,
+      });
+      assertEquals(result.code, 2, result.stderr);
+      assertEquals(result.stdout, "");
+      assertStringIncludes(
+        result.stderr,
+        "usage: Cannot use --report: report.ts is not next to main.ts",
+      );
+      assertStringIncludes(result.stderr, "Fetch report.ts next to main.ts");
+      assertFalse(result.stderr.includes("    at "), "no stack trace");
+      assertEquals([...Deno.readDirSync(cwd)], []);
+    });
+    // With report.ts but not the demo org: the run stops before step 1, so there is no page.
+    await Deno.copyFile(
+      new URL("report.ts", import.meta.url),
+      `${gist}/report.ts`,
+    );
+    await inTempDir(async (cwd) => {
+      const result = await run(["--demo", "--report", "run.md"], {
+        script: `${gist}/main.ts`,
+        cwd,
+      });
+      assertEquals(result.code, 2, result.stderr);
+      assertStringIncludes(result.stderr, "Cannot use --demo");
+      assertEquals([...Deno.readDirSync(cwd)], []);
+    });
+  });
+});
+
+Deno.test("--report writes the page of a completed demo run: each step's data as printed, a note where each check held, no HTTP text without --http", async () => {
+  const { result, page } = await demoReport(["--refresh", "--revoke"]);
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(
+    result.stderr,
+    "note: wrote the report of this run to run.md: secrets masked",
+  );
+  assertMatch(
+    page.split("\n")[0],
+    /^# OAuth run on `127\.0\.0\.1:\d+`, \d{4}-\d\d-\d\d \d\d:\d\d UTC: completed$/,
+  );
+  assertEquals(
+    page.split("\n")[0].split("`")[1],
+    new URL(result.steps[0].data.instance).host,
+  );
+  assertStringIncludes(page.split("\n\n")[1], "Secrets are masked");
+  assertEquals(
+    headings(page).filter((heading) => heading.startsWith("### ")),
+    result.steps.map(({ step, title }) => `### ${step}. ${title}`),
+  );
+  // Each step's JSON is what --json printed for it.
+  const json = codeBlocks(page).filter(({ lang }) => lang === "json");
+  assertEquals(
+    json.map(({ text }) => JSON.parse(text)),
+    result.steps.map(({ data }) => data),
+  );
+  assertEquals(codeBlocks(page).filter(({ lang }) => lang === "http"), []);
+  assertEquals(headings(page).filter((h) => h.startsWith("#### ")), []);
+  assertEquals(arrowsOf(page), DEMO_ARROWS);
+  assertEquals(notesOf(page), DEMO_NOTES);
+  // Each note follows the exchange whose answer it checked.
+  const id = new URL(result.steps[7].data.id_url).pathname;
+  assertEquals(timelineOf(page), [
+    "4 · GET /services/oauth2/authorize → 200",
+    "5 · GET /services/oauth2/authorize → 200",
+    "5 · POST /login → 302",
+    "5 · GET /services/oauth2/authorize → 200",
+    "5 · POST /services/oauth2/authorize → 302",
+    "5 · GET /callback → 200",
+    "✓ state matched",
+    "7 · POST /services/oauth2/token → 200",
+    "✓ signature valid",
+    "7 · GET /.well-known/openid-configuration → 200",
+    "7 · GET /id/keys → 200",
+    "✓ ID token verified",
+    `9 · GET ${id} → 200`,
+    "10 · POST /services/oauth2/token → 200",
+    "✓ signature valid",
+    "10 · GET /.well-known/openid-configuration → 200",
+    "10 · GET /id/keys → 200",
+    "✓ ID token verified",
+    "11 · POST /services/oauth2/revoke → 200",
+    `11 · GET ${id} → 403`,
+    "✓ access token refused after revocation",
+    "✓ completed",
+  ]);
+  // Without --http too: the bearer and the error of the refusal, on its arrow.
+  assertMatch(
+    mermaidBlock(page),
+    /→ 403<br\/>authorization=Bearer 00D5g0…[^<]{4}<br\/>error=Bad_OAuth_Token\n/,
+  );
+  assertNoLeak(page);
+});
+
+Deno.test({
+  name:
+    "the diagram of a real --demo --http --refresh --revoke --report run draws in Chromium: the front and back channels in order, masked, each exchange's HTTP under its step",
+  ignore: !hasChromium,
+  async fn() {
+    const { result, page } = await demoReport([
+      "--http",
+      "--refresh",
+      "--revoke",
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    assertNoLeak(page);
+    // Session cookies are masked wherever the HTTP text shows them.
+    for (const [, value] of page.matchAll(/Cookie: [\w-]+=([^;\n]*)/g)) {
+      assertMatch(value, /^.{6}….{4}$/);
+    }
+    // One HTTP block pair per exchange, under the step it belongs to.
+    assertEquals(
+      headings(page).filter((heading) => heading.startsWith("#### ")).length,
+      DEMO_ARROWS.length,
+    );
+    await withMermaid(async (draw) => {
+      const drawn = await draw(mermaidBlock(page), {
+        screenshot: "report-real-run",
+      });
+      assertEquals(drawn.error, undefined);
+      assertEquals(drawn.svg, 1);
+      assertEquals(drawn.actors, PARTICIPANTS);
+      assertEquals(
+        drawnArrows(drawn),
+        DEMO_ARROWS,
+      );
+      assertEquals(
+        drawn.lines.filter((line) => line === "messageLine0").length,
+        5,
+      );
+      // Each arrow's first line is its step, method and path; the steps never go back.
+      const heads = drawn.labels.filter((label) => / · /.test(label));
+      assertEquals(heads.length, DEMO_ARROWS.length);
+      const steps = heads.map((label) => Number(label.split(" ")[0]));
+      assertEquals(steps, steps.toSorted((a, b) => a - b));
+      assertEquals(heads[0], "4 · GET /services/oauth2/authorize → 200");
+      assertEquals(heads[4], "5 · POST /services/oauth2/authorize → 302");
+      assertEquals(heads[5], "5 · GET /callback → 200");
+      assertEquals(heads[6], "7 · POST /services/oauth2/token → 200");
+      assertMatch(heads[14], /^11 · GET \/id\/\w+\/\w+ → 403$/);
+      const labels = drawn.labels.join("\n");
+      assertMatch(labels, /\ncode_challenge=[\w-]{43}\n/);
+      assertMatch(
+        labels,
+        /\nlocation=http:\/\/localhost:\d+\/callback\?code=aPrx[^…&]{2,6}…[^…&]{4,12}&state=/,
+      );
+      assertMatch(labels, /\ncode_verifier=.{6}….{4}\n/);
+      assertMatch(labels, /\nauthorization=Bearer 00D5g0….{4}\n/);
+      assertStringIncludes(labels, "\nerror=Bad_OAuth_Token");
+      assertEquals(drawn.notes, DEMO_NOTES);
+      assertEquals(drawn.injected, []);
+    });
+  },
+});
+
+Deno.test("--report writes the page of a failed run, its diagram ending at the failure", async () => {
+  const { result, page } = await demoReport(["--scope", "api bogus"]);
+  assertEquals(result.code, 1, result.stderr);
+  assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
+  assertStringIncludes(
+    page.split("\n")[0],
+    ": failed at step 5 (`invalid_scope`)",
+  );
+  const diagram = mermaidBlock(page).split("\n");
+  assertEquals(
+    diagram.at(-1),
+    "  Note over Browser,Org: ✗ failed at step 5<br/>invalid_scope#58; the requested scope is not allowed",
+  );
+  assertEquals(arrowsOf(page), DEMO_ARROWS.slice(0, 4)); // no callback, no token request
+  assertEquals(headings(page).at(-1), "## The run failed at step 5");
+});
+
+Deno.test("--report writes the page of an interrupted run, up to the step it stopped at", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    await inTempDir(async (cwd) => {
+      const script = spawn([
+        ...orgArgs(org, redirect),
+        "--report",
+        "stopped.md",
+      ], { cwd });
+      await script.waitForStep(4);
+      script.child.kill("SIGINT");
+      const result = await script.finish();
+      assertEquals(result.code, 130, result.stderr);
+      const page = await Deno.readTextFile(`${cwd}/stopped.md`);
+      assertStringIncludes(page.split("\n")[0], ": interrupted at step 5");
+      assertEquals(arrowsOf(page), ["Script -->> Org"]); // step 4's check
+      assertEquals(notesOf(page), ["⏹ interrupted at step 5"]);
+      assertEquals(
+        headings(page).at(-1),
+        "## The run was interrupted at step 5",
+      );
+    });
+  });
+});
+
+Deno.test("--report: a completed run whose page cannot be written at the end says so and exits 1, overwriting nothing", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    await inTempDir(async (cwd) => {
+      const script = spawn([
+        ...orgArgs(org, redirect),
+        "--report",
+        "late.md",
+      ], { cwd });
+      const step3 = await script.waitForStep(3);
+      await script.waitForStep(4);
+      await Deno.writeTextFile(`${cwd}/late.md`, "in the way\n"); // after the check at the start
+      await playDemoUser(step3.data.authorization_url);
+      const result = await script.finish();
+      assertEquals(result.code, 1, result.stderr);
+      assertEquals(result.steps.filter(({ step }) => step === 9).length, 1);
+      const failure = result.steps.at(-1)!;
+      assertEquals(failure.step, null);
+      assertEquals(failure.data.error, "report_failed");
+      assertMatch(
+        failure.data.error_description,
+        /^Cannot write the report: File exists \(os error 17\) "late\.md"$/,
+      );
+      assertEquals(await Deno.readTextFile(`${cwd}/late.md`), "in the way\n");
+    });
+  });
+});
+
+Deno.test("--report: the page holds no token, code, verifier or client secret the org issued, and says so at its top", async () => {
+  await withDemoOrg(async (org, redirect) => {
+    await inTempDir(async (cwd) => {
+      const result = await runApproved([
+        ...orgArgs(org, redirect),
+        "--http",
+        "--refresh",
+        "--revoke",
+        "--report",
+        "run.md",
+      ], { cwd });
+      assertEquals(result.code, 0, result.stderr);
+      const page = await Deno.readTextFile(`${cwd}/run.md`);
+      const codes = [...org.codes.entries()];
+      const known = [
+        org.client.client_secret,
+        ...org.issued,
+        ...codes.map(([code]) => code),
+        ...codes.flatMap(([, { verifier }]) => verifier ? [verifier] : []),
+      ];
+      assert(known.length >= 5, `only ${known.length} secrets known`);
+      assertNoLeak(page, known);
+      assertStringIncludes(page.split("\n\n")[1], "Secrets are masked.");
+      // The HTTP text is there, so the scan read what crossed the wire.
+      assertStringIncludes(page, "\n\ngrant_type=authorization_code&code=");
+    });
+  });
+});
+
+Deno.test("--report --show-secrets writes the secrets, says so at the top, and only its owner can read the file", async () => {
+  const { result, page, mode } = await demoReport(["--show-secrets"], {
+    record: false,
+  });
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(result.stderr, "(mode 0600): do not share it");
+  assertStringIncludes(page.split("\n\n")[1], "Secrets are NOT masked");
+  assertMatch(page, RAW_TOKEN); // what the leak scan looks for, there on purpose
+  if (Deno.build.os !== "windows") assertEquals(mode & 0o777, 0o600);
+});
+
+// ---------------------------------------------------------------------------
+// docs/example-report.md: what the script writes today
+// ---------------------------------------------------------------------------
+
+/** The values that change from run to run, as placeholders: ports, dates and times, masked and random values, and the lengths they change. */
+function placeholders(page: string): string {
+  return page
+    .replace(/(127\.0\.0\.1|localhost)(:|#58;|%3A|%253A)\d+/g, "$1$2PORT")
+    .replace(/demo_org_sid_\d+/g, "demo_org_sid_PORT")
+    .replace(/"port": \d+/g, '"port": PORT')
+    .replace(/\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT/g, "HTTP-DATE")
+    .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?Z| UTC)?/g, "DATE")
+    .replace(/\b\d{10,13}\b/g, "TIME")
+    .replace(/expires in \d+ s/g, "expires in N s")
+    .replace(/^(content-length: )\d+$/gim, "$1N")
+    .replace(/\d+ bytes/g, "N bytes")
+    // mask()'s six characters, the ellipsis and four, as a form or Mermaid may have escaped them
+    .replace(
+      /(?:[\w.!+/=-]|%[0-9A-F]{2}|#\d+;){6}…(?:[\w.!+/=-]|%[0-9A-F]{2}|#\d+;)+/g,
+      "MASKED",
+    )
+    // state, challenge, nonce, signatures and hashes: runs of Base64 with both cases
+    .replace(
+      /[\w+/=-]{20,}/g,
+      (run) => /[a-z]/.test(run) && /[A-Z]/.test(run) ? "RANDOM" : run,
+    )
+    // a label cut short: where it is cut moves with the lengths of the values before it
+    .replace(/[^\s…]*…(?=<br\/>|$)/gm, "CUT…");
+}
+
+/** The task that regenerates docs/example-report.md, and the command line it runs main.ts with. */
+async function exampleTask(): Promise<{ task: string; args: string[] }> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", import.meta.url)),
+  );
+  const task: string = config.tasks["report-example"];
+  const args = task.slice(task.indexOf(" main.ts ") + 9).split(" ");
+  return { task, args };
+}
+
+Deno.test("placeholders() keeps what every run writes alike and hides what changes", () => {
+  const cases: [string, string][] = [
+    ["on `127.0.0.1:41517`, 2026-12-01 08:49 UTC", "on `127.0.0.1:PORT`, DATE"],
+    ["Org 127.0.0.1#58;34955", "Org 127.0.0.1#58;PORT"],
+    ["localhost%3A8000%2Fcallback", "localhost%3APORT%2Fcallback"],
+    ['"issued_at": "1796114878440"', '"issued_at": "TIME"'],
+    ["code=aPrxN9…KdM#37;3D&state", "code=MASKED&state"],
+    ["code=aPrx%2BN…sEk%3D&x", "code=MASKED&x"],
+    ['"Bearer 00D5g0…jm9N"', '"Bearer MASKED"'],
+    ['"00D5g0….VlY", "5Aep86…Z.o."', '"MASKED", "MASKED"'],
+    ["state=BqsAbUY76x2k8mzm_nTNxjnppNTnLukD-FnNQqkRW0A<br/>", "RANDOM<br/>"],
+    ['"tSvI+48aFPLfSqT35vWPalkBHZQvJcFFHmPcv0Acb1I="', '"RANDOM"'],
+    ["/services/oauth2/authorize", "/services/oauth2/authorize"],
+    ["Content-Length: 414", "Content-Length: N"],
+    ["Date: Tue, 01 Dec 2026 08:49:39 GMT", "Date: HTTP-DATE"],
+    ["client_id=3MVG9DemoOrg.LocalWalk…<br/>x", "CUT…<br/>x"],
+  ];
+  for (const [text, expected] of cases) {
+    assertEquals(placeholders(text), expected, text);
+  }
+});
+
+Deno.test("docs/example-report.md is what deno task report-example writes today, but for ports, dates and random values", async () => {
+  const { task, args } = await exampleTask();
+  assertStringIncludes(task, "rm -f docs/example-report.md && deno run ");
+  assertEquals(args.slice(-2), ["--report", "docs/example-report.md"]);
+  const example = await Deno.readTextFile(
+    new URL("docs/example-report.md", import.meta.url),
+  );
+  await inTempDir(async (cwd) => {
+    const result = await run([...args.slice(0, -1), "today.md"], { cwd });
+    assertEquals(result.code, 0, result.stderr);
+    const today = await Deno.readTextFile(`${cwd}/today.md`);
+    assertEquals(
+      placeholders(today),
+      placeholders(example),
+      "docs/example-report.md is out of date: run deno task report-example",
+    );
+  });
+  assertNoLeak(example);
 });

@@ -36,6 +36,13 @@ export const MAX_USERNAME_LENGTH = 80;
 /** The longest authorize query the demo org reads; Salesforce's own limit is not documented. */
 export const MAX_AUTHORIZE_QUERY = 8 * 1024;
 
+/** The REST API: records a demo org holds at most (all objects together; each field is capped by its length in `records.ts`), and the longest JSON body it reads. */
+export const MAX_RECORDS = 300;
+export const MAX_JSON_BYTES = 32 * 1024;
+/** Front-door links (`sf org open`) waiting to be opened, and how long each stays valid (Salesforce documents no lifetime: the demo's choice). */
+export const MAX_FRONT_DOOR_LINKS = 100;
+export const FRONT_DOOR_LIFETIME_MS = 5 * 60 * 1000;
+
 /** Requests remembered in `received` (the latest), and how much of each path. */
 export const MAX_RECEIVED = 1000;
 export const MAX_LOGGED_PATH = 256;

@@ -6,6 +6,7 @@
  */
 
 import { escapeHtml, PAGE_HEADERS } from "../main.ts";
+import { findSession } from "./sign_in.ts";
 import {
   baseUrl,
   type DemoClient,
@@ -118,13 +119,19 @@ function breakable(value: string): string {
 export function homePage(org: DemoOrgState, request: Request): Response {
   const { client } = org;
   const base = baseUrl(request); // the host the browser used
+  const session = findSession(org, request); // after the sign-in form, or the front door (`sf org open`)
+  const who = session
+    ? `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> (${
+      escapeHtml(session.username)
+    })</p>`
+    : "";
   const others = org.clients.filter((c) => c !== client).map((c) =>
     `${escapeHtml(c.name)} (<code>${breakable(c.client_id)}</code>)`
   ).join(", ");
   return htmlPage(
     200,
     "Demo org",
-    `<h1>Demo org</h1>
+    `${who}<h1>Demo org</h1>
       <p>A local stand-in for a Salesforce org's OAuth endpoints. Nothing here is real and nothing leaves this machine.</p>
       <dl>
         <dt>App</dt><dd>${escapeHtml(client.name)}</dd>

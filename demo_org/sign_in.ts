@@ -25,6 +25,13 @@ export function sessionCookieName(org: DemoOrgState): string {
   return `demo_org_sid_${new URL(org.url).port}`;
 }
 
+/** The Set-Cookie header that carries a session: the sign-in form and the front door sign browsers in alike. */
+export function sessionCookie(org: DemoOrgState, session: Session): string {
+  return `${
+    sessionCookieName(org)
+  }=${session.id}; Path=/; HttpOnly; SameSite=Lax`;
+}
+
 /** The signed-in session a request's cookie names, if any. */
 export function findSession(
   org: DemoOrgState,
@@ -62,9 +69,7 @@ export async function signIn(
     status: 302,
     headers: {
       location: new URL(startUrl, baseUrl(request)).href,
-      "set-cookie": `${
-        sessionCookieName(org)
-      }=${session.id}; Path=/; HttpOnly; SameSite=Lax`,
+      "set-cookie": sessionCookie(org, session),
       "cache-control": "no-store",
     },
   });

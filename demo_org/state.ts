@@ -8,6 +8,8 @@
 import { DEFAULT_REDIRECT_URI, importSignatureKey } from "../main.ts";
 import { issueIdToken, issueJwtAccessToken } from "./id_token.ts";
 import { base64url, randomBase64url } from "../pkce.ts";
+import type { DataStore } from "./records.ts";
+import type { FrontDoorLink } from "./front_door.ts";
 import {
   CODE_LIFETIME_MS,
   CONSENT_LIFETIME_MS,
@@ -179,6 +181,10 @@ export interface DemoOrgState {
   issued: string[];
   /** REST API calls so far, for `Sforce-Limit-Info`. */
   apiCalls: number;
+  /** Its records (`demo_org/records.ts`), made on first use. */
+  data?: DataStore;
+  /** One-time front-door links not yet opened (`demo_org/front_door.ts`). */
+  frontDoorLinks?: Map<string, FrontDoorLink>;
   /** The ID token signing key, made on first use. */
   signingKeys?: Promise<CryptoKeyPair>;
   idTokenLifetimeSeconds: number;
