@@ -454,3 +454,15 @@ export function endlessBody(
     },
   });
 }
+
+/** --demo asking for a scope the demo app lacks, so the org shows its own error page; `path` holds the browser launcher. Without the org's word the run would wait 120 s, then say timeout. */
+export function spawnAskingForMissingScope(path: string): Running {
+  return spawn([
+    "--demo",
+    "--json",
+    "--scope",
+    "api chatter_api",
+    "--timeout",
+    "120",
+  ], { env: { PATH: path } });
+}

@@ -18,6 +18,7 @@ import {
   recordingLauncher,
   type Running,
   spawn,
+  spawnAskingForMissingScope,
   withDemoOrg,
 } from "./_test_utils.ts";
 
@@ -280,14 +281,7 @@ Deno.test({
   async fn() {
     const launcher = await recordingLauncher();
     try {
-      const script = spawn([
-        "--demo",
-        "--json",
-        "--scope",
-        "api chatter_api",
-        "--timeout",
-        "120", // without the org's word, the run would wait this long, then say timeout
-      ], { env: { PATH: launcher.path } });
+      const script = spawnAskingForMissingScope(launcher.path);
       const url = await launcher.opened(); // the script opened "the browser"
       await withBrowser(async (browser) => {
         const page = await browser.newPage({ viewport: VIEWPORTS.desktop });

@@ -31,6 +31,7 @@ import {
   runApproved,
   signedTokens,
   spawn,
+  spawnAskingForMissingScope,
   UNREACHED_ORG,
   withDemoOrg,
   withFakeOrg,
@@ -1567,14 +1568,7 @@ Deno.test({
   async fn() {
     const launcher = await recordingLauncher();
     try {
-      const script = spawn([
-        "--demo",
-        "--json",
-        "--scope",
-        "api chatter_api",
-        "--timeout",
-        "120", // without the org's word, the run would wait this long, then say timeout
-      ], { env: { PATH: launcher.path } });
+      const script = spawnAskingForMissingScope(launcher.path);
       // The browser: signs in, and lands on the org's own error page.
       const error = await signInAndDecide(await launcher.opened()).then(
         () => undefined,

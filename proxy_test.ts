@@ -20,35 +20,37 @@ import {
   withDemoOrg,
 } from "./_test_utils.ts";
 
-/** A "proxy" that refuses everything with 502, and records the first line of each request that reached it. */
-async function withFakeProxy(
-  fn: (url: string, reached: string[]) => Promise<void>,
+/** A raw TCP server that records the first line of each request that reaches it and answers each with `answer`, then closes. */
+async function withRecordingServer(
+  answer: string,
+  fn: (origin: string, lines: string[]) => Promise<void>,
 ) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const reached: string[] = [];
+  const lines: string[] = [];
   const serving = (async () => {
     for await (const conn of listener) {
       const buffer = new Uint8Array(4096);
       const read = await conn.read(buffer).catch(() => null);
-      reached.push(
-        new TextDecoder().decode(buffer.subarray(0, read ?? 0)).split(
-          "\r\n",
-        )[0],
-      );
-      await conn.write(
-        new TextEncoder().encode(
-          "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        ),
-      ).catch(() => {});
+      const text = new TextDecoder().decode(buffer.subarray(0, read ?? 0));
+      lines.push(text.split("\r\n")[0]);
+      await conn.write(new TextEncoder().encode(answer)).catch(() => {});
       conn.close();
     }
   })();
   try {
-    await fn(`http://127.0.0.1:${listener.addr.port}`, reached);
+    await fn(`http://127.0.0.1:${listener.addr.port}`, lines);
   } finally {
     listener.close();
     await serving.catch(() => {});
   }
+}
+
+/** A "proxy" that refuses everything with 502, and records what reached it. */
+function withFakeProxy(fn: (url: string, reached: string[]) => Promise<void>) {
+  return withRecordingServer(
+    "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    fn,
+  );
 }
 
 /** Every proxy variable Deno's fetch reads, in both cases, pointing at `proxy`; no NO_PROXY. */
@@ -196,51 +198,31 @@ Deno.test("under deno task start's permissions the proxy hint still names the va
 });
 
 Deno.test("fetchDirectToLoopback() is plain fetch when no proxy would carry the request (origin-form), and goes to the host itself when one would", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const lines: string[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      const buffer = new Uint8Array(4096);
-      const read = await conn.read(buffer).catch(() => null);
-      lines.push(
-        new TextDecoder().decode(buffer.subarray(0, read ?? 0)).split(
-          "\r\n",
-        )[0],
-      );
-      await conn.write(
-        new TextEncoder().encode(
-          "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-        ),
-      ).catch(() => {});
-      conn.close();
-    }
-  })();
-  const url = `http://127.0.0.1:${listener.addr.port}/services/oauth2/token`;
-  const main = new URL("./main.ts", import.meta.url).href;
-  const fetchIn = async (env: Record<string, string>) => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        `const { fetchDirectToLoopback } = await import(${
-          JSON.stringify(main)
-        }); console.log(await (await fetchDirectToLoopback(${
-          JSON.stringify(url)
-        })).text());`,
-      ],
-      env: childEnv(env),
-      clearEnv: true,
-    }).output();
-    return new TextDecoder().decode(output.stdout).trim();
-  };
-  try {
+  const ok =
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+  await withRecordingServer(ok, async (origin, lines) => {
+    const url = `${origin}/services/oauth2/token`;
+    const main = new URL("./main.ts", import.meta.url).href;
+    const fetchIn = async (env: Record<string, string>) => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `const { fetchDirectToLoopback } = await import(${
+            JSON.stringify(main)
+          }); console.log(await (await fetchDirectToLoopback(${
+            JSON.stringify(url)
+          })).text());`,
+        ],
+        env: childEnv(env),
+        clearEnv: true,
+      }).output();
+      return new TextDecoder().decode(output.stdout).trim();
+    };
     assertEquals(await fetchIn({}), "ok");
     assertEquals(await fetchIn({ HTTP_PROXY: "http://127.0.0.1:9" }), "ok");
     assertEquals(lines, [
       "GET /services/oauth2/token HTTP/1.1", // as fetch always sends it
       `GET ${url} HTTP/1.1`, // the whole URL, to the host itself, never to the proxy
     ]);
-  } finally {
-    listener.close();
-    await serving.catch(() => {});
-  }
+  });
 });

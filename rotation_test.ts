@@ -51,16 +51,25 @@ async function withTempDir(fn: (dir: string) => Promise<void>) {
   }
 }
 
+/** Signs in against a standalone demo org with --refresh --save FILE, as a browser would approve. */
+async function refreshAndSave(
+  org: ServedDemoOrg,
+  redirect: string,
+  file: string,
+) {
+  return await runApproved([
+    ...orgArgs(org, redirect),
+    "--refresh",
+    "--save",
+    file,
+  ]);
+}
+
 Deno.test("--refresh --save against a rotating app leaves a file whose refresh token still refreshes, and the old one, presented again, revokes the grant", async () => {
   await withTempDir(async (dir) => {
     await withDemoOrg(async (org, redirect) => {
       const file = `${dir}/sf-tokens.json`;
-      const result = await runApproved([
-        ...orgArgs(org, redirect),
-        "--refresh",
-        "--save",
-        file,
-      ]);
+      const result = await refreshAndSave(org, redirect, file);
       assertEquals(result.code, 0, result.stderr);
       const [first, second] = refreshTokensIssued(org);
       assert(first && second, "the refresh rotated");
@@ -130,12 +139,7 @@ Deno.test("without rotation step 10 says the refresh token stays, and --save rep
   await withTempDir(async (dir) => {
     await withDemoOrg(async (org, redirect) => {
       const file = `${dir}/sf-tokens.json`;
-      const result = await runApproved([
-        ...orgArgs(org, redirect),
-        "--refresh",
-        "--save",
-        file,
-      ]);
+      const result = await refreshAndSave(org, redirect, file);
       assertEquals(result.code, 0, result.stderr);
       const step10 = result.steps.find((s) => s.step === 10)!.data;
       assertEquals(step10.refresh_token_rotated, false);
@@ -163,12 +167,7 @@ Deno.test("when the refreshed tokens cannot be written, the file keeps the old o
       const file = `${dir}/sf-tokens.json`;
       // Something in the way of FILE.tmp that cannot simply be removed.
       await Deno.mkdir(`${file}.tmp/in-the-way`, { recursive: true });
-      const result = await runApproved([
-        ...orgArgs(org, redirect),
-        "--refresh",
-        "--save",
-        file,
-      ]);
+      const result = await refreshAndSave(org, redirect, file);
       assertEquals(result.code, 1, result.stderr);
       const failure = result.steps.at(-1)!.data;
       assertEquals(failure.error, "save_failed");
