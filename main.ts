@@ -125,10 +125,26 @@ export interface Flow {
   record?: RunRecord;
   /** With --http: the HTTP/1.1 text of each exchange, printed with its step. */
   wire?: WireView;
+  /** With --exercise: the attacker's moves (exercises.ts). */
+  exercise?: FlowHooks;
+}
+
+/** Where an exercise's attacker moves: fixed points of the flow, which runs the same without them. */
+export interface FlowHooks {
+  afterStep4?(authorizationUrl: URL): Promise<void>;
+  afterStep5?(code: string): Promise<void>;
+  afterStep8?(tokens: Tokens): Promise<void>;
+  afterStep10?(tokens: Tokens): Promise<void>;
+  /** Each request the script sends the org, and the answer, pass here first: an attacker on the wire. */
+  onTheWire?(
+    url: string,
+    init: RequestInit,
+    answer: Response,
+  ): Promise<Response>;
 }
 
 /** Steps 1 to 11, in order; with --pause, each is introduced first. */
-async function runFlow(flow: Flow) {
+export async function runFlow(flow: Flow) {
   await pause(flow, 1);
   startFlow(flow);
   await pause(flow, 2);
@@ -139,11 +155,13 @@ async function runFlow(flow: Flow) {
   const callback = await startCallbackServer(flow, state, url);
   let code: string;
   try {
+    await flow.exercise?.afterStep4?.(url);
     await pause(flow, 5);
     code = await waitForAuthorizationCode(flow, callback, url, state);
   } finally {
     await callback.close(); // it serves one callback (RFC 8252 §8.3), and none after a quit
   }
+  await flow.exercise?.afterStep5?.(code);
   await pause(flow, 6);
   const request = prepareTokenRequest(flow, code, pkce);
   await pause(flow, 7);
@@ -152,6 +170,7 @@ async function runFlow(flow: Flow) {
   if (flow.config.save) await saveTokens(flow, tokens);
   await pause(flow, 8);
   completeFlow(flow, tokens);
+  await flow.exercise?.afterStep8?.(tokens);
   if (flow.config.identity) {
     await pause(flow, 9);
     await getIdentity(flow, tokens);
@@ -164,6 +183,7 @@ async function runFlow(flow: Flow) {
       await replaceSavedTokens(flow, refreshed, tokens);
     }
     tokens = refreshed;
+    await flow.exercise?.afterStep10?.(tokens);
   }
   if (flow.config.revoke) {
     await pause(flow, 11);
@@ -1618,6 +1638,8 @@ export async function send(
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(timeoutMs)]),
     });
+    response = await flow.exercise?.onTheWire?.(url, init, response) ??
+      response;
     const { text, truncated } = await readAtMost(response.body, limit);
     if (truncated && !prefix) throw tooLarge(document, url, limit);
     return {
@@ -3215,7 +3237,7 @@ function scalarText(value: unknown): string {
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
-function note(flow: Pick<Flow, "output">, text: string) {
+export function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
   if (flow.output.json) {
     console.error(`note: ${line}`);
@@ -3755,6 +3777,13 @@ const FLAGS = {
     help:
       "print the verifier, the code and the tokens unmasked (never the client secret)",
   },
+  exercise: {
+    type: "string",
+    value: "NAME",
+    needs: "an exercise's name, or list or all",
+    help:
+      "play the attacker against the demo org, at one step: list, all, or a name",
+  },
   help: { type: "boolean", short: "h", help: "this text (also -h)" },
 } as const;
 
@@ -3794,8 +3823,8 @@ ${
     .map((name) => usageLine(name, 22)).join("\n")
 }
 
-Exit codes: 0 done, 1 the flow failed, 2 bad usage or configuration,
-130 interrupted.`;
+Exit codes: 0 done, 1 the flow failed (or an --exercise attack worked),
+2 bad usage or configuration, 130 interrupted.`;
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -3824,6 +3853,8 @@ export interface Config {
   /** --report: the Markdown page of the run, written when it ends. */
   report?: string;
   pause: boolean;
+  /** --exercise NAME: an attacker's move inserted in the flow (exercises.ts). */
+  exercise?: string;
   /** What the person should know about their settings, printed before step 1. */
   warnings: string[];
   /** Where each setting came from (a flag, a variable, .env, a default, the demo org), for step 1. */
@@ -4408,6 +4439,7 @@ export function loadConfig(
     save: flags.save,
     report: flags.report,
     pause: flags.pause ?? false,
+    exercise: flags.exercise,
     warnings: [],
     settingsFrom: {
       redirect_uri: redirect?.source ?? "default",
@@ -4613,12 +4645,16 @@ export async function main(args: string[]): Promise<number> {
   try {
     if (config.report !== undefined) report = await loadReport();
     if (config.http || report) await startRecording(flow);
-    if (config.demo) {
-      demoOrg = await startDemo(flow);
+    if (config.exercise !== undefined) {
+      code = await runExercises(flow); // a demo org of its own for each run
+    } else {
+      if (config.demo) {
+        demoOrg = await startDemo(flow);
+      }
+      await runFlow(flow);
+      if (flow.record) flow.record.outcome = { kind: "completed" };
+      code = EXIT_OK;
     }
-    await runFlow(flow);
-    if (flow.record) flow.record.outcome = { kind: "completed" };
-    code = EXIT_OK;
   } catch (error) {
     code = fail(output, withRunDetails(error, flow.config), flow);
   } finally {
@@ -4689,7 +4725,10 @@ async function importBeside<T>(
 }
 
 /** --demo: starts the local demo org, points the run at it, and lets the demo user sign in when no browser opens. */
-async function startDemo(flow: Flow) {
+export async function startDemo(
+  flow: Flow,
+  options: import("./demo_org.ts").DemoOrgOptions = {},
+) {
   const demo = await importBeside(
     () => import("./demo_org.ts"),
     "--demo",
@@ -4703,8 +4742,9 @@ async function startDemo(flow: Flow) {
     : flow.config.redirectUri;
   const errorPages = errorPageListener();
   const org = demo.startDemoOrg({
+    ...flow.config.demoApp, // --demo-rotate, --demo-jwt
+    ...options,
     redirectUri,
-    ...flow.config.demoApp,
     onErrorPage: errorPages.onErrorPage,
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
@@ -4834,6 +4874,17 @@ function withRunDetails(error: unknown, config: Config): unknown {
   });
 }
 
+/** --exercise: exercises.ts runs the flow with an attacker in it. */
+async function runExercises(flow: Flow): Promise<number> {
+  const exercises = await importBeside(
+    () => import("./exercises.ts"),
+    "--exercise",
+    "exercises.ts",
+    "Fetch exercises.ts, demo_org.ts and its demo_org/ folder next to main.ts, or run without --exercise.",
+  );
+  return await exercises.runExercises(flow);
+}
+
 /** Starts the run's record (for --http, or a report); with --http, loads the HTTP text module too. */
 async function startRecording(flow: Flow) {
   if (flow.config.http) {
@@ -4937,7 +4988,7 @@ function listenForSignals(handler: () => void) {
   };
 }
 
-function fail(output: Output, error: unknown, flow?: Flow): number {
+export function fail(output: Output, error: unknown, flow?: Flow): number {
   const failure = error instanceof FlowError ? error : new FlowError({
     error: "unexpected_error",
     error_description: String((error as Error)?.message ?? error),

@@ -279,7 +279,8 @@ function checkAuthorizeRequest(
       "redirect_uri must be provided",
     );
   }
-  if (!client.redirect_uris.includes(redirectUri)) {
+  const redirectChecked = org.testOnlyWeaken.redirectCheck !== false;
+  if (redirectChecked && !client.redirect_uris.includes(redirectUri)) {
     return authorizeErrorBody(
       "redirect_uri_mismatch",
       "redirect_uri must match configuration",
@@ -506,13 +507,15 @@ async function exchangeCode(
   if (!issued || issued.clientId !== client.client_id) {
     return tokenError("invalid_grant", "invalid authorization code");
   }
-  if (issued.used || org.now() > issued.expiresAt) {
+  const replayed = issued.used && org.testOnlyWeaken.singleUseCodes !== false;
+  if (replayed || org.now() > issued.expiresAt) {
     // A replayed code also ends what it bought (RFC 6749 §10.5).
     issued.tokens.forEach((token) => revokeToken(org, token));
     if (issued.approval) revokeApproval(org, issued.approval);
     return tokenError("invalid_grant", "expired authorization code");
   }
-  issued.used = true;
+  // A refused attempt does not use the code up: whoever stole it cannot
+  // spoil the real exchange (oidc-provider consumes a code only once it passes).
   if (form.get("redirect_uri") !== issued.redirectUri) {
     return tokenError(
       "redirect_uri_mismatch",
@@ -524,9 +527,10 @@ async function exchangeCode(
   // Salesforce accepts verifiers longer than RFC 7636's 128 characters (jsforce sends 171).
   const verifierOk = /^[A-Za-z0-9\-._~]{43,}$/.test(verifier) &&
     timingSafeEqual(await s256(verifier), issued.challenge);
-  if (!verifierOk) {
+  if (!verifierOk && org.testOnlyWeaken.pkce !== false) {
     return tokenError("invalid_grant", "invalid code verifier");
   }
+  issued.used = true;
   const wantsRefresh = issued.scopes.includes("refresh_token") ||
     issued.scopes.includes("offline_access");
   const approval = wantsRefresh

@@ -85,6 +85,18 @@ export interface DemoOrgOptions {
   ) => void;
   /** Told of each front-channel request (what a browser does at the org) and its answer; awaited before the answer goes out. */
   observe?: (request: Request, response: Response) => void | Promise<void>;
+  /** TEST ONLY: defences switched off, so exercises_test.ts can prove each exercise notices an attack that works; nothing else sets it. */
+  testOnlyWeaken?: TestOnlyWeaken;
+}
+
+/** TEST ONLY: a defence set to `false` is switched off. */
+export interface TestOnlyWeaken {
+  /** The token endpoint skips the code_verifier check. */
+  pkce?: boolean;
+  /** A code may be redeemed again. */
+  singleUseCodes?: boolean;
+  /** Authorize accepts any redirect_uri. */
+  redirectCheck?: boolean;
 }
 
 /** A consent page shown and not yet answered. */
@@ -188,6 +200,8 @@ export interface DemoOrgState {
   /** The ID token signing key, made on first use. */
   signingKeys?: Promise<CryptoKeyPair>;
   idTokenLifetimeSeconds: number;
+  /** TEST ONLY: see DemoOrgOptions. */
+  testOnlyWeaken: TestOnlyWeaken;
   onErrorPage?: DemoOrgOptions["onErrorPage"];
 }
 
@@ -291,6 +305,7 @@ export function createOrgState(
     apiCalls: 0,
     signingKeys: options.signingKeys && Promise.resolve(options.signingKeys),
     idTokenLifetimeSeconds: options.idTokenLifetimeSeconds ?? 120,
+    testOnlyWeaken: options.testOnlyWeaken ?? {},
     onErrorPage: options.onErrorPage,
   };
 }
