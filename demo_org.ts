@@ -58,7 +58,6 @@ import {
   singleAccess,
 } from "./demo_org/front_door.ts";
 import { homePage } from "./demo_org/pages.ts";
-import { rest } from "./demo_org/rest.ts";
 import {
   createOrgState,
   DEMO_SCOPES,
@@ -130,6 +129,15 @@ export function createDemoOrg(
   });
 }
 
+/** The REST API, loaded on its first request: a walkthrough never calls it, and its records and SOQL are most of the org's code. */
+async function restApi(
+  org: DemoOrgState,
+  request: Request,
+): Promise<Response> {
+  const { rest } = await import("./demo_org/rest.ts");
+  return await rest(org, request);
+}
+
 /** The routes a browser takes through the org: what `observe` is told of. */
 const FRONT_CHANNEL = new Set([
   "GET /services/oauth2/authorize",
@@ -167,7 +175,7 @@ async function route(
     : pathname.startsWith("/id/") && request.method === "GET"
     ? identity
     : pathname.startsWith("/services/")
-    ? rest // the data API, and Salesforce's JSON 404 for the rest
+    ? restApi // the data API, and Salesforce's JSON 404 for the rest
     : undefined;
   if (handler && observe && FRONT_CHANNEL.has(key)) {
     // Not clone() (Deno.serve warns of it): the body split in two, each read as capped as ever.

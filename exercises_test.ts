@@ -447,20 +447,27 @@ Deno.test("--exercise without --json shows the attacker's block: who, what they 
 });
 
 Deno.test("--exercise list names each exercise with one line, without an org", async () => {
-  const result = await run(["--demo", "--exercise", "list"]);
-  assertEquals(result.code, 0, result.stderr);
-  const names = result.stdout.trim().split("\n").map((l) => l.split(" ")[0]);
-  assertEquals(names, [
-    "swapped-redirect",
-    "forged-callback",
-    "stolen-code",
-    "tampered-id-token",
-    "replayed-code",
-    "reused-refresh-token",
-    "all",
-  ]);
-  assertFalse(result.stderr.includes("demo mode"), "no org was started");
+  // With --demo, and with no org settings at all: listing needs no org.
+  for (
+    const args of [["--demo", "--exercise", "list"], ["--exercise", "list"]]
+  ) {
+    const result = await run(args);
+    assertEquals(result.code, 0, result.stderr);
+    assertFalse(result.stderr.includes("demo mode"), "no org was started");
+    const names = result.stdout.trim().split("\n").map((l) => l.split(" ")[0]);
+    assertEquals(names, EXERCISE_NAMES);
+  }
 });
+
+const EXERCISE_NAMES = [
+  "swapped-redirect",
+  "forged-callback",
+  "stolen-code",
+  "tampered-id-token",
+  "replayed-code",
+  "reused-refresh-token",
+  "all",
+];
 
 Deno.test("--exercise refuses, with a usage error, an unknown name, a real org and a loopback server that is not the demo org", async () => {
   const unknown = await run(["--demo", "--exercise", "stolen-cod"]);

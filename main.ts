@@ -565,18 +565,27 @@ async function processTokenResponse(flow: Flow, response: Answer) {
 }
 
 /** Imports a client secret as an HMAC-SHA256 key: Salesforce signs the token response with it. */
-export async function importSignatureKey(
-  clientSecret: string,
-  usage: "sign" | "verify",
-): Promise<CryptoKey> {
-  return await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(clientSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    [usage],
-  );
+export function importSignatureKey(clientSecret: string): Promise<CryptoKey> {
+  // Once per secret: with --demo the org signs and the script verifies in
+  // one process, with the one key.
+  let key = signatureKeys.get(clientSecret);
+  if (!key) {
+    if (signatureKeys.size >= MAX_SIGNATURE_KEYS) signatureKeys.clear();
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(clientSecret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
+    signatureKeys.set(clientSecret, key);
+  }
+  return key;
 }
+
+/** HMAC keys imported so far, by secret: one or two in a run (tests make more orgs). */
+const signatureKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_SIGNATURE_KEYS = 16;
 
 /** Verifies Salesforce's `signature`: Base64 HMAC-SHA256 of `id + issued_at`, keyed with the client secret. */
 export async function verifySignature(
@@ -587,7 +596,7 @@ export async function verifySignature(
   // crypto.subtle.verify compares in constant time.
   return await crypto.subtle.verify(
     "HMAC",
-    await importSignatureKey(clientSecret, "verify"),
+    await importSignatureKey(clientSecret),
     signature,
     new TextEncoder().encode(tokens.id + tokens.issued_at),
   );
@@ -3670,7 +3679,7 @@ const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /**
  * Every flag, once: its type, the variable that can stand in for it, and its
- * line in --help. `parseArgs`, the precedence lookup and USAGE all read it.
+ * line in --help. `parseArgs`, the precedence lookup and helpText() all read it.
  */
 const FLAGS = {
   "instance-url": {
@@ -3793,7 +3802,7 @@ type SettingFlag = {
   [F in FlagName]: typeof FLAGS[F] extends { variable: string } ? F : never;
 }[FlagName];
 
-/** One flag's lines in USAGE: the flag, its variable if it has one, and its help wrapped under the help column. */
+/** One flag's lines in --help: the flag, its variable if it has one, and its help wrapped under the help column. */
 function usageLine(name: string, column: number): string {
   const flag = FLAGS[name as FlagName];
   const usage = `  --${name}${"value" in flag ? ` ${flag.value}` : ""}`;
@@ -3807,24 +3816,29 @@ function usageLine(name: string, column: number): string {
   );
 }
 
-const USAGE = `Usage: deno run -A main.ts [options]
+/** --help's text; built only when asked for, so a run does not wrap every flag's help for nothing. */
+function helpText(): string {
+  return `Usage: deno run -A main.ts [options]
 
 Walks through the OAuth 2.0 Web Server Flow with PKCE against a Salesforce org.
 
 Settings (a flag wins over its variable, which wins over .env):
 ${
-  Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
-    .map((name) => usageLine(name, 40)).join("\n")
-}
+    Object.keys(FLAGS).filter((name) => "variable" in FLAGS[name as FlagName])
+      .map((name) => usageLine(name, 40)).join("\n")
+  }
 
 Options:
 ${
-  Object.keys(FLAGS).filter((name) => !("variable" in FLAGS[name as FlagName]))
-    .map((name) => usageLine(name, 22)).join("\n")
-}
+    Object.keys(FLAGS).filter((name) =>
+      !("variable" in FLAGS[name as FlagName])
+    )
+      .map((name) => usageLine(name, 22)).join("\n")
+  }
 
 Exit codes: 0 done, 1 the flow failed (or an --exercise attack worked),
 2 bad usage or configuration, 130 interrupted.`;
+}
 
 /** Everything the flow needs, validated. */
 export interface Config {
@@ -4459,6 +4473,8 @@ export function loadConfig(
       "The deno tasks write no report: run deno run -A main.ts with --report, or give deno run --allow-write for that file.",
     );
   }
+  // --exercise list names the exercises and runs nothing: it needs no org.
+  if (config.exercise === "list") return config;
   if (demo) {
     const ignored = ["instance-url", "client-id", "client-secret"]
       .filter((flag) => flags[flag as SettingFlag] !== undefined);
@@ -4605,7 +4621,7 @@ export async function main(args: string[]): Promise<number> {
     return fail(output, error);
   }
   if (config === null) {
-    console.log(USAGE);
+    console.log(helpText());
     return EXIT_OK;
   }
   const onTerminal = !config.json && Deno.stdout.isTerminal();
@@ -4665,12 +4681,12 @@ export async function main(args: string[]): Promise<number> {
   return report ? await writeReport(flow, report, code) : code;
 }
 
-/** The default redirect URI, or another port when 8000 is taken: the demo org accepts any. */
-function freeDemoRedirectUri(flow: Flow): string {
+/** The default redirect URI, or another port when 8000 is taken (never `orgPort`): the demo org accepts any. */
+function freeDemoRedirectUri(flow: Flow, orgPort: number): string {
   const fallback = new URL(DEFAULT_REDIRECT_URI);
-  for (const port of [Number(fallback.port), 0]) {
+  for (const port of [Number(fallback.port), 0, 0]) {
     const free = freeLoopbackPort(port);
-    if (free === undefined) continue;
+    if (free === undefined || free === orgPort) continue;
     if (port !== free) {
       note(
         flow,
@@ -4737,14 +4753,11 @@ export async function startDemo(
       ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
       : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
   );
-  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
-    ? freeDemoRedirectUri(flow)
-    : flow.config.redirectUri;
   const errorPages = errorPageListener();
   const org = demo.startDemoOrg({
     ...flow.config.demoApp, // --demo-rotate, --demo-jwt
     ...options,
-    redirectUri,
+    redirectUri: flow.config.redirectUri,
     onErrorPage: errorPages.onErrorPage,
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
@@ -4755,6 +4768,11 @@ export async function startDemo(
   if (flow.record) flow.record.instanceUrl = org.url;
   flow.demoErrorPage = errorPages.waitFor;
   let played = false;
+  // Chosen once the org listens, so the callback never picks the org's port.
+  const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
+    ? freeDemoRedirectUri(flow, Number(new URL(org.url).port))
+    : flow.config.redirectUri;
+  org.client.redirect_uris = [redirectUri];
   flow.config = {
     ...flow.config,
     redirectUri,
@@ -4770,25 +4788,9 @@ export async function startDemo(
       ...flow.config.settingsFrom,
     },
   };
-  flow.demoUser = async (url) => {
+  flow.demoUser = (url) => {
     played = true;
-    note(
-      flow,
-      "no browser: the script plays the demo user (signs in, then clicks Allow)",
-    );
-    try {
-      await demo.playDemoUser(url);
-    } catch (error) {
-      const { error: code, error_description } = error as Partial<FlowError>;
-      throw code && error_description !== undefined
-        ? new FlowError({ error: code, error_description }) // the org's own error page
-        : new FlowError({
-          error: "demo_user_failed",
-          error_description: (error as Error).message,
-          hint:
-            "The demo org did not behave as expected: run again, or open the URL in a browser.",
-        });
-    }
+    return playAsDemoUser(flow, demo, url);
   };
   const settings = [
     org.client.rotate_refresh_tokens ? "rotates refresh tokens" : "",
@@ -4807,6 +4809,31 @@ export async function startDemo(
       await org.close();
     },
   };
+}
+
+/** With --demo and no browser: the script signs in and clicks Allow as the demo user; the org's own error page becomes its FlowError. */
+async function playAsDemoUser(
+  flow: Flow,
+  demo: typeof import("./demo_org.ts"),
+  url: string,
+) {
+  note(
+    flow,
+    "no browser: the script plays the demo user (signs in, then clicks Allow)",
+  );
+  try {
+    await demo.playDemoUser(url);
+  } catch (error) {
+    const { error: code, error_description } = error as Partial<FlowError>;
+    throw code && error_description !== undefined
+      ? new FlowError({ error: code, error_description }) // the org's own error page
+      : new FlowError({
+        error: "demo_user_failed",
+        error_description: (error as Error).message,
+        hint:
+          "The demo org did not behave as expected: run again, or open the URL in a browser.",
+      });
+  }
 }
 
 /**

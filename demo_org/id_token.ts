@@ -61,9 +61,23 @@ export const DEMO_SIGNING_KEY: JsonWebKey = {
     "dLBh4oLvDhenNCkMz-ejgVTgzS9MDB2_qExAu7P8-fIEppAmYUHwRDgWZUI9U9-NPj56IMCaiHaDbX-5ZuYDCEDYpfAHuB92edMSvPLny3CpgQ6yy0itE4CvxJIHroZtn9988utoqIrnhgwrV1oEhHi5H1wjOsPZty_xUophLi4",
 };
 
-/** The demo key as a key pair: importing it takes well under a millisecond. */
-export async function demoSigningKeys(): Promise<CryptoKeyPair> {
-  const { kty, n, e } = DEMO_SIGNING_KEY;
+/** The public half of the demo key, as the key set publishes it. */
+const DEMO_PUBLIC_KEY = {
+  kty: DEMO_SIGNING_KEY.kty,
+  n: DEMO_SIGNING_KEY.n,
+  e: DEMO_SIGNING_KEY.e,
+};
+
+/** The demo key, imported once per process: every demo org in it shares the one public key. */
+let demoKeys: Promise<CryptoKeyPair> | undefined;
+
+/** The demo key as a key pair: importing it takes well under a millisecond, and is done at most once. */
+export function demoSigningKeys(): Promise<CryptoKeyPair> {
+  return demoKeys ??= importDemoKeys();
+}
+
+async function importDemoKeys(): Promise<CryptoKeyPair> {
+  const { kty, n, e } = DEMO_PUBLIC_KEY;
   return {
     privateKey: await crypto.subtle.importKey(
       "jwk",
@@ -102,8 +116,11 @@ export function signingKeys(org: DemoOrgState): Promise<CryptoKeyPair> {
 
 /** GET /id/keys: the public signing key as a JSON Web Key Set (under the access tokens' kid too, when an app issues JWT-based ones), with a note that it is the public demo key. @see https://www.rfc-editor.org/rfc/rfc7517#section-5 */
 export async function keys(org: DemoOrgState): Promise<Response> {
-  const { publicKey } = await signingKeys(org);
-  const { kty, n, e } = await crypto.subtle.exportKey("jwk", publicKey);
+  // The demo key's public half is known; an org's own key is exported.
+  const { kty, n, e } = org.signingKeys === undefined ||
+      org.signingKeys === demoKeys
+    ? DEMO_PUBLIC_KEY
+    : await crypto.subtle.exportKey("jwk", (await org.signingKeys).publicKey);
   const kids = org.clients.some((client) => client.jwt_access_tokens)
     ? [SIGNING_KEY_ID, ACCESS_TOKEN_KEY_ID]
     : [SIGNING_KEY_ID];

@@ -19,7 +19,6 @@ import {
   tooLargePage,
 } from "./pages.ts";
 import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
-import { signingKeys } from "./id_token.ts";
 import {
   MAX_AUTHORIZE_QUERY,
   readBody,
@@ -328,9 +327,6 @@ export function authorize(org: DemoOrgState, request: Request): Response {
       "immediate unsuccessful",
     );
   const scopes = grantedScopes(client, query.get("scope"));
-  // The first openid request starts the ID token key (60 to 260 ms): it is
-  // made while the user signs in and approves.
-  if (scopes?.includes("openid")) void signingKeys(org);
   const session = findSession(org, request);
   if (!session || prompt.includes("login")) {
     if (immediate) return notImmediately();

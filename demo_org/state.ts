@@ -611,7 +611,7 @@ export async function signIdentity(
 ): Promise<string> {
   const mac = await crypto.subtle.sign(
     "HMAC",
-    await importSignatureKey(secret, "sign"),
+    await importSignatureKey(secret),
     new TextEncoder().encode(id + issuedAt),
   );
   return new Uint8Array(mac).toBase64();
