@@ -1965,21 +1965,21 @@ async function readCapped(
   return text.slice(0, max);
 }
 
-/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
-function recordExchange(
-  flow: Flow,
-  channel: "front" | "back",
-  [from, to]: [Party, Party],
-  request: {
-    method: string;
-    url: string;
-    headers: [string, string][];
-    body?: string;
-  },
+/** A request as recorded: what was sent, before masking. */
+interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body?: string;
+}
+
+/** The few values an exchange's arrow shows in the report, masked: the parameters that matter, the Location, the bearer, a refusal's error. */
+function exchangeHighlights(
+  request: RecordedRequest,
   response: Response | undefined,
-  responseBody?: string,
-) {
-  const { showSecrets } = flow.output;
+  responseBody: string | undefined,
+  showSecrets: boolean,
+): Record<string, string> {
   const fields = new URLSearchParams(
     request.body && request.method === "POST"
       ? request.body
@@ -2004,6 +2004,25 @@ function recordExchange(
     ? refusalError(responseBody)
     : undefined;
   if (refusal && !highlights.error) highlights.error = refusal;
+  return highlights;
+}
+
+/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
+function recordExchange(
+  flow: Flow,
+  channel: "front" | "back",
+  [from, to]: [Party, Party],
+  request: RecordedRequest,
+  response: Response | undefined,
+  responseBody?: string,
+) {
+  const { showSecrets } = flow.output;
+  const highlights = exchangeHighlights(
+    request,
+    response,
+    responseBody,
+    showSecrets,
+  );
   const exchange: Exchange = {
     channel,
     from,
