@@ -13,6 +13,7 @@ import { assertEquals, assertFalse } from "./_test_deps.ts";
 import { newSigningKeys } from "./demo_org/id_token.ts";
 import { freeLoopbackPort } from "./main.ts";
 import {
+  type DemoOrgOptions,
   playDemoUser,
   type ServedDemoOrg,
   signIdentity,
@@ -212,7 +213,10 @@ export function testSigningKeys(): Promise<CryptoKeyPair> {
 /** A standalone demo org for one test; when it closes, everything recorded meanwhile is scanned for its tokens. */
 export async function withDemoOrg(
   fn: (org: ServedDemoOrg, redirect: string) => Promise<void>,
-  options: { clientSecret?: string } = {},
+  options: Pick<
+    DemoOrgOptions,
+    "clientSecret" | "rotateRefreshTokens" | "jwtAccessTokens"
+  > = {},
 ) {
   const redirect = redirectUri();
   const org = startDemoOrg({
@@ -404,6 +408,31 @@ export async function waitUntilListening(port: number) {
   throw new Error(`nothing listens on ${port}`);
 }
 
+/** A browser launcher (`xdg-open`) that only writes down the URL it was given; `opened()` waits for it. */
+export async function recordingLauncher() {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/xdg-open`,
+    `#!/bin/sh\nprintf '%s' "$1" > "${dir}/url.tmp" && mv "${dir}/url.tmp" "${dir}/url"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    /** PATH for the script: the launcher first. */
+    path: `${dir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+    async opened(): Promise<string> {
+      for (let i = 0; i < 600; i++) {
+        try {
+          return await Deno.readTextFile(`${dir}/url`);
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      throw new Error("the launcher was never run");
+    },
+    remove: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
 /** A response body that never ends: `chunk` over and over, one every `everyMs` (0: as fast as it is read), until the reader cancels. */
 export function endlessBody(
   chunk: string | Uint8Array,
@@ -424,4 +453,16 @@ export function endlessBody(
       clearTimeout(timer);
     },
   });
+}
+
+/** --demo asking for a scope the demo app lacks, so the org shows its own error page; `path` holds the browser launcher. Without the org's word the run would wait 120 s, then say timeout. */
+export function spawnAskingForMissingScope(path: string): Running {
+  return spawn([
+    "--demo",
+    "--json",
+    "--scope",
+    "api chatter_api",
+    "--timeout",
+    "120",
+  ], { env: { PATH: path } });
 }

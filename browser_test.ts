@@ -7,9 +7,20 @@
  * Set SCREENSHOT_DIR to keep the screenshots they take.
  */
 
-import { assertEquals, assertStringIncludes } from "./_test_deps.ts";
+import {
+  assertEquals,
+  assertFalse,
+  assertStringIncludes,
+} from "./_test_deps.ts";
 import { type Browser, chromium, type Page } from "./_test_deps.ts";
-import { orgArgs, type Running, spawn, withDemoOrg } from "./_test_utils.ts";
+import {
+  orgArgs,
+  recordingLauncher,
+  type Running,
+  spawn,
+  spawnAskingForMissingScope,
+  withDemoOrg,
+} from "./_test_utils.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -163,10 +174,17 @@ Deno.test({
           await page.getByRole("button", { name: "Deny" }).click();
           await page.waitForURL(/\/callback\?error=access_denied/);
           const text = await page.locator("main").innerText();
-          assertStringIncludes(text, "Sign-in failed");
+          // The user signed in and said no: no failed sign-in.
+          assertEquals(await page.title(), "Access denied");
+          assertStringIncludes(text, "Access denied");
+          assertFalse(text.includes("Sign-in failed"));
           assertStringIncludes(
             text,
             "access_denied: end-user denied authorization",
+          );
+          assertStringIncludes(
+            text,
+            "This page is served by the script on your machine; the org sent your browser here.",
           );
           assertStringIncludes(text, "clicked Deny");
           assertStringIncludes(text, "Return to the terminal");
@@ -253,5 +271,34 @@ Deno.test({
         }
       });
     });
+  },
+});
+
+Deno.test({
+  name:
+    "--demo with Chromium as the browser: asking for a scope the app lacks ends the run with invalid_scope once the org shows its page, and the page says the terminal was told",
+  ignore: !hasChromium || Deno.build.os !== "linux",
+  async fn() {
+    const launcher = await recordingLauncher();
+    try {
+      const script = spawnAskingForMissingScope(launcher.path);
+      const url = await launcher.opened(); // the script opened "the browser"
+      await withBrowser(async (browser) => {
+        const page = await browser.newPage({ viewport: VIEWPORTS.desktop });
+        await page.goto(url);
+        await page.getByRole("button", { name: "Log In" }).click();
+        await page.getByText("We can't authorize you").waitFor();
+        const result = await script.finish();
+        assertEquals(result.code, 1, result.stderr);
+        assertEquals(result.steps.at(-1)?.data.error, "invalid_scope");
+        assertStringIncludes(
+          await page.locator("main").innerText(),
+          "The walkthrough in your terminal has been told",
+        );
+        await screenshot(page, "invalid-scope-told");
+      });
+    } finally {
+      await launcher.remove();
+    }
   },
 });

@@ -23,6 +23,7 @@ import { parseArgs } from "node:util";
 import {
   closeServer,
   DEFAULT_REDIRECT_URI,
+  fetchDirectToLoopback,
   isLoopbackAuthority,
   terminalSafe,
 } from "./main.ts";
@@ -220,7 +221,8 @@ export function startDemoOrg(options: DemoOrgOptions = {}): ServedDemoOrg {
 function browserSession() {
   const cookies = new Map<string, string>();
   return async (url: string | URL, form?: Record<string, string>) => {
-    const response = await fetch(url, {
+    // Straight to loopback, as a browser goes: never through a proxy variable's proxy.
+    const response = await fetchDirectToLoopback(url, {
       method: form ? "POST" : "GET",
       body: form ? new URLSearchParams(form) : undefined,
       headers: {
@@ -256,7 +258,7 @@ export async function playDemoUser(
   authorizationUrl: string,
   decision: "allow" | "deny" = "allow",
 ): Promise<number> {
-  const callback = await fetch(
+  const callback = await fetchDirectToLoopback(
     await signInAndDecide(authorizationUrl, decision),
   );
   await callback.body?.cancel();

@@ -9,11 +9,12 @@ import {
   assert,
   assertEquals,
   assertFalse,
+  assertInstanceOf,
   assertMatch,
   assertNotEquals,
   assertStringIncludes,
 } from "./_test_deps.ts";
-import { playDemoUser } from "./demo_org.ts";
+import { DemoUserError, playDemoUser, signInAndDecide } from "./demo_org.ts";
 import {
   assertConnectionRefused,
   browse,
@@ -23,12 +24,14 @@ import {
   freePort,
   orgArgs,
   RAW_TOKEN,
+  recordingLauncher,
   redirectUri,
   run,
   runAgainst,
   runApproved,
   signedTokens,
   spawn,
+  spawnAskingForMissingScope,
   UNREACHED_ORG,
   withDemoOrg,
   withFakeOrg,
@@ -1457,4 +1460,222 @@ Deno.test("--demo ignores SF_* variables and .env, and says which flags it ignor
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---------------------------------------------------------------------------
+// Newer token responses: JWT-based access tokens, api_instance_url, approvals
+// ---------------------------------------------------------------------------
+
+Deno.test("--demo --demo-jwt: step 7 recognises the JWT-based access token and shows its header and claims, the token still masked", async () => {
+  const result = await run([
+    "--demo",
+    "--demo-jwt",
+    "--no-browser",
+    "--json",
+    "--refresh",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(
+    result.stderr,
+    "Its app issues JWT-based access tokens.",
+  );
+  const step7 = result.steps.find((s) => s.step === 7)!.data;
+  assertEquals(step7.body.token_format, "jwt");
+  assertMatch(step7.body.access_token, /^eyJ[\w-]{3}…[\w-]{4}$/);
+  assertEquals(step7.access_token_format, "jwt");
+  const jwt = step7.access_token_jwt;
+  assertStringIncludes(
+    jwt.about,
+    'a JWT-based access token (token_format "jwt")',
+  );
+  assertEquals(jwt.header.tty, "sfdc-core-token");
+  assertEquals(jwt.header.alg, "RS256");
+  assertEquals(
+    jwt.claims.client_id,
+    "3MVG9DemoOrg.LocalWalkthrough_PKCE_Client",
+  );
+  assertEquals(jwt.claims.scp, step7.body.scope);
+  assertEquals(jwt.exp_iso, new Date(jwt.claims.exp * 1000).toISOString());
+  assertStringIncludes(
+    jwt.treat_as_opaque,
+    "Clients should treat it as opaque",
+  );
+  // It works where an opaque one does: the identity URL, and a refresh.
+  assertEquals(
+    result.steps.find((s) => s.step === 9)!.data.username,
+    "learner@demo-org.example",
+  );
+  assertEquals(
+    result.steps.find((s) => s.step === 10)!.data.access_token_format,
+    "jwt",
+  );
+});
+
+Deno.test("an opaque access token is said to be opaque, and nothing is decoded", async () => {
+  const result = await run(["--demo", "--no-browser", "--json"]);
+  assertEquals(result.code, 0, result.stderr);
+  const step7 = result.steps.find((s) => s.step === 7)!.data;
+  assertEquals(step7.access_token_format, "opaque");
+  assertFalse("access_token_jwt" in step7);
+});
+
+Deno.test("step 8 explains api_instance_url when sfap_api is granted, and says nothing of it otherwise", async () => {
+  const granted = await run(["--demo", "--no-browser", "--json"]);
+  assertEquals(granted.code, 0, granted.stderr);
+  const step8 = granted.steps.find((s) => s.step === 8)!.data;
+  assertStringIncludes(step8.scope, "sfap_api");
+  assertEquals(step8.api_instance_url, "https://api.salesforce.com");
+  assertStringIncludes(step8.api_instance_url_is, "Salesforce API Platform");
+  assertStringIncludes(step8.api_instance_url_is, "Agent API");
+  const without = await run([
+    "--demo",
+    "--no-browser",
+    "--json",
+    "--scope",
+    "api refresh_token",
+  ]);
+  assertEquals(without.code, 0, without.stderr);
+  assertFalse(
+    "api_instance_url" in without.steps.find((s) => s.step === 8)!.data,
+  );
+});
+
+Deno.test("the closing note names the five-approvals limit where approvals pile up, and only there", async () => {
+  const limit = "the org keeps five per user per app";
+  await withDemoOrg(async (org, redirect) => {
+    const kept = await runApproved(orgArgs(org, redirect));
+    assertEquals(kept.code, 0, kept.stderr);
+    assertStringIncludes(kept.stderr, limit);
+    // Revoked at step 11: that approval is gone.
+    const revoked = await runApproved([...orgArgs(org, redirect), "--revoke"]);
+    assertEquals(revoked.code, 0, revoked.stderr);
+    assertFalse(revoked.stderr.includes(limit));
+  });
+  // The in-process demo org is new each run: nothing piles up.
+  const demo = await run(["--demo", "--no-browser", "--json"]);
+  assertEquals(demo.code, 0, demo.stderr);
+  assertFalse(demo.stderr.includes(limit));
+});
+
+// ---------------------------------------------------------------------------
+// No dead ends: what the browser shows, and what the terminal then says
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name:
+    "with --demo and a browser, the org's invalid_scope page ends the run at once with invalid_scope and its hint",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const launcher = await recordingLauncher();
+    try {
+      const script = spawnAskingForMissingScope(launcher.path);
+      // The browser: signs in, and lands on the org's own error page.
+      const error = await signInAndDecide(await launcher.opened()).then(
+        () => undefined,
+        (error) => error,
+      );
+      assertInstanceOf(error, DemoUserError);
+      assertEquals(error.error, "invalid_scope");
+      const result = await script.finish();
+      assertEquals(result.code, 1, result.stderr);
+      const failure = result.steps.at(-1)!.data;
+      assertEquals(failure.error, "invalid_scope");
+      assertEquals(
+        failure.error_description,
+        "the requested scope is not allowed",
+      );
+      assertEquals(failure.hint, hintFor("invalid_scope"));
+    } finally {
+      await launcher.remove();
+    }
+  },
+});
+
+Deno.test("the callback pages (code, error, refused) each say in one sentence that the script serves them", async () => {
+  const servedBy =
+    "This page is served by the script on your machine; the org sent your browser here.";
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const rejected = await browse(`${redirect}?code=x&state=not-ours`);
+    assertEquals(rejected.status, 400);
+    assertStringIncludes(
+      rejected.text,
+      "This page is served by the script on your machine; what sent your browser here was not the sign-in this run started.",
+    );
+    const denied = await browse(
+      `${redirect}?error=access_denied&error_description=end-user+denied+authorization&state=${state}`,
+    );
+    assertStringIncludes(denied.text, "<title>Access denied</title>");
+    assertStringIncludes(denied.text, servedBy);
+    await script.finish();
+  });
+  await withDemoOrg(async (org, redirect) => {
+    const script = spawn(orgArgs(org, redirect));
+    const { state } = (await script.waitForStep(3)).data.query;
+    await script.waitForStep(4);
+    const code = await browse(`${redirect}?code=made-up&state=${state}`);
+    assertEquals(code.status, 200);
+    assertStringIncludes(code.text, servedBy);
+    await script.finish();
+  });
+});
+
+Deno.test("redirect_uri_mismatch shows the redirect URI that was sent, and where it came from", async () => {
+  await withDemoOrg(async (org) => {
+    const sent = redirectUri(); // not the one the demo app registered
+    const result = await run([
+      "--instance-url",
+      org.url,
+      "--client-id",
+      org.client.client_id,
+      "--redirect-uri",
+      sent,
+      "--no-browser",
+      "--json",
+    ]);
+    assertEquals(result.code, 1, result.stderr);
+    const failure = result.steps.at(-1)!.data;
+    assertEquals(failure.error, "redirect_uri_mismatch");
+    assertStringIncludes(
+      failure.error_description,
+      `(redirect_uri sent: ${sent})`,
+    );
+    assertStringIncludes(
+      failure.hint,
+      `This run sent redirect_uri ${sent} (from --redirect-uri)`,
+    );
+  });
+});
+
+Deno.test("without --json: step 7 shows a JWT-based access token's header and claims in a few lines, step 8 what api_instance_url is for, step 10 that the old refresh token is dead", async () => {
+  const result = await run([
+    "--demo",
+    "--demo-jwt",
+    "--demo-rotate",
+    "--no-browser",
+    "--refresh",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const [step7, step8, step10] = ["## 7.", "## 8.", "## 10."].map((heading) =>
+    result.stdout.split(heading)[1].split("\n## ")[0]
+  );
+  assertMatch(
+    step7,
+    /access_token: +eyJ\S+, a JWT; clients treat it as opaque:/,
+  );
+  assertStringIncludes(step7, "header: alg RS256, tty sfdc-core-token; also");
+  assertMatch(
+    step7,
+    /claims: sub uid:\S+, client_id \S+, exp 20\d\d-\d\d-\d\dT/,
+  );
+  assertMatch(
+    step8,
+    /api_instance_url: +https:\/\/api\.salesforce\.com \(Agent API, Models API\)\n/,
+  );
+  assertMatch(
+    step10,
+    /refresh_token: 5Aep86\S+ \(new: the org rotated it; step 8's is dead, and presenting it again revokes the whole login\)/,
+  );
 });

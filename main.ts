@@ -115,6 +115,8 @@ export interface Flow {
   signal: AbortSignal;
   /** With --demo: the demo user signs in and clicks Allow when no browser opens; rejects if that fails. */
   demoUser?: (authorizationUrl: string) => Promise<void>;
+  /** With --demo: settles when the org shows the error page (invalid_scope) for the request with this state, which no callback ever reports. */
+  demoErrorPage?: (state: string) => Promise<CallbackResult>;
   /** The step under way (set as each begins), for what is recorded and for Ctrl+C's message. */
   step?: StepNumber;
   /** True once the callback server listens: Ctrl+C then says it closed it. */
@@ -175,14 +177,19 @@ export async function runFlow(flow: Flow) {
   }
   if (flow.config.refresh) {
     await pause(flow, 10);
-    tokens = await refreshTokens(flow, tokens, nonce);
+    const refreshed = await refreshTokens(flow, tokens, nonce);
+    // Saved again at once: with rotation, the refresh token in the file just died.
+    if (flow.config.save && refreshed !== tokens) {
+      await replaceSavedTokens(flow, refreshed, tokens);
+    }
+    tokens = refreshed;
     await flow.exercise?.afterStep10?.(tokens);
   }
   if (flow.config.revoke) {
     await pause(flow, 11);
     await revokeTokens(flow, tokens);
   }
-  note(flow, whatNext(flow.config));
+  note(flow, whatNext(flow.config) + approvalsReminder(flow.config, tokens));
 }
 
 /** The closing remark: what the learner just saw, or what to try next. */
@@ -196,6 +203,13 @@ function whatNext(config: Config): string {
   return untried.length > 0
     ? `done. Try it again with ${untried.join(", ")}.`
     : "done: you saw the whole life of a token, from PKCE to revocation.";
+}
+
+/** Where approvals pile up (a real org, or a demo org that outlives the run), the limit that silently ends old logins. */
+function approvalsReminder(config: Config, tokens: Tokens): string {
+  if (config.demo || config.revoke || !tokens.refresh_token) return "";
+  return " Each run like this one leaves an approval of the app (its refresh token) for this user: " +
+    "the org keeps five per user per app, and a sixth sign-in silently revokes the oldest one's refresh token.";
 }
 
 // ---------------------------------------------------------------------------
@@ -357,6 +371,9 @@ async function waitForAuthorizationCode(
   url: URL,
   state: string,
 ): Promise<string> {
+  // Some errors the org shows on its own page, never sending the browser back:
+  // the demo org tells us of those, so the run ends at once instead of timing out.
+  const errorPage = flow.demoErrorPage?.(state);
   const outcome = await firstToArrive(flow, async (signal) => {
     const way = await sendUserToOrg(flow, url); // a browser, the demo user, or by hand
     return [
@@ -364,6 +381,7 @@ async function waitForAuthorizationCode(
       way === "demo user"
         ? flow.demoUser!(url.href).then(() => callback.outcome) // so it does for the demo user
         : readPastedCallback(flow, state, signal), // or the person pastes that URL here
+      ...(errorPage ? [errorPage] : []),
     ];
   });
   if (outcome.kind === "error") {
@@ -442,6 +460,10 @@ export interface TokenResponse {
   id: string;
   token_type: string;
   issued_at: string;
+  /** `"jwt"` when the app issues JWT-based access tokens (facts L). */
+  token_format?: string;
+  /** With the sfap_api scope: the Salesforce API Platform's host (facts L). */
+  api_instance_url?: string;
   [field: string]: unknown;
 }
 
@@ -466,13 +488,59 @@ async function receiveTokens(
       throw error;
     })
     : undefined;
+  const format = accessTokenFormat(body);
   logStep(flow, 7, {
     status: response.status,
     body: maskTokens(flow, body),
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
+    access_token_format: format,
+    ...(format === "jwt" ? { access_token_jwt: showJwtAccessToken(body) } : {}),
   }, tokenResponseView);
   return toTokens(body, idToken?.claims);
+}
+
+/** An access token is JWT-based when the response says `token_format: "jwt"`, or when it is shaped like one (`eyJ…`, three parts); otherwise Salesforce's opaque kind. */
+export function accessTokenFormat(
+  body: Pick<TokenResponse, "access_token" | "token_format">,
+): "jwt" | "opaque" {
+  const shapedLikeJwt = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(body.access_token);
+  return body.token_format === "jwt" || shapedLikeJwt ? "jwt" : "opaque";
+}
+
+/**
+ * A JWT-based access token, decoded for the learner: its header and claims,
+ * `exp` as a date. Nothing here is checked, and the token itself stays
+ * masked: only the org that issued it judges it.
+ * @see https://help.salesforce.com/s/articleView?id=xcloud.jwt_access_tokens.htm
+ */
+export function showJwtAccessToken(
+  body: Pick<TokenResponse, "access_token" | "token_format">,
+): Record<string, unknown> {
+  const opaque =
+    "Clients should treat it as opaque: send it as it is, and never rely on what it says inside (the org may change its format); decoding it is for learning and debugging.";
+  let jwt: DecodedJwt;
+  try {
+    jwt = decodeJwt(body.access_token); // the same size and depth limits as an ID token's
+  } catch (error) {
+    const detail = error instanceof FlowError
+      ? error.error_description.replace(/^.*check failed: /, "")
+      : String(error);
+    return { decoded: false, reason: detail, treat_as_opaque: opaque };
+  }
+  const { exp } = jwt.claims;
+  return {
+    about: `a JWT-based access token${
+      body.token_format === "jwt" ? ' (token_format "jwt")' : ""
+    }: a signed JSON Web Token, for REST APIs; its header and claims are decoded below, unchecked`,
+    header: jwt.header,
+    claims: jwt.claims,
+    ...(typeof exp === "number" && Number.isFinite(exp) &&
+        Math.abs(exp) < 8.64e12
+      ? { exp_iso: new Date(exp * 1000).toISOString() }
+      : {}),
+    treat_as_opaque: opaque,
+  };
 }
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
@@ -568,6 +636,8 @@ export interface Tokens {
   issued_at: string;
   token_type: string;
   id_token: string | null;
+  /** With the sfap_api scope: the host of the Salesforce API Platform (Agent API, Models API). */
+  api_instance_url: string | null;
   /** The ID token's claims, once it passed every check (never saved: the ID token itself is). */
   id_token_claims?: Record<string, unknown>;
 }
@@ -586,6 +656,7 @@ function toTokens(
     issued_at: body.issued_at,
     token_type: body.token_type,
     id_token: body.id_token ?? null,
+    api_instance_url: body.api_instance_url ?? null,
     ...(idTokenClaims ? { id_token_claims: idTokenClaims } : {}),
   };
 }
@@ -602,15 +673,27 @@ function completeFlow(flow: Flow, tokens: Tokens) {
     scope: tokens.scope,
     issued_at: tokens.issued_at,
     issued_at_iso: new Date(Number(tokens.issued_at)).toISOString(),
+    ...(tokens.api_instance_url
+      ? {
+        api_instance_url: tokens.api_instance_url,
+        api_instance_url_is:
+          "the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/…) and the Models API take this access token there, while the REST API stays at instance_url",
+      }
+      : {}),
   }, tokensView);
+}
+
+/** The saved file's text: the tokens, unmasked, as an app keeps them. */
+function savedText(tokens: Tokens): string {
+  const { id_token_claims: _claims, ...saved } = tokens;
+  return JSON.stringify(saved, null, 2) + "\n";
 }
 
 /** Writes the tokens, unmasked, to a new file only its owner can read. */
 async function saveTokens(flow: Flow, tokens: Tokens) {
   const path = flow.config.save!;
-  const { id_token_claims: _claims, ...saved } = tokens;
   try {
-    await Deno.writeTextFile(path, JSON.stringify(saved, null, 2) + "\n", {
+    await Deno.writeTextFile(path, savedText(tokens), {
       createNew: true,
       mode: 0o600,
     });
@@ -632,6 +715,67 @@ async function saveTokens(flow: Flow, tokens: Tokens) {
         ? "; step 11 will revoke them, so they will not work"
         : ""),
   );
+}
+
+/**
+ * After step 10: the saved file gets the refreshed tokens at once. With
+ * rotation the refresh token in it has just died, and presenting it again
+ * would revoke the whole login, so no file may keep it (facts L). The file
+ * is replaced whole: a crash leaves the old one or the new one.
+ */
+async function replaceSavedTokens(flow: Flow, tokens: Tokens, before: Tokens) {
+  const path = flow.config.save!;
+  try {
+    await replaceFile(path, savedText(tokens));
+  } catch (error) {
+    throw new FlowError({
+      error: "save_failed",
+      error_description: `Cannot save the refreshed tokens: ${
+        (error as Error).message
+      } "${path}"`,
+      hint: tokens.refresh_token !== before.refresh_token
+        ? `The refresh token in ${path} was rotated out and is dead: presenting it again would revoke the login. Delete the file and run the flow again.`
+        : `${path} still holds the earlier tokens, and its refresh token still works.`,
+      cause: error,
+    });
+  }
+  note(
+    flow,
+    tokens.refresh_token !== before.refresh_token
+      ? `replaced ${path} with the refreshed tokens: the new refresh token (the old one died when it was rotated)`
+      : `replaced ${path} with the refreshed tokens: a new access token, the same refresh token`,
+  );
+}
+
+/** The temporary file beside FILE that replaces it: `FILE.tmp`, so one --allow-write names both. */
+function replacementPath(path: string): string {
+  return `${path}.tmp`;
+}
+
+/** Replaces a file all at once: the text goes to a new 0600 file beside it, is flushed to disk, and is renamed over the old one (rename is atomic on one file system). */
+async function replaceFile(path: string, text: string) {
+  const temporary = replacementPath(path);
+  await Deno.remove(temporary).catch(() => {}); // one a crash left behind
+  const file = await Deno.open(temporary, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  });
+  try {
+    const bytes = new TextEncoder().encode(text);
+    for (let written = 0; written < bytes.length;) {
+      written += await file.write(bytes.subarray(written));
+    }
+    await file.sync(); // on disk before the rename makes it the file
+    file.close();
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+    await Deno.remove(temporary).catch(() => {}); // nothing half-done left behind
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -747,6 +891,8 @@ async function refreshTokens(
       orgDate: response.headers.get("date"),
     })
     : undefined;
+  const rotated = refreshed.refresh_token !== undefined &&
+    refreshed.refresh_token !== tokens.refresh_token;
   logStep(flow, 10, {
     token_endpoint: orgEndpoint(flow, "token"),
     payload: maskPayload(flow, body),
@@ -755,6 +901,17 @@ async function refreshTokens(
     issued_at: refreshed.issued_at,
     signature,
     ...(idToken ? { id_token: idToken.shown } : {}),
+    access_token_format: accessTokenFormat(refreshed),
+    refresh_token: mask(
+      refreshed.refresh_token ?? tokens.refresh_token,
+      flow.output.showSecrets,
+    ),
+    refresh_token_rotated: rotated,
+    rotation: rotated
+      ? "rotated: a new refresh token came back, and the one just used is dead; presenting the old one again revokes this whole login (every token of it), so keep only the new one"
+      : refreshed.refresh_token === undefined
+      ? "not rotated: no refresh token came back, so the one you have stays valid"
+      : "not rotated: the same refresh token came back, and it stays valid",
   }, (data) => refreshView(flow, data, tokens, refreshed));
   return {
     ...tokens,
@@ -762,6 +919,7 @@ async function refreshTokens(
     refresh_token: refreshed.refresh_token ?? tokens.refresh_token,
     issued_at: refreshed.issued_at,
     id_token: refreshed.id_token ?? tokens.id_token,
+    api_instance_url: refreshed.api_instance_url ?? tokens.api_instance_url,
     // The first ID token's claims stay: a later one is compared with them.
   };
 }
@@ -1514,8 +1672,10 @@ export async function send(
         }${reading} ${url}: ${
           response ? "it did not finish" : "no answer"
         } within ${timeoutMs / 1000} seconds`,
-        hint:
+        hint: withProxyHint(
           "The org did not answer in time: check the instance URL, your network, proxy and VPN, then run again.",
+          url,
+        ),
         cause: error,
       });
     }
@@ -1525,10 +1685,116 @@ export async function send(
       error_description: `Cannot ${
         reading ? "read" : "reach"
       }${reading} ${url}: ${detail}`,
-      hint: networkHint(detail),
+      hint: withProxyHint(networkHint(detail), url),
       cause: error,
     });
   }
+}
+
+/**
+ * `fetch`, but straight to the host for an http URL on loopback. Deno's
+ * fetch sends requests through HTTP_PROXY, HTTPS_PROXY or ALL_PROXY (either
+ * case) unless NO_PROXY names the host; a proxy cannot reach this machine's
+ * loopback, so, as browsers do, loopback never goes through one. When a
+ * proxy would carry the request (or this run may not read the variables),
+ * a client whose transport is a TCP connection to the host itself bypasses
+ * it; the request line then carries the whole URL, which servers accept
+ * (RFC 9112 §3.2.2). Otherwise it is plain `fetch`.
+ * @see https://docs.deno.com/api/deno/~/Deno.createHttpClient
+ */
+export async function fetchDirectToLoopback(
+  url: string | URL,
+  init: RequestInit = {},
+): Promise<Response> {
+  const target = new URL(url);
+  const environment = proxyEnvironment();
+  if (
+    target.protocol !== "http:" || !isLoopbackHost(target.hostname) ||
+    (environment && !proxyVariableFor(target.href, environment))
+  ) {
+    return await fetch(target, init);
+  }
+  const client = Deno.createHttpClient({
+    proxy: {
+      transport: "tcp",
+      hostname: target.hostname,
+      port: Number(target.port || 80),
+    },
+  });
+  try {
+    return await fetch(target, { ...init, client });
+  } finally {
+    client.close(); // the answer's body can still be read
+  }
+}
+
+/** The variables Deno's fetch reads for its proxies. */
+const PROXY_VARIABLES = [
+  "ALL_PROXY",
+  "all_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "HTTP_PROXY",
+  "http_proxy",
+  "NO_PROXY",
+  "no_proxy",
+] as const;
+
+/** The proxy variables, or null when this run may not read them all; it never asks (no prompt in the middle of a request). */
+function proxyEnvironment(): Record<string, string | undefined> | null {
+  const environment: Record<string, string | undefined> = {};
+  for (const variable of PROXY_VARIABLES) {
+    const { state } = Deno.permissions.querySync({ name: "env", variable });
+    if (state !== "granted") return null;
+    environment[variable] = readEnv(variable);
+  }
+  return environment;
+}
+
+/** True when NO_PROXY (or no_proxy) exempts `hostname`: `*`, the name itself, or a domain it ends in. */
+function exemptFromProxy(hostname: string, noProxy: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return noProxy.split(",").map((entry) => entry.trim().toLowerCase())
+    .filter(Boolean).some((entry) => {
+      const domain = entry.replace(/^\./, ""); // as Deno reads it: no wildcards but "*"
+      return entry === "*" || host === domain || host.endsWith(`.${domain}`);
+    });
+}
+
+/**
+ * The variable whose proxy Deno's fetch would send `url` through, if any:
+ * ALL_PROXY first, then the one for the URL's scheme (either case), unless
+ * NO_PROXY exempts the host.
+ */
+export function proxyVariableFor(
+  url: string,
+  environment: Record<string, string | undefined>,
+): string | undefined {
+  const target = new URL(url);
+  const noProxy = environment.NO_PROXY || environment.no_proxy || "";
+  if (exemptFromProxy(target.hostname, noProxy)) return undefined;
+  const candidates = [
+    "ALL_PROXY",
+    "all_proxy",
+    ...(target.protocol === "https:"
+      ? ["HTTPS_PROXY", "https_proxy"]
+      : ["HTTP_PROXY", "http_proxy"]),
+  ];
+  return candidates.find((name) => environment[name]);
+}
+
+/** A network failure's hint, naming the proxy variable when a proxy carried the request (never for loopback, which goes direct): the proxy may be what failed. */
+function withProxyHint(hint: string, url: string): string {
+  const target = new URL(url);
+  if (target.protocol === "http:" && isLoopbackHost(target.hostname)) {
+    return hint;
+  }
+  const environment = proxyEnvironment();
+  const variable = environment && proxyVariableFor(url, environment);
+  if (!variable) return hint;
+  const host = target.hostname;
+  return `${hint} ${variable} is set, so this request went through that proxy: check the proxy lets ${host} through, ` +
+    `or, to go direct, add ${host} to NO_PROXY (or unset ${variable}).`;
 }
 
 /** Reads at most `limit` bytes of a body and cancels the rest; `truncated` says there was more. */
@@ -1618,7 +1884,7 @@ async function fetchRecorded(
   url: string,
   init: RequestInit,
 ): Promise<Response> {
-  if (!flow.record) return await fetch(url, init);
+  if (!flow.record) return await fetchDirectToLoopback(url, init);
   const request = {
     method: init.method ?? "GET",
     url,
@@ -1627,7 +1893,7 @@ async function fetchRecorded(
   };
   let response: Response | undefined;
   try {
-    response = await fetch(url, init);
+    response = await fetchDirectToLoopback(url, init);
     return response;
   } finally {
     // A refusal's body is read for the report's label (its error) too.
@@ -1699,21 +1965,21 @@ async function readCapped(
   return text.slice(0, max);
 }
 
-/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
-function recordExchange(
-  flow: Flow,
-  channel: "front" | "back",
-  [from, to]: [Party, Party],
-  request: {
-    method: string;
-    url: string;
-    headers: [string, string][];
-    body?: string;
-  },
+/** A request as recorded: what was sent, before masking. */
+interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body?: string;
+}
+
+/** The few values an exchange's arrow shows in the report, masked: the parameters that matter, the Location, the bearer, a refusal's error. */
+function exchangeHighlights(
+  request: RecordedRequest,
   response: Response | undefined,
-  responseBody?: string,
-) {
-  const { showSecrets } = flow.output;
+  responseBody: string | undefined,
+  showSecrets: boolean,
+): Record<string, string> {
   const fields = new URLSearchParams(
     request.body && request.method === "POST"
       ? request.body
@@ -1738,6 +2004,25 @@ function recordExchange(
     ? refusalError(responseBody)
     : undefined;
   if (refusal && !highlights.error) highlights.error = refusal;
+  return highlights;
+}
+
+/** Adds one exchange to the record and, with --http, its text to the step's pending list. */
+function recordExchange(
+  flow: Flow,
+  channel: "front" | "back",
+  [from, to]: [Party, Party],
+  request: RecordedRequest,
+  response: Response | undefined,
+  responseBody?: string,
+) {
+  const { showSecrets } = flow.output;
+  const highlights = exchangeHighlights(
+    request,
+    response,
+    responseBody,
+    showSecrets,
+  );
   const exchange: Exchange = {
     channel,
     from,
@@ -2043,6 +2328,8 @@ const OPTIONAL_TOKEN_FIELDS = [
   "signature",
   "scope",
   "id_token",
+  "token_format",
+  "api_instance_url",
 ];
 
 /** Checks the success body has what we need. @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 */
@@ -2238,6 +2525,10 @@ async function closeCallbackServer(
   }
 }
 
+/** Who is talking, on every callback page: not the org, but the script. */
+const SERVED_BY =
+  "This page is served by the script on your machine; the org sent your browser here.";
+
 /** The pages the callback server shows: what happened, and never the code. */
 const CALLBACK_PAGES = {
   code: () =>
@@ -2249,7 +2540,8 @@ const CALLBACK_PAGES = {
   error: (error: string, description: string) =>
     resultPage(
       400,
-      "Sign-in failed",
+      // Deny is no failed sign-in: the user signed in, then said no.
+      error === "access_denied" ? "Access denied" : "Sign-in failed",
       `${error}: ${description}. Return to the terminal: it shows this error and what to do.`,
       hintFor(error, description),
     ),
@@ -2258,6 +2550,8 @@ const CALLBACK_PAGES = {
       400,
       "Callback not accepted",
       `This callback was not accepted: ${reason}. The terminal is still waiting; start the sign-in again from the URL it printed.`,
+      undefined,
+      "This page is served by the script on your machine; what sent your browser here was not the sign-in this run started.",
     ),
   done: () =>
     resultPage(
@@ -2287,6 +2581,7 @@ function resultPage(
   title: string,
   message: string,
   hint?: string,
+  servedBy = SERVED_BY,
 ): Response {
   const ok = status === 200;
   const [background, accent] = ok
@@ -2303,14 +2598,14 @@ function resultPage(
          border-top: 0.4rem solid ${accent}; box-shadow: 0 2px 12px #0002; }
   h1 { margin: 0 0 0.75rem; font-size: 1.4rem; }
   p { line-height: 1.5; overflow-wrap: anywhere; }
-  .hint { font-size: 0.9rem; color: #444; }
-  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint { color: #b8c4d0; } }
+  .hint, .who { font-size: 0.9rem; color: #444; }
+  @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint, .who { color: #b8c4d0; } }
 </style></head>
 <body><main><h1>${ok ? "✓ " : ""}${escapeHtml(title)}</h1><p>${
     escapeHtml(message)
-  }</p>${
-    hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""
-  }</main></body></html>`;
+  }</p>${hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""}<p class="who">${
+    escapeHtml(servedBy)
+  }</p></main></body></html>`;
   return new Response(html, {
     status,
     headers: { ...PAGE_HEADERS, connection: "close" },
@@ -2573,7 +2868,8 @@ function timeoutError(flow: Flow): FlowError {
     hint:
       `Usual causes: the app's Callback URL is not exactly ${redirectUri} (Salesforce then shows redirect_uri_mismatch in the browser); ` +
       "the consumer key is new or mistyped (invalid_client_id; a new key can take up to 10 minutes to work); " +
-      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge). " +
+      "the app requires PKCE and the request lost its code_challenge (invalid_request: missing required code challenge); " +
+      "an error page in the browser (for example invalid_scope, when --scope asks for a scope the app lacks: the org shows it on its own page and never sends the browser back here). " +
       "Check what the browser shows, then run again; --timeout sets the wait.",
   });
 }
@@ -2612,16 +2908,44 @@ function callbackServerView(data: Record<string, unknown>): View {
 function tokenResponseView(data: Record<string, unknown>): View {
   const body = data.body as Record<string, unknown>;
   const idToken = data.id_token as Record<string, unknown> | undefined;
+  const jwt = data.access_token_jwt as Record<string, unknown> | undefined;
   const view: View = {};
   for (const [name, value] of Object.entries(body)) {
     view[name] = name === "signature"
       ? `${value} (${data.signature})`
       : name === "id_token" && idToken
       ? { [HEADLINE]: `${value}, checked:`, ...idTokenChecks(idToken) }
+      : name === "access_token" && jwt
+      ? {
+        [HEADLINE]: `${value}, a JWT; clients treat it as opaque:`,
+        ...jwtAccessTokenLines(jwt),
+      }
       : value;
   }
   if (!("signature" in body)) view.signature = data.signature;
   return view;
+}
+
+/** A JWT-based access token in a few lines: what its header and claims say of it, `exp` as a date, the rest by name (--json has them all). */
+function jwtAccessTokenLines(jwt: Record<string, unknown>): View {
+  if (!jwt.header) return { decoded: `no: ${jwt.reason}` };
+  const pairs = (fields: Record<string, unknown>, featured: string[]) => {
+    const shown = featured.filter((name) => name in fields).map((name) =>
+      `${name} ${
+        name === "exp" && jwt.exp_iso ? jwt.exp_iso : claimText(fields[name])
+      }`
+    );
+    const more = Object.keys(fields).filter((name) => !featured.includes(name));
+    return shown.join(", ") + (more.length ? `; also ${more.join(" ")}` : "");
+  };
+  return {
+    header: pairs(jwt.header as Record<string, unknown>, ["alg", "tty"]),
+    claims: pairs(jwt.claims as Record<string, unknown>, [
+      "sub",
+      "client_id",
+      "exp",
+    ]),
+  };
 }
 
 /** One line per ID-token check, each with the claim it checked (the registered claims). */
@@ -2650,12 +2974,18 @@ function idTokenChecks(idToken: Record<string, unknown>): View {
 
 /** Step 8: the tokens, and who signed in by the usual four claims (--json has every one). */
 function tokensView(data: Record<string, unknown>): View {
-  const user = data.signed_in_user as Record<string, unknown> | undefined;
-  if (!user) return data;
+  const { api_instance_url_is: _meaning, ...fields } = data;
+  if (fields.api_instance_url) {
+    // One line on screen: what the host is for (--json says it whole).
+    fields.api_instance_url =
+      `${fields.api_instance_url} (Agent API, Models API)`;
+  }
+  const user = fields.signed_in_user as Record<string, unknown> | undefined;
+  if (!user) return fields;
   const { sub, preferred_username, name, email, ...more } = user;
   const others = Object.keys(more);
   return {
-    ...data,
+    ...fields,
     signed_in_user: {
       sub,
       preferred_username,
@@ -2682,8 +3012,10 @@ function refreshView(
     })`,
     refresh_token:
       after.refresh_token && after.refresh_token !== before.refresh_token
-        ? `${shown(after.refresh_token)} (new: the org rotated it)`
-        : "the same as step 8's",
+        ? `${
+          shown(after.refresh_token)
+        } (new: the org rotated it; step 8's is dead, and presenting it again revokes the whole login)`
+        : "the same as step 8's: not rotated",
     issued_at: `${after.issued_at} (step 8's: ${before.issued_at})`,
     signature: data.signature,
   };
@@ -3417,6 +3749,16 @@ const FLAGS = {
     type: "boolean",
     help: "use a local demo org: no account, no network",
   },
+  "demo-rotate": {
+    type: "boolean",
+    help:
+      "with --demo: the demo app rotates refresh tokens\n(each refresh returns a new one; see step 10)",
+  },
+  "demo-jwt": {
+    type: "boolean",
+    help:
+      "with --demo: the demo app issues JWT-based access tokens\n(decoded at step 7)",
+  },
   "no-secret": {
     type: "boolean",
     help: "send no client secret, even if one is set (a public client)",
@@ -3526,6 +3868,8 @@ export interface Config {
   scope?: string;
   timeoutSeconds: number;
   demo: boolean;
+  /** With --demo: the demo app's settings (--demo-rotate, --demo-jwt). */
+  demoApp: { rotateRefreshTokens: boolean; jwtAccessTokens: boolean };
   openBrowser: boolean;
   /** Check the authorization URL before the browser opens (--no-check turns it off). */
   check: boolean;
@@ -3878,6 +4222,14 @@ export function validateInstanceUrl(setting: Setting): string {
     setting,
     `Give the org's My Domain URL, such as ${example}.`,
   );
+  // First: an address pasted from the browser has a path too, and needs one message, not two.
+  const myDomain = myDomainFor(url.hostname);
+  if (myDomain) {
+    throw usageError(
+      `Cannot use ${source}: that is the ${myDomain.ui} domain, not the login domain "${shown}"`,
+      `Use the org's My Domain URL instead, probably https://${myDomain.host} (Setup → My Domain).`,
+    );
+  }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw usageError(
       `Cannot use ${source}: the scheme must be https "${shown}"`,
@@ -3896,17 +4248,24 @@ export function validateInstanceUrl(setting: Setting): string {
       `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/… itself.`,
     );
   }
-  if (url.hostname.endsWith(".lightning.force.com")) {
-    const myDomain = url.hostname.replace(
-      /\.lightning\.force\.com$/,
-      ".my.salesforce.com",
-    );
-    throw usageError(
-      `Cannot use ${source}: that is the Lightning UI domain, not the login domain "${shown}"`,
-      `Use the org's My Domain URL instead, probably https://${myDomain} (Setup → My Domain).`,
-    );
-  }
   return url.origin;
+}
+
+/** The My Domain host behind a Lightning (`x.lightning.force.com`) or Setup (`x.my.salesforce-setup.com`) address, as a browser's address bar shows them. */
+function myDomainFor(
+  hostname: string,
+): { ui: string; host: string } | undefined {
+  for (
+    const [ui, suffix] of [
+      ["Lightning UI", /\.lightning\.force\.com$/],
+      ["Setup UI", /\.my\.salesforce-setup\.com$/],
+    ] as const
+  ) {
+    if (suffix.test(hostname)) {
+      return { ui, host: hostname.replace(suffix, ".my.salesforce.com") };
+    }
+  }
+  return undefined;
 }
 
 /** Checks the callback URL: http on localhost or 127.0.0.1, with a path. @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3 */
@@ -3962,6 +4321,14 @@ function validateTimeout(value: string | undefined): number {
   return seconds;
 }
 
+/** What to run instead when the task's permissions do not cover the --save file. */
+function savePermissionHint(demo: boolean): string {
+  return "deno task start allows only --save sf-tokens.json, and deno task demo no file at all: " +
+    `for another file run deno run -A main.ts${
+      demo ? " --demo" : ""
+    } --save FILE.`;
+}
+
 /** Checks up front that a flag's new file (--save, --report) can be created, so no run is wasted on a bad path; `hint` says how to allow writing it. */
 function checkNewFilePath(flag: string, path: string, hint: string) {
   const shown = terminalSafe(path);
@@ -3998,10 +4365,19 @@ function checkNewFilePath(flag: string, path: string, hint: string) {
   const directory = path.includes("/")
     ? path.slice(0, path.lastIndexOf("/")) || "/"
     : ".";
-  let isDirectory = false;
-  try {
-    isDirectory = Deno.statSync(directory).isDirectory;
-  } catch { /* missing, or not readable: refused below */ }
+  // A run that may not look at the directory (deno task start reads only its
+  // files) finds out when it writes; asking would prompt.
+  let isDirectory = true;
+  if (
+    Deno.permissions.querySync({ name: "read", path: directory }).state ===
+      "granted"
+  ) {
+    try {
+      isDirectory = Deno.statSync(directory).isDirectory;
+    } catch {
+      isDirectory = false; // missing, or not readable: refused below
+    }
+  }
   if (!isDirectory) {
     throw usageError(
       `Cannot use ${flag}: no such directory "${terminalSafe(directory)}"`,
@@ -4020,6 +4396,44 @@ function checkNewFilePath(flag: string, path: string, hint: string) {
       "Choose a file name in a directory you can write to.",
     );
   }
+}
+
+/** With --refresh, --save replaces its file through FILE.tmp (see replaceFile): this run must be allowed both, to read and to write. */
+function checkReplacePath(path: string, demo: boolean) {
+  const temporary = replacementPath(path);
+  const allowed = [path, temporary].every((file) =>
+    (["read", "write"] as const).every((name) =>
+      Deno.permissions.querySync({ name, path: file }).state === "granted"
+    )
+  );
+  if (!allowed) {
+    throw usageError(
+      `Cannot use --save with --refresh: this run may not write "${
+        terminalSafe(temporary)
+      }", where the refreshed tokens go before they replace the file`,
+      savePermissionHint(demo),
+    );
+  }
+}
+
+/** The demo app's settings; asked for without --demo, they are a usage error (a real org's app has its own). */
+function demoAppSettings(
+  flags: { "demo-rotate"?: boolean; "demo-jwt"?: boolean },
+  demo: boolean,
+): Config["demoApp"] {
+  const settings = {
+    rotateRefreshTokens: flags["demo-rotate"] ?? false,
+    jwtAccessTokens: flags["demo-jwt"] ?? false,
+  };
+  const asked = settings.rotateRefreshTokens ? "--demo-rotate" : "--demo-jwt";
+  if (!demo && (settings.rotateRefreshTokens || settings.jwtAccessTokens)) {
+    throw usageError(
+      `Cannot use ${asked} without --demo: it sets the demo org's app`,
+      `Add --demo. On a real org these are the app's own OAuth settings in Setup ("Enable Refresh Token Rotation", ` +
+        `"Issue JSON Web Token (JWT)-based access tokens for named users"): steps 7 and 10 show what the org did.`,
+    );
+  }
+  return settings;
 }
 
 /** Reads and validates the configuration; `null` means `--help` was asked for. */
@@ -4045,6 +4459,7 @@ export function loadConfig(
     scope: scope?.value.trim().replace(/\s+/g, " ") || undefined,
     timeoutSeconds: validateTimeout(flags.timeout),
     demo,
+    demoApp: demoAppSettings(flags, demo),
     openBrowser: !flags["no-browser"],
     check: !flags["no-check"],
     sendSecret: !flags["no-secret"],
@@ -4065,11 +4480,10 @@ export function loadConfig(
     },
   };
   if (config.save !== undefined) {
-    checkNewFilePath(
-      "--save",
-      config.save,
-      "deno task start allows only --save sf-tokens.json; for another name run deno run with --allow-write for it.",
-    );
+    checkNewFilePath("--save", config.save, savePermissionHint(demo));
+  }
+  if (config.save !== undefined && config.refresh) {
+    checkReplacePath(config.save, demo);
   }
   if (config.report !== undefined) {
     checkNewFilePath(
@@ -4100,17 +4514,32 @@ function withOrgSettings(
   config: Config,
   get: (flag: SettingFlag) => Setting | undefined,
 ): Config {
-  const instance = get("instance-url");
-  const clientId = get("client-id");
+  // An empty value ("--client-id ''", an unset shell variable) is no value.
+  const given = (flag: SettingFlag) => {
+    const setting = get(flag);
+    return setting?.value.trim() ? setting : undefined;
+  };
+  const instance = given("instance-url");
+  const clientId = given("client-id");
+  const empty = (["instance-url", "client-id"] as const)
+    .filter((flag) => get(flag) && !given(flag))
+    .map((flag) => get(flag)!.source);
   const missing = [
     instance ? "" : "--instance-url (or SF_INSTANCE_URL)",
     clientId ? "" : "--client-id (or SF_CLIENT_ID)",
   ].filter(Boolean);
   if (!instance || !clientId) {
     throw usageError(
-      `Cannot start the flow: missing ${missing.join(" and ")}`,
-      "Set them as flags, environment variables or in .env (see .env.example), " +
-        "or run with --demo, which needs no configuration.",
+      `Cannot start the flow: missing ${missing.join(" and ")}${
+        empty.length
+          ? ` (${empty.join(" and ")} ${empty.length > 1 ? "are" : "is"} empty)`
+          : ""
+      }`,
+      hasDemoOrg()
+        ? "Set them as flags, environment variables or in .env (see .env.example), " +
+          "or run with --demo, which needs no configuration."
+        : "Set them as flags, environment variables, or in a .env file where you run this (SF_INSTANCE_URL=…, SF_CLIENT_ID=…). " +
+          GIST_DEMO_HINT,
     );
   }
   rejectPlaceholder(
@@ -4126,6 +4555,12 @@ function withOrgSettings(
   config.instanceUrl = validateInstanceUrl(instance);
   config.clientId = clientId.value.trim();
   const secret = config.sendSecret ? get("client-secret") : undefined;
+  if (secret && !secret.value.trim()) {
+    throw usageError(
+      `Cannot use ${secret.source}: it is empty`,
+      "Give the app's consumer secret, or leave it out (or use --no-secret) for an app that does not require one.",
+    );
+  }
   config.clientSecret = secret?.value;
   config.settingsFrom = {
     instance: instance.source,
@@ -4149,12 +4584,40 @@ const NO_SOURCES: SettingSources = { env: () => undefined, dotEnv: () => ({}) };
 /** Refuses a value still as .env.example has it. */
 function rejectPlaceholder(setting: Setting, example: RegExp, what: string) {
   if (!example.test(setting.value)) return;
+  const repository = hasDemoOrg();
   throw usageError(
-    `Cannot use ${setting.source}: it is still the example from .env.example "${
-      shownValue(setting.value)
-    }"`,
-    `Replace it with ${what}, or run with --demo to try the flow first.`,
+    `Cannot use ${setting.source}: it is still the example${
+      repository ? " from .env.example" : ""
+    } "${shownValue(setting.value)}"`,
+    `Replace it with ${what}${
+      repository ? ", or run with --demo to try the flow first" : ""
+    }.`,
   );
+}
+
+/** In a gist there is no demo org: where to find one. */
+const GIST_DEMO_HINT =
+  "To try the flow without an org, run the demo org from the walkthrough's repository (deno task demo-org in a clone) " +
+  "and point this script at it with the --instance-url and --client-id it prints.";
+
+/**
+ * True when demo_org.ts sits beside this file, as in the repository; a gist
+ * holds only main.ts and pkce.ts. Looked up without asking for a permission:
+ * a run that may not look (deno task start) is in the repository.
+ */
+function hasDemoOrg(): boolean {
+  const beside = new URL("./demo_org.ts", import.meta.url);
+  if (beside.protocol !== "file:") {
+    return beside.hostname !== "gist.githubusercontent.com";
+  }
+  const permission = Deno.permissions.querySync({ name: "read", path: beside });
+  if (permission.state !== "granted") return true;
+  try {
+    Deno.statSync(beside);
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -4228,7 +4691,7 @@ export async function main(args: string[]): Promise<number> {
       code = EXIT_OK;
     }
   } catch (error) {
-    code = fail(output, error, flow);
+    code = fail(output, withRunDetails(error, flow.config), flow);
   } finally {
     signals.remove();
     await demoOrg?.close();
@@ -4305,11 +4768,16 @@ export async function startDemo(
     () => import("./demo_org.ts"),
     "--demo",
     "demo_org.ts",
-    "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id.",
+    hasDemoOrg()
+      ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
+      : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
   );
+  const errorPages = errorPageListener();
   const org = demo.startDemoOrg({
+    ...flow.config.demoApp, // --demo-rotate, --demo-jwt
     ...options,
     redirectUri: flow.config.redirectUri,
+    onErrorPage: errorPages.onErrorPage,
     // The browser's visit to the org, from step 5 on (step 4's check is the script's own).
     observe: flow.record &&
       (async (request, response) => {
@@ -4317,6 +4785,8 @@ export async function startDemo(
       }),
   });
   if (flow.record) flow.record.instanceUrl = org.url;
+  flow.demoErrorPage = errorPages.waitFor;
+  let played = false;
   // Chosen once the org listens, so the callback never picks the org's port.
   const redirectUri = flow.config.settingsFrom.redirect_uri === "default"
     ? freeDemoRedirectUri(flow, Number(new URL(org.url).port))
@@ -4337,31 +4807,117 @@ export async function startDemo(
       ...flow.config.settingsFrom,
     },
   };
-  flow.demoUser = async (url) => {
-    note(
-      flow,
-      "no browser: the script plays the demo user (signs in, then clicks Allow)",
-    );
-    try {
-      await demo.playDemoUser(url);
-    } catch (error) {
-      const { error: code, error_description } = error as Partial<FlowError>;
-      throw code && error_description !== undefined
-        ? new FlowError({ error: code, error_description }) // the org's own error page
-        : new FlowError({
-          error: "demo_user_failed",
-          error_description: (error as Error).message,
-          hint:
-            "The demo org did not behave as expected: run again, or open the URL in a browser.",
-        });
-    }
+  flow.demoUser = (url) => {
+    played = true;
+    return playAsDemoUser(flow, demo, url);
   };
+  const settings = [
+    org.client.rotate_refresh_tokens ? "rotates refresh tokens" : "",
+    org.client.jwt_access_tokens ? "issues JWT-based access tokens" : "",
+  ].filter(Boolean);
   note(
     flow,
     `demo mode: a local demo org is running at ${org.url}; SF_* settings and .env are ignored. ` +
-      "It is new each run, so it asks you to sign in each time (any password).",
+      "It is new each run, so it asks you to sign in each time (any password)." +
+      (settings.length ? ` Its app ${settings.join(" and ")}.` : ""),
   );
-  return org;
+  return {
+    async close() {
+      // A browser sent to the org's error page gets it before the org goes away.
+      if (errorPages.shown() && !played) await untilErrorPageServed(org);
+      await org.close();
+    },
+  };
+}
+
+/** With --demo and no browser: the script signs in and clicks Allow as the demo user; the org's own error page becomes its FlowError. */
+async function playAsDemoUser(
+  flow: Flow,
+  demo: typeof import("./demo_org.ts"),
+  url: string,
+) {
+  note(
+    flow,
+    "no browser: the script plays the demo user (signs in, then clicks Allow)",
+  );
+  try {
+    await demo.playDemoUser(url);
+  } catch (error) {
+    const { error: code, error_description } = error as Partial<FlowError>;
+    throw code && error_description !== undefined
+      ? new FlowError({ error: code, error_description }) // the org's own error page
+      : new FlowError({
+        error: "demo_user_failed",
+        error_description: (error as Error).message,
+        hint:
+          "The demo org did not behave as expected: run again, or open the URL in a browser.",
+      });
+  }
+}
+
+/**
+ * With --demo the org tells the run of an error it shows on its own page
+ * (invalid_scope), which no callback ever reports: the wait for the request
+ * with that state then ends at once.
+ */
+function errorPageListener() {
+  let waiting:
+    | { state: string; told: PromiseWithResolvers<CallbackResult> }
+    | undefined;
+  let shown = false;
+  return {
+    onErrorPage(
+      error: string,
+      error_description: string,
+      request: { state: string | null },
+    ) {
+      if (!waiting || request.state !== waiting.state) return; // another run's, or a page's
+      shown = true;
+      waiting.told.resolve({ kind: "error", error, error_description });
+    },
+    waitFor(state: string): Promise<CallbackResult> {
+      waiting = { state, told: Promise.withResolvers() };
+      return waiting.told.promise;
+    },
+    shown: () => shown,
+  };
+}
+
+/** How long the demo org waits, at most, for a browser to fetch its error page before it closes. */
+const ERROR_PAGE_GRACE_MS = 3_000;
+
+/** Resolves once the org has served its error page (RemoteAccessErrorPage), or after ERROR_PAGE_GRACE_MS. */
+async function untilErrorPageServed(org: { received: string[] }) {
+  const served = () =>
+    org.received.some((request) =>
+      request.startsWith("GET ") && request.includes("RemoteAccessErrorPage")
+    );
+  for (let waited = 0; !served() && waited < ERROR_PAGE_GRACE_MS;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    waited += 50;
+  }
+}
+
+/** redirect_uri_mismatch says what to compare with the app's Callback URL: the redirect URI this run sent. */
+function withRunDetails(error: unknown, config: Config): unknown {
+  if (
+    !(error instanceof FlowError) || error.error !== "redirect_uri_mismatch"
+  ) {
+    return error;
+  }
+  const from = config.settingsFrom.redirect_uri;
+  return new FlowError({
+    error: error.error,
+    error_description:
+      `${error.error_description} (redirect_uri sent: ${config.redirectUri})`,
+    hint:
+      `This run sent redirect_uri ${config.redirectUri} (${
+        from === "default" ? "the default" : `from ${from}`
+      }): register that as the app's Callback URL exactly (scheme, host, port and path), ` +
+      "or pass the registered one with --redirect-uri. A changed Callback URL can take a few minutes to work.",
+    exitCode: error.exitCode,
+    cause: error,
+  });
 }
 
 /** --exercise: exercises.ts runs the flow with an attacker in it. */

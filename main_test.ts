@@ -16,6 +16,7 @@ import {
 } from "./_test_deps.ts";
 import { endlessBody, run, UNREACHED_ORG } from "./_test_utils.ts";
 import {
+  accessTokenFormat,
   accessTokenHash,
   type Answer,
   browserCommands,
@@ -36,6 +37,7 @@ import {
   mask,
   MAX_LINE,
   parseJson,
+  proxyVariableFor,
   readCallback,
   readDotEnv,
   readJson,
@@ -43,6 +45,7 @@ import {
   safeJson,
   send,
   type SettingSources,
+  showJwtAccessToken,
   STEPS,
   validateTokenResponse,
   verifyRs256,
@@ -333,6 +336,41 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
       "https://acme.lightning.force.com",
       ...id,
     ], "https://acme.my.salesforce.com"],
+    ["a Lightning address pasted from the address bar", [
+      "--instance-url",
+      "https://acme.lightning.force.com/lightning/page/home",
+      ...id,
+    ], "that is the Lightning UI domain, not the login domain"],
+    ["a Setup address", [
+      "--instance-url",
+      "https://acme.my.salesforce-setup.com/lightning/setup/OrgDomain/home",
+      ...id,
+    ], "probably https://acme.my.salesforce.com"],
+    [
+      "an empty client id",
+      [...org, "--client-id", ""],
+      "missing --client-id (or SF_CLIENT_ID) (--client-id is empty)",
+    ],
+    [
+      "a blank instance URL",
+      ["--instance-url", "  ", ...id],
+      "missing --instance-url (or SF_INSTANCE_URL) (--instance-url is empty)",
+    ],
+    [
+      "an empty client secret",
+      [...org, ...id, "--client-secret", ""],
+      "Cannot use --client-secret: it is empty",
+    ],
+    [
+      "--demo-rotate without --demo",
+      [...org, ...id, "--demo-rotate"],
+      "Cannot use --demo-rotate without --demo",
+    ],
+    [
+      "--demo-jwt without --demo",
+      [...org, ...id, "--demo-jwt"],
+      "Cannot use --demo-jwt without --demo",
+    ],
     ["https redirect", [
       ...org,
       ...id,
@@ -977,6 +1015,189 @@ Deno.test("accessTokenHash() is the left half of the access token's SHA-256, bas
     await accessTokenHash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
     "77QmUPtjPfzWtF2AnpK9RQ",
   );
+});
+
+Deno.test("accessTokenFormat() and showJwtAccessToken() recognise a JWT-based access token, and never fail on one that does not decode", () => {
+  const encode = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value)).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+  const jwt = `${encode({ alg: "RS256", tty: "sfdc-core-token" })}.${
+    encode({ exp: 1767225600, scp: "api" })
+  }.c2lnbmF0dXJl`;
+  assertEquals(accessTokenFormat({ access_token: jwt }), "jwt");
+  assertEquals(
+    accessTokenFormat({
+      access_token: "00D5g000004DEMO!AQ0AQ.x",
+      token_format: "jwt",
+    }),
+    "jwt",
+  );
+  assertEquals(
+    accessTokenFormat({ access_token: "00D5g000004DEMO!AQ0AQ.x" }),
+    "opaque",
+  );
+  const shown = showJwtAccessToken({ access_token: jwt });
+  assertEquals(shown.exp_iso, "2026-01-01T00:00:00.000Z");
+  assertEquals(
+    (shown.header as Record<string, unknown>).tty,
+    "sfdc-core-token",
+  );
+  assertFalse(
+    JSON.stringify(shown).includes(jwt),
+    "the token itself is never shown",
+  );
+  const hostile: [string, string][] = [
+    ["not a JWT at all", "not-a-jwt"],
+    [
+      "a claims part that is not JSON",
+      `${encode({ alg: "RS256" })}.bm90IGpzb24.x`,
+    ],
+    [
+      "nested past any sense",
+      `${encode({ alg: "RS256" })}.${
+        new TextEncoder().encode("[".repeat(5000) + "]".repeat(5000)).toBase64({
+          alphabet: "base64url",
+          omitPadding: true,
+        })
+      }.x`,
+    ],
+    [
+      "an exp no date can hold",
+      `${encode({ alg: "RS256" })}.${encode({ exp: 1e300 })}.x`,
+    ],
+  ];
+  for (const [name, token] of hostile) {
+    const result = showJwtAccessToken({
+      access_token: token,
+      token_format: "jwt",
+    });
+    assertStringIncludes(String(result.treat_as_opaque), "opaque", name);
+    assertFalse("exp_iso" in result, name);
+  }
+});
+
+Deno.test("proxyVariableFor() names the variable Deno's fetch would use, none for a host NO_PROXY exempts", () => {
+  const proxy = "http://proxy.example:3128";
+  const cases: [string, Record<string, string>, string | undefined][] = [
+    ["https://acme.my.salesforce.com", { HTTPS_PROXY: proxy }, "HTTPS_PROXY"],
+    ["https://acme.my.salesforce.com", { https_proxy: proxy }, "https_proxy"],
+    ["https://acme.my.salesforce.com", { HTTP_PROXY: proxy }, undefined],
+    [
+      "https://acme.my.salesforce.com",
+      { ALL_PROXY: proxy, HTTPS_PROXY: proxy },
+      "ALL_PROXY",
+    ],
+    ["http://example.com", { http_proxy: proxy }, "http_proxy"],
+    ["https://acme.my.salesforce.com", {
+      HTTPS_PROXY: proxy,
+      NO_PROXY: ".salesforce.com",
+    }, undefined],
+    ["https://acme.my.salesforce.com", {
+      HTTPS_PROXY: proxy,
+      no_proxy: "acme.my.salesforce.com",
+    }, undefined],
+    [
+      "https://acme.my.salesforce.com",
+      { HTTPS_PROXY: proxy, NO_PROXY: "*" },
+      undefined,
+    ],
+    ["https://acme.my.salesforce.com", {
+      HTTPS_PROXY: proxy,
+      NO_PROXY: "other.com, notsalesforce.com",
+    }, "HTTPS_PROXY"],
+    // Loopback too, as Deno's fetch has it: fetchDirectToLoopback steps around it.
+    [
+      "http://127.0.0.1:8080",
+      { ALL_PROXY: proxy, HTTP_PROXY: proxy },
+      "ALL_PROXY",
+    ],
+    ["http://localhost:8080", { http_proxy: proxy }, "http_proxy"],
+    ["http://[::1]:8080", { HTTP_PROXY: proxy, NO_PROXY: "::1" }, undefined],
+    [
+      "http://localhost:8080",
+      { HTTP_PROXY: proxy, no_proxy: "localhost" },
+      undefined,
+    ],
+    ["https://acme.my.salesforce.com", {}, undefined],
+  ];
+  for (const [url, env, expected] of cases) {
+    assertEquals(
+      proxyVariableFor(url, env),
+      expected,
+      `${url} ${JSON.stringify(env)}`,
+    );
+  }
+});
+
+Deno.test("main.ts and pkce.ts alone, as in a gist: no hint mentions --demo or .env.example, and the demo org is found in the repository", async () => {
+  const gist = await Deno.makeTempDir();
+  try {
+    for (const file of ["main.ts", "pkce.ts"]) {
+      await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
+    }
+    const runs = [
+      ["missing settings", []],
+      ["empty settings", ["--instance-url", "", "--client-id", ""]],
+      ["a placeholder", [
+        "--instance-url",
+        "https://yourdomain.my.salesforce.com",
+        "--client-id",
+        "3MVG9x",
+      ]],
+      ["--demo", ["--demo", "--no-browser"]],
+    ] as const;
+    for (const [name, args] of runs) {
+      const result = await run([...args, "--json"], {
+        script: `${gist}/main.ts`,
+      });
+      assertEquals(result.code, EXIT_USAGE, name);
+      const { hint } = result.steps.at(-1)!.data;
+      assertFalse(hint.includes("--demo"), `${name}: ${hint}`);
+      assertFalse(hint.includes(".env.example"), `${name}: ${hint}`);
+      if (name !== "a placeholder") {
+        assertStringIncludes(hint, "deno task demo-org in a clone", name);
+      }
+    }
+    // Beside demo_org.ts, as in the repository, the same mistakes offer --demo.
+    const repository = await run(["--json"]);
+    assertStringIncludes(repository.steps.at(-1)!.data.hint, "run with --demo");
+  } finally {
+    await Deno.remove(gist, { recursive: true });
+  }
+});
+
+Deno.test("deno task demo's permissions: --save names the command that can write the file", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
+  );
+  const permissions = (config.tasks.demo as string).split(" ")
+    .filter((word) => word.startsWith("--allow-"));
+  const dir = await Deno.makeTempDir();
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...permissions,
+        new URL("./main.ts", import.meta.url).pathname,
+        "--demo",
+        "--no-browser",
+        "--save",
+        "sf-tokens.json",
+      ],
+      cwd: dir,
+      env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1" },
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, EXIT_USAGE, stderr);
+    assertStringIncludes(stderr, "deno run -A main.ts --demo --save FILE");
+    assertEquals([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // ---------------------------------------------------------------------------

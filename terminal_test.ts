@@ -59,6 +59,7 @@ Deno.test("--timeout with no valid callback exits 1 naming the usual causes", as
       "redirect_uri_mismatch",
       "invalid_client_id",
       "missing required code challenge",
+      "an error page in the browser (for example invalid_scope",
     ]
   ) {
     assertStringIncludes(result.stderr, cause);
