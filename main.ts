@@ -3752,12 +3752,12 @@ const FLAGS = {
   "demo-rotate": {
     type: "boolean",
     help:
-      "with --demo: the demo app rotates refresh tokens\n(each refresh returns a new one; see step 10)",
+      "with --demo: the demo app rotates refresh tokens (each refresh returns a new one; see step 10)",
   },
   "demo-jwt": {
     type: "boolean",
     help:
-      "with --demo: the demo app issues JWT-based access tokens\n(decoded at step 7)",
+      "with --demo: the demo app issues JWT-based access tokens (decoded at step 7)",
   },
   "no-secret": {
     type: "boolean",

@@ -1651,10 +1651,18 @@ Deno.test("editDistance() counts a swap of neighbours as one edit, so --dmeo is 
   }
 });
 
-Deno.test("--help and -h fit 80 columns", async () => {
+Deno.test("--help and -h fit 80 columns, each flag's text in its column", async () => {
   const help = await run(["--help"]);
   assertEquals(help.code, 0);
   for (const line of help.stdout.split("\n")) assert(line.length <= 80, line);
+  // Between "Settings" and "Exit codes", every line is a flag or its indented continuation.
+  const flagLines = help.stdout.slice(
+    help.stdout.indexOf("Settings"),
+    help.stdout.indexOf("Exit codes"),
+  ).split("\n").filter((line) => line && !/^(Settings|Options)/.test(line));
+  for (const line of flagLines) {
+    assert(/^ {2}/.test(line), `not indented: ${line}`);
+  }
   assertStringIncludes(help.stdout, "--http");
   assertEquals((await run(["-h"])).stdout, help.stdout);
 });
