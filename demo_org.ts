@@ -225,9 +225,9 @@ function browserSession() {
     const response = await fetchDirectToLoopback(url, {
       method: form ? "POST" : "GET",
       body: form ? new URLSearchParams(form) : undefined,
-      headers: {
-        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-      },
+      headers: cookies.size > 0 // no empty Cookie header, as a browser sends none
+        ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") }
+        : {},
       redirect: "manual",
     });
     for (const line of response.headers.getSetCookie()) {
@@ -275,7 +275,9 @@ export async function signInAndDecide(
   const unescape = (text?: string) =>
     text?.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)));
   const field = (html: string, name: string) =>
-    unescape(new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]);
+    unescape(
+      new RegExp(`name="${name}"[^>]*? value="([^"]*)"`).exec(html)?.[1],
+    );
 
   let page = await go(authorizationUrl);
   for (let hop = 0; hop < 8; hop++) {

@@ -109,6 +109,9 @@ Deno.test("--http --json with --demo carries both channels: step 5's browser at 
   const path = location.replace(/^http:\/\/[^/]+/, "");
   assertStringIncludes(front[4].request, `GET ${path} HTTP/1.1`);
   assertMatch(front[1].request, /\n\npassword=\*{8}|&password=\*{8}/);
+  // The demo user signs in as the page offers, and sends no cookie before it has one.
+  assertStringIncludes(front[1].request, "username=learner%40demo-org.example");
+  assertFalse(/\nCookie:/i.test(front[0].request), front[0].request);
   assertMatch(
     front[1].response,
     /\nSet-Cookie: demo_org_sid_\d+=\S+…\S+; Path=\//,
