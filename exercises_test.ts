@@ -444,6 +444,8 @@ Deno.test("--exercise without --json shows the attacker's block: who, what they 
   );
   assertStringIncludes(result.stdout, "## 8. OAuth Flow Complete");
   assertStringIncludes(result.stdout, "✓ stolen-code: the defence held");
+  // The exercise's verdict is the last word, not the walkthrough's "try it again".
+  assertFalse(result.stderr.includes("Try it again"), result.stderr);
 });
 
 Deno.test("--exercise list names each exercise with one line, without an org", async () => {

@@ -189,7 +189,10 @@ export async function runFlow(flow: Flow) {
     await pause(flow, 11);
     await revokeTokens(flow, tokens);
   }
-  note(flow, whatNext(flow.config) + approvalsReminder(flow.config, tokens));
+  // An exercise ends with its own verdict instead (exercises.ts).
+  if (!flow.exercise) {
+    note(flow, whatNext(flow.config) + approvalsReminder(flow.config, tokens));
+  }
 }
 
 /** The closing remark: what the learner just saw, or what to try next. */
