@@ -72,10 +72,22 @@ export function childEnv(
     NO_COLOR: "1",
     DENO_NO_UPDATE_CHECK: "1",
   };
-  const denoDir = Deno.env.get("DENO_DIR");
-  if (denoDir) env.DENO_DIR = denoDir;
+  // Where the cache is, and which certificates to trust when a child fetches
+  // a test package (a machine behind a TLS-inspecting proxy needs its CA).
+  for (const name of TRUST_VARIABLES) {
+    const value = Deno.env.get(name);
+    if (value) env[name] = value;
+  }
   return { ...env, ...extra };
 }
+
+/** Passed on to children: the cache, and the machine's certificate settings (never a secret). */
+const TRUST_VARIABLES = [
+  "DENO_DIR",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "NODE_EXTRA_CA_CERTS",
+];
 
 /** The JSON lines printed so far; a last line still being written is left for later. */
 function parseSteps(stdout: string): Step[] {
