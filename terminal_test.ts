@@ -864,9 +864,15 @@ async function onScreen(args: string[]) {
   const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
   const env = Object.entries(childEnv({ TERM: "xterm-256color", NO_COLOR: "" }))
     .map(([name, value]) => `${name}=${quote(value)}`).join(" ");
-  const command = `cd ${quote(cwd)} && env -i ${env} ${
-    [Deno.execPath(), "run", "-A", MAIN, ...args].map(quote).join(" ")
-  }; echo "EXIT=$?"; sleep 600`;
+  // In bash whatever the user's shell: on Ctrl+C, dash (sh on Debian) ends
+  // itself too, and the window with it, before EXIT= can show.
+  const command = `exec bash -c ${
+    quote(
+      `cd ${quote(cwd)} && env -i ${env} ${
+        [Deno.execPath(), "run", "-A", MAIN, ...args].map(quote).join(" ")
+      }; echo "EXIT=$?"; sleep 600`,
+    )
+  }`;
   const tmux = async (...rest: string[]) => {
     const output = await new Deno.Command("tmux", {
       args: ["-L", socket, "-f", "/dev/null", ...rest],
