@@ -9,7 +9,12 @@
  * @module
  */
 
-import { assertEquals, assertFalse } from "./_test_deps.ts";
+import {
+  assertEquals,
+  assertFalse,
+  type Browser,
+  chromium,
+} from "./_test_deps.ts";
 import { newSigningKeys } from "./demo_org/id_token.ts";
 import { freeLoopbackPort } from "./main.ts";
 import {
@@ -477,4 +482,54 @@ export function spawnAskingForMissingScope(path: string): Running {
     "--timeout",
     "120",
   ], { env: { PATH: path } });
+}
+
+// ---------------------------------------------------------------------------
+// Chromium, for the tests that look at pages and diagrams
+// ---------------------------------------------------------------------------
+
+/** Debian's Chromium, which playwright-core drives (it never downloads a browser of its own). */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** True where Chromium is installed; elsewhere `file` says once that its browser tests are skipped, and how to install it. */
+export function chromiumFor(file: string): boolean {
+  let found = false;
+  try {
+    found = Deno.statSync(CHROMIUM).isFile;
+  } catch { /* not installed */ }
+  if (!found) {
+    console.warn(
+      `${file}: browser tests skipped, no Chromium at ${CHROMIUM}. ` +
+        "Install it with `sudo apt-get install chromium` (Debian, Ubuntu) and run `deno task test` again.",
+    );
+  }
+  return found;
+}
+
+/** A headless Chromium with a new, empty profile, with flags that work as root, offline, in containers. */
+export async function launchChromium(): Promise<Browser> {
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** Keeps a screenshot in SCREENSHOT_DIR, when it is set. */
+export async function keepScreenshot(
+  name: string,
+  image: () => Promise<Uint8Array>,
+) {
+  const dir = Deno.env.get("SCREENSHOT_DIR");
+  if (!dir) return;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeFile(`${dir}/${name}.png`, await image());
 }

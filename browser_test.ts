@@ -12,8 +12,11 @@ import {
   assertFalse,
   assertStringIncludes,
 } from "./_test_deps.ts";
-import { type Browser, chromium, type Page } from "./_test_deps.ts";
+import type { Browser, Page } from "./_test_deps.ts";
 import {
+  chromiumFor,
+  keepScreenshot,
+  launchChromium,
   orgArgs,
   recordingLauncher,
   type Running,
@@ -22,31 +25,7 @@ import {
   withDemoOrg,
 } from "./_test_utils.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!hasChromium) {
-  console.warn(
-    `browser_test.ts: skipped, no Chromium at ${CHROMIUM}. ` +
-      "Install it with `sudo apt-get install chromium` (Debian, Ubuntu) and run `deno test -A` again.",
-  );
-}
-
-/** Launch flags that work as root, offline, in containers. */
-const LAUNCH_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const hasChromium = chromiumFor("browser_test.ts");
 
 const VIEWPORTS = {
   phone: { width: 390, height: 844 },
@@ -55,11 +34,7 @@ const VIEWPORTS = {
 
 /** A headless Chromium with a new, empty profile (playwright makes one per launch). */
 async function withBrowser(fn: (browser: Browser) => Promise<void>) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: LAUNCH_ARGS,
-  });
+  const browser = await launchChromium();
   try {
     await fn(browser);
   } finally {
@@ -68,12 +43,7 @@ async function withBrowser(fn: (browser: Browser) => Promise<void>) {
 }
 
 async function screenshot(page: Page, name: string) {
-  const dir = Deno.env.get("SCREENSHOT_DIR");
-  const image = await page.screenshot({ fullPage: true });
-  if (dir) {
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeFile(`${dir}/${name}.png`, image);
-  }
+  await keepScreenshot(name, () => page.screenshot({ fullPage: true }));
 }
 
 /** Starts the script against a demo org and opens its authorization URL in Chromium. */

@@ -27,11 +27,14 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "./_test_deps.ts";
-import { type Browser, chromium, type Page } from "./_test_deps.ts";
+import type { Browser, Page } from "./_test_deps.ts";
 import {
   assertNoLeak,
   childEnv,
+  chromiumFor,
   type Finished,
+  keepScreenshot,
+  launchChromium,
   MAIN,
   orgArgs,
   RAW_TOKEN,
@@ -600,20 +603,7 @@ Deno.test("renderReport() keeps a huge record small enough for Mermaid to draw",
 // The diagram, drawn by Mermaid in headless Chromium
 // ---------------------------------------------------------------------------
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!hasChromium) {
-  console.warn(
-    `report_test.ts: drawing skipped, no Chromium at ${CHROMIUM}. ` +
-      "Install it with `sudo apt-get install chromium` (Debian, Ubuntu) and run `deno test -A` again.",
-  );
-}
+const hasChromium = chromiumFor("report_test.ts");
 
 /** Mermaid's browser bundle, a file in Deno's npm cache once the import above has brought the package in. */
 const MERMAID_JS = import.meta.resolve(
@@ -711,16 +701,7 @@ async function withMermaid(fn: (draw: Draw) => Promise<void>) {
   );
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-      ],
-    });
+    browser = await launchChromium();
     const page: Page = await browser.newPage({
       viewport: { width: 1400, height: 900 },
     });
@@ -733,12 +714,10 @@ async function withMermaid(fn: (draw: Draw) => Promise<void>) {
           }).drawDiagram(text, level),
         [text, securityLevel] as const,
       );
-      const dir = Deno.env.get("SCREENSHOT_DIR");
-      if (dir && screenshot && !drawn.error) {
-        await Deno.mkdir(dir, { recursive: true });
-        await Deno.writeFile(
-          `${dir}/${screenshot}.png`,
-          await page.locator("#out svg").screenshot(),
+      if (screenshot && !drawn.error) {
+        await keepScreenshot(
+          screenshot,
+          () => page.locator("#out svg").screenshot(),
         );
       }
       return drawn;
