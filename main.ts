@@ -479,17 +479,7 @@ async function receiveTokens(
   const response = await tokenRequest(flow, request);
   const { body, signature } = await processTokenResponse(flow, response);
   const idToken = body.id_token
-    ? await verifyIdToken(flow, body, {
-      nonce,
-      nonceRequired: true,
-      orgDate: response.headers.get("date"),
-    }).catch(async (error) => {
-      // A wrong clock here is no reason to lose what the org just issued.
-      const clock = error instanceof FlowError &&
-        (error.check === "exp" || error.check === "iat");
-      if (clock && flow.config.save) await saveTokens(flow, toTokens(body));
-      throw error;
-    })
+    ? await verifyFirstIdToken(flow, body, nonce, response.headers.get("date"))
     : undefined;
   const format = accessTokenFormat(body);
   logStep(flow, 7, {
@@ -501,49 +491,6 @@ async function receiveTokens(
     ...(format === "jwt" ? { access_token_jwt: showJwtAccessToken(body) } : {}),
   }, tokenResponseView);
   return toTokens(body, idToken?.claims);
-}
-
-/** An access token is JWT-based when the response says `token_format: "jwt"`, or when it is shaped like one (`eyJ…`, three parts); otherwise Salesforce's opaque kind. */
-export function accessTokenFormat(
-  body: Pick<TokenResponse, "access_token" | "token_format">,
-): "jwt" | "opaque" {
-  const shapedLikeJwt = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(body.access_token);
-  return body.token_format === "jwt" || shapedLikeJwt ? "jwt" : "opaque";
-}
-
-/**
- * A JWT-based access token, decoded for the learner: its header and claims,
- * `exp` as a date. Nothing here is checked, and the token itself stays
- * masked: only the org that issued it judges it.
- * @see https://help.salesforce.com/s/articleView?id=xcloud.jwt_access_tokens.htm
- */
-export function showJwtAccessToken(
-  body: Pick<TokenResponse, "access_token" | "token_format">,
-): Record<string, unknown> {
-  const opaque =
-    "Clients should treat it as opaque: send it as it is, and never rely on what it says inside (the org may change its format); decoding it is for learning and debugging.";
-  let jwt: DecodedJwt;
-  try {
-    jwt = decodeJwt(body.access_token); // the same size and depth limits as an ID token's
-  } catch (error) {
-    const detail = error instanceof FlowError
-      ? error.error_description.replace(/^.*check failed: /, "")
-      : String(error);
-    return { decoded: false, reason: detail, treat_as_opaque: opaque };
-  }
-  const { exp } = jwt.claims;
-  return {
-    about: `a JWT-based access token${
-      body.token_format === "jwt" ? ' (token_format "jwt")' : ""
-    }: a signed JSON Web Token, for REST APIs; its header and claims are decoded below, unchecked`,
-    header: jwt.header,
-    claims: jwt.claims,
-    ...(typeof exp === "number" && Number.isFinite(exp) &&
-        Math.abs(exp) < 8.64e12
-      ? { exp_iso: new Date(exp * 1000).toISOString() }
-      : {}),
-    treat_as_opaque: opaque,
-  };
 }
 
 /** POSTs a grant to the token endpoint: the code (step 7) or the refresh token (step 10). @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 */
@@ -1166,6 +1113,33 @@ async function findSigningKey(flow: Flow, jwksUri: string, kid: unknown) {
   );
 }
 
+/** An ID token that passed every check: its claims, and what steps 7 and 10 show of it. */
+interface VerifiedIdToken {
+  claims: Record<string, unknown>;
+  shown: Record<string, unknown>;
+}
+
+/** Step 7's ID token check; should the clock be off, the tokens the org just issued are saved first (with --save): a wrong clock is no reason to lose them. */
+async function verifyFirstIdToken(
+  flow: Flow,
+  body: TokenResponse,
+  nonce: string | undefined,
+  orgDate: string | null,
+): Promise<VerifiedIdToken> {
+  try {
+    return await verifyIdToken(flow, body, {
+      nonce,
+      nonceRequired: true,
+      orgDate,
+    });
+  } catch (error) {
+    const clock = error instanceof FlowError &&
+      (error.check === "exp" || error.check === "iat");
+    if (clock && flow.config.save) await saveTokens(flow, toTokens(body));
+    throw error;
+  }
+}
+
 /**
  * Checks an ID token as OpenID Connect Core §3.1.3.7 asks, and says what each
  * check found. The issuer comes from the configured instance's discovery
@@ -1183,9 +1157,7 @@ async function verifyIdToken(
     /** The token response's Date header: the org's clock, to tell a wrong clock here. */
     orgDate?: string | null;
   },
-): Promise<
-  { claims: Record<string, unknown>; shown: Record<string, unknown> }
-> {
+): Promise<VerifiedIdToken> {
   const jwt = decodeJwt(String(body.id_token));
   const { header, claims } = jwt;
   const checks: Record<string, string> = {};
@@ -1497,6 +1469,53 @@ function signedInUser(claims: Record<string, unknown>) {
     name: claims.name ?? null,
     email: claims.email ?? null,
     ...Object.fromEntries(profile),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// JWT-based access tokens (steps 7 and 10): decoded to be seen, never trusted
+// ---------------------------------------------------------------------------
+
+/** An access token is JWT-based when the response says `token_format: "jwt"`, or when it is shaped like one (`eyJ…`, three parts); otherwise Salesforce's opaque kind. */
+export function accessTokenFormat(
+  body: Pick<TokenResponse, "access_token" | "token_format">,
+): "jwt" | "opaque" {
+  const shapedLikeJwt = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(body.access_token);
+  return body.token_format === "jwt" || shapedLikeJwt ? "jwt" : "opaque";
+}
+
+/**
+ * A JWT-based access token, decoded for the learner: its header and claims,
+ * `exp` as a date. Nothing here is checked, and the token itself stays
+ * masked: only the org that issued it judges it.
+ * @see https://help.salesforce.com/s/articleView?id=xcloud.jwt_access_tokens.htm
+ */
+export function showJwtAccessToken(
+  body: Pick<TokenResponse, "access_token" | "token_format">,
+): Record<string, unknown> {
+  const opaque =
+    "Clients should treat it as opaque: send it as it is, and never rely on what it says inside (the org may change its format); decoding it is for learning and debugging.";
+  let jwt: DecodedJwt;
+  try {
+    jwt = decodeJwt(body.access_token); // the same size and depth limits as an ID token's
+  } catch (error) {
+    const detail = error instanceof FlowError
+      ? error.error_description.replace(/^.*check failed: /, "")
+      : String(error);
+    return { decoded: false, reason: detail, treat_as_opaque: opaque };
+  }
+  const { exp } = jwt.claims;
+  return {
+    about: `a JWT-based access token${
+      body.token_format === "jwt" ? ' (token_format "jwt")' : ""
+    }: a signed JSON Web Token, for REST APIs; its header and claims are decoded below, unchecked`,
+    header: jwt.header,
+    claims: jwt.claims,
+    ...(typeof exp === "number" && Number.isFinite(exp) &&
+        Math.abs(exp) < 8.64e12
+      ? { exp_iso: new Date(exp * 1000).toISOString() }
+      : {}),
+    treat_as_opaque: opaque,
   };
 }
 
