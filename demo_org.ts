@@ -19,7 +19,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   closeServer,
   DEFAULT_REDIRECT_URI,
@@ -340,11 +339,15 @@ login revokes the oldest one's refresh token. It forgets what it issued:
 sessions and access tokens after 2 hours, codes after 15 minutes.`;
 
 /** The standalone org's options from its command line; null after --help. Bad usage exits 2. */
-function readCommandLine(args: string[]): DemoOrgOptions | null {
+async function readCommandLine(
+  args: string[],
+): Promise<DemoOrgOptions | null> {
   const fail = (message: string) => {
     console.error(`error: ${terminalSafe(message)}\n${USAGE}`);
     Deno.exit(2);
   };
+  // Loaded here, not at the top: the walkthrough imports this file for --demo, and node:util takes milliseconds to load.
+  const { parseArgs } = await import("node:util");
   let values;
   try {
     values = parseArgs({
@@ -392,8 +395,8 @@ function appSettings(client: DemoClient): string {
 }
 
 /** Runs the demo org from the command line until Ctrl+C. */
-function serveFromCommandLine(args: string[]) {
-  const options = readCommandLine(args);
+async function serveFromCommandLine(args: string[]) {
+  const options = await readCommandLine(args);
   if (!options) return;
   let org: ServedDemoOrg;
   try {

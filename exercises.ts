@@ -96,7 +96,7 @@ async function attempt(
     headers,
     status: response.status,
     responseHeaders: Object.fromEntries(response.headers),
-    body: (await readAtMost(response.body, MAX_ANSWER)).text,
+    body: (await readAtMost(response, MAX_ANSWER)).text,
   };
 }
 
@@ -875,7 +875,7 @@ async function checkTarget(flow: Flow) {
       redirect: "manual",
       signal: AbortSignal.any([flow.signal, AbortSignal.timeout(3_000)]),
     });
-    page = (await readAtMost(response.body, MAX_ANSWER)).text;
+    page = (await readAtMost(response, MAX_ANSWER)).text;
   } catch {
     if (flow.signal.aborted) throw flow.signal.reason;
   }

@@ -27,7 +27,6 @@
  * @module
  */
 
-import { parseArgs, parseEnv } from "node:util";
 import { base64url, generatePkce, type Pkce, randomBase64url } from "./pkce.ts";
 // Types only, erased when run: a gist of main.ts and pkce.ts still runs.
 import type { CheckNote, Exchange, Party, RunRecord } from "./report.ts";
@@ -1671,7 +1670,7 @@ export async function send(
     });
     response = await flow.exercise?.onTheWire?.(url, init, response) ??
       response;
-    const { text, truncated } = await readAtMost(response.body, limit);
+    const { text, truncated } = await readAtMost(response, limit);
     if (truncated && !prefix) throw tooLarge(document, url, limit);
     return {
       url,
@@ -1819,11 +1818,17 @@ function withProxyHint(hint: string, url: string): string {
     `or, to go direct, add ${host} to NO_PROXY (or unset ${variable}).`;
 }
 
-/** Reads at most `limit` bytes of a body and cancels the rest; `truncated` says there was more. */
+/** Reads at most `limit` bytes of an answer's body and cancels the rest; `truncated` says there was more. */
 export async function readAtMost(
-  body: ReadableStream<Uint8Array> | null,
+  response: Response,
   limit: number,
 ): Promise<{ text: string; truncated: boolean }> {
+  // A declared length is all the connection carries for this answer: read it at once.
+  const declared = response.headers.get("content-length");
+  if (declared !== null && Number(declared) <= limit) {
+    return { text: await response.text(), truncated: false };
+  }
+  const body = response.body;
   const bytes = new Uint8Array(limit);
   let length = 0;
   let truncated = false;
@@ -3720,7 +3725,7 @@ const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /**
  * Every flag, once: its type, the variable that can stand in for it, and its
- * line in --help. `parseArgs`, the precedence lookup and helpText() all read it.
+ * line in --help. parseCommandLine(), the precedence lookup and helpText() all read it.
  */
 const FLAGS = {
   "instance-url": {
@@ -3928,18 +3933,37 @@ export interface Setting {
   source: string;
 }
 
-/** The process environment, and `.env` in the working directory, read once when first asked (its warnings printed then). */
-function runtimeSources(): SettingSources {
+/**
+ * The process environment, and `.env` in the working directory, read once
+ * when first asked (its warnings printed then). Node's `.env` parser is
+ * loaded first, and only if there is a `.env`: node:util takes milliseconds
+ * to load, and most runs (every --demo) never read one.
+ */
+async function runtimeSources(): Promise<SettingSources> {
+  const parse = mayExist(".env")
+    ? (await import("node:util")).parseEnv
+    : undefined;
   let dotEnv: Record<string, string> | undefined;
   return {
     env: readEnv,
     dotEnv() {
       if (dotEnv) return dotEnv;
-      const { values, warnings } = readDotEnv();
+      if (!parse) return (dotEnv = {}); // no .env when the run began
+      const { values, warnings } = readDotEnv(parse);
       warnings.forEach(warn);
       return (dotEnv = values);
     },
   };
+}
+
+/** False only when the path is certainly not there: a file that cannot even be looked at is left for its reader to report. */
+function mayExist(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
+  }
 }
 
 function readEnv(name: string): string | undefined {
@@ -3965,7 +3989,10 @@ const MAX_DOTENV_BYTES = 64 * 1024;
  * byte-order mark (as Windows PowerShell 5's `>` writes it). A missing file
  * is fine; an unreadable, huge or undecodable one is refused, naming it.
  */
-export function readDotEnv(path = ".env"): DotEnv {
+export function readDotEnv(
+  parse: (text: string) => object,
+  path = ".env",
+): DotEnv {
   const bytes = readDotEnvBytes(path);
   if (!bytes) return { values: {}, warnings: [] };
   const { text, encoding } = decodeDotEnv(path, bytes);
@@ -3974,7 +4001,7 @@ export function readDotEnv(path = ".env"): DotEnv {
     ? `${ignored.slice(0, 10).join(", ")} and ${ignored.length - 10} more`
     : ignored.join(", ");
   return {
-    values: parseEnv(text) as Record<string, string>,
+    values: parse(text) as Record<string, string>,
     warnings: [
       ...(encoding
         ? [`read ${path} as ${encoding}; other tools expect UTF-8`]
@@ -4078,25 +4105,42 @@ export function ignoredDotEnvLines(text: string): number[] {
   return ignored;
 }
 
-function parseCommandLine(args: string[]) {
+/** What the command line set: a switch is true, a flag with a value holds its text. */
+type Flags = {
+  [F in FlagName]?: typeof FLAGS[F]["type"] extends "boolean" ? boolean
+    : string;
+};
+
+/**
+ * Reads `--switch`, `--flag=VALUE`, `--flag VALUE` and `-h`; a flag given
+ * twice keeps the last. `commandLineMistake` words every mistake but one
+ * first: a value with no flag before it.
+ */
+function parseCommandLine(args: string[]): Flags {
   const mistake = commandLineMistake(args);
   if (mistake) throw mistake;
-  const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, flag]) => [
-      name,
-      { type: flag.type, ...("short" in flag ? { short: flag.short } : {}) },
-    ]),
-  ) as { [F in FlagName]: { type: typeof FLAGS[F]["type"] } };
-  try {
-    return parseArgs({ args, strict: true, allowPositionals: false, options })
-      .values;
-  } catch {
-    // A stray value is never echoed: it may be a secret ("--client-secret= S").
-    throw usageError(
-      "Cannot read the command line: a value without a flag before it (its text is not shown, in case it is a secret)",
-      'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.',
-    );
+  const flags: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--" && i === args.length - 1) break; // nothing after it
+    const at = arg.indexOf("=");
+    const name = arg === "-h" ? "help" : arg.slice(2, at < 0 ? undefined : at);
+    if (
+      !(arg === "-h" || arg.startsWith("--")) || !Object.hasOwn(FLAGS, name)
+    ) {
+      // A stray value is never echoed: it may be a secret ("--client-secret= S").
+      throw usageError(
+        "Cannot read the command line: a value without a flag before it (its text is not shown, in case it is a secret)",
+        'Check for a space after "=" (write --flag=VALUE or --flag VALUE), and quote values with spaces; run with --help to see every flag.',
+      );
+    }
+    flags[name] = FLAGS[name as FlagName].type === "boolean"
+      ? true
+      : at < 0
+      ? args[++i]
+      : arg.slice(at + 1);
   }
+  return flags as Flags;
 }
 
 /**
@@ -4109,7 +4153,7 @@ function commandLineMistake(args: string[]): FlowError | undefined {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") return undefined;
-    if (!arg.startsWith("-") || arg === "-") continue; // a stray value: parseArgs' turn
+    if (!arg.startsWith("-") || arg === "-") continue; // a stray value: parseCommandLine's turn
     const at = arg.indexOf("=");
     const written = at < 0 ? arg : arg.slice(0, at);
     if (written === "-h") continue;
@@ -4461,7 +4505,7 @@ function demoAppSettings(
 /** Reads and validates the configuration; `null` means `--help` was asked for. */
 export function loadConfig(
   args: string[],
-  sources: SettingSources = runtimeSources(),
+  sources: SettingSources,
 ): Config | null {
   const flags = parseCommandLine(args);
   if (flags.help) return null;
@@ -4657,7 +4701,7 @@ export async function main(args: string[]): Promise<number> {
   };
   let config: Config | null;
   try {
-    config = loadConfig(args);
+    config = loadConfig(args, await runtimeSources());
   } catch (error) {
     return fail(output, error);
   }

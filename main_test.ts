@@ -5,6 +5,7 @@
  * process can show it (exit code, what reaches stderr, nothing written).
  */
 
+import { parseEnv } from "node:util";
 import {
   assert,
   assertEquals,
@@ -14,7 +15,13 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./_test_deps.ts";
-import { endlessBody, run, UNREACHED_ORG } from "./_test_utils.ts";
+import {
+  childEnv,
+  endlessBody,
+  MAIN,
+  run,
+  UNREACHED_ORG,
+} from "./_test_utils.ts";
 import {
   accessTokenFormat,
   accessTokenHash,
@@ -514,6 +521,34 @@ Deno.test("loadConfig() refuses bad configuration naming the setting, with exit 
   }
 });
 
+Deno.test("loadConfig() reads --flag=VALUE, --flag VALUE, switches and -h; the last of a repeated flag wins", () => {
+  const org = ["--instance-url=https://acme.my.salesforce.com", "--client-id"];
+  type Case = [string, string[], (config: Config) => unknown, unknown];
+  const cases: Case[] = [
+    ["value after =", [...org, "a"], (c) => c.clientId, "a"],
+    [
+      "value next",
+      [...org, "a", "--scope", "api id"],
+      (c) => c.scope,
+      "api id",
+    ],
+    ["empty after =", [...org, "a", "--scope="], (c) => c.scope, undefined],
+    ["= inside a value", [...org, "a", "--scope=a=b"], (c) => c.scope, "a=b"],
+    ["last wins", [...org, "a", "--client-id=b"], (c) => c.clientId, "b"],
+    ["a switch", [...org, "a", "--no-browser"], (c) => c.openBrowser, false],
+    ["-- at the end", [...org, "a", "--"], (c) => c.clientId, "a"],
+  ];
+  for (const [name, args, read, expected] of cases) {
+    assertEquals(read(load(args)), expected, name);
+  }
+  assertEquals(loadConfig(["--demo", "-h"], sources()), null);
+  for (const args of [["stray"], ["--demo", "--", "x"], ["--demo", "-"]]) {
+    const error = assertThrows(() => loadConfig(args, sources()), FlowError);
+    assertEquals(error.exitCode, EXIT_USAGE, args.join(" "));
+    assertStringIncludes(error.error_description, "a value without a flag");
+  }
+});
+
 Deno.test("a stray space after --client-secret= never echoes the secret", () => {
   const error = assertThrows(
     () => loadConfig(["--client-secret=", "S3CRET-VALUE"], sources()),
@@ -540,19 +575,64 @@ Deno.test("loadConfig() warns when the client secret comes from the command line
   assertEquals(load(org, {}, { SF_CLIENT_SECRET: "s" }).warnings, []);
 });
 
+Deno.test("a --demo run loads no Node module: node:util only for a .env, and for demo_org.ts's own command line", async () => {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", MAIN],
+    env: childEnv(),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert(success, "deno info main.ts");
+  type Dependency = {
+    specifier: string;
+    isDynamic?: boolean;
+    code?: { specifier: string };
+  };
+  const graph: {
+    modules: { specifier: string; dependencies?: Dependency[] }[];
+  } = JSON.parse(new TextDecoder().decode(stdout));
+  const edges = new Map(
+    graph.modules.map((m) => [m.specifier, m.dependencies ?? []]),
+  );
+  // What a --demo run loads: main.ts's static imports, then demo_org.ts's.
+  const loaded = new Set<string>();
+  const visit = (specifier: string) => {
+    if (loaded.has(specifier)) return;
+    loaded.add(specifier);
+    for (const dependency of edges.get(specifier) ?? []) {
+      if (!dependency.isDynamic) {
+        visit(dependency.code?.specifier ?? dependency.specifier);
+      }
+    }
+  };
+  const main = new URL("./main.ts", import.meta.url).href;
+  visit(main);
+  visit(new URL("./demo_org.ts", import.meta.url).href);
+  assertEquals([...loaded].filter((s) => s.startsWith("node:")), []);
+  const onDemand = [...edges].flatMap(([from, dependencies]) =>
+    dependencies.filter((d) => d.specifier.startsWith("node:"))
+      .map((d) => `${from.split("/").pop()} ${d.specifier}`)
+  );
+  assertEquals(onDemand.sort(), ["demo_org.ts node:util", "main.ts node:util"]);
+});
+
 Deno.test("readDotEnv() reads KEY=value lines, allows a missing file, and refuses an unreadable one", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    assertEquals(readDotEnv(`${dir}/.env`), { values: {}, warnings: [] });
+    assertEquals(readDotEnv(parseEnv, `${dir}/.env`), {
+      values: {},
+      warnings: [],
+    });
     Deno.writeTextFileSync(
       `${dir}/.env`,
       "# a comment\nSF_CLIENT_ID='quoted'\nSF_SCOPE=api id\n",
     );
-    assertEquals(readDotEnv(`${dir}/.env`), {
+    assertEquals(readDotEnv(parseEnv, `${dir}/.env`), {
       values: { SF_CLIENT_ID: "quoted", SF_SCOPE: "api id" },
       warnings: [],
     });
-    const error = assertThrows(() => readDotEnv(dir), FlowError);
+    const error = assertThrows(() => readDotEnv(parseEnv, dir), FlowError);
     assertStringIncludes(error.error_description, `Cannot read ${dir}`);
     assertEquals(error.exitCode, EXIT_USAGE);
   } finally {
@@ -616,12 +696,12 @@ Deno.test("readDotEnv() skips a UTF-8 byte-order mark, reads UTF-16 with one, an
   try {
     for (const [name, bytes, warnings] of read) {
       Deno.writeFileSync(path, bytes);
-      assertEquals(readDotEnv(path), { values, warnings }, name);
+      assertEquals(readDotEnv(parseEnv, path), { values, warnings }, name);
     }
     for (const [name, bytes, detail] of refused) {
       Deno.writeFileSync(path, bytes);
       const error = assertThrows(
-        () => readDotEnv(path),
+        () => readDotEnv(parseEnv, path),
         FlowError,
         undefined,
         name,
@@ -637,7 +717,7 @@ Deno.test("readDotEnv() skips a UTF-8 byte-order mark, reads UTF-16 with one, an
     if (Deno.build.os !== "windows") {
       Deno.removeSync(path);
       Deno.symlinkSync("/dev/zero", path);
-      const error = assertThrows(() => readDotEnv(path), FlowError);
+      const error = assertThrows(() => readDotEnv(parseEnv, path), FlowError);
       assertStringIncludes(error.error_description, "not a regular file");
     }
   } finally {

@@ -51,8 +51,9 @@ export const MAX_ISSUED = 1000;
 
 /**
  * Reads a request body as text, but never more than `limit` bytes: a
- * declared Content-Length over the limit is refused unread, and a stream is
- * cancelled as soon as it passes the limit. Null when refused (too large, or
+ * declared Content-Length over the limit is refused unread, one within it is
+ * read whole, and a body of no declared length is cancelled as soon as it
+ * passes the limit. Null when refused (too large, or
  * the client broke off); invalid UTF-8 becomes U+FFFD, as `text()` does.
  */
 export async function readBody(
@@ -65,6 +66,10 @@ export async function readBody(
     return null;
   }
   if (!request.body) return "";
+  if (request.headers.has("content-length")) {
+    // The connection carries no more than that: read it at once.
+    return await request.text().catch(() => null); // the client went away mid-body
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
