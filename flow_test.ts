@@ -1216,8 +1216,20 @@ Deno.test("the check stops only on Salesforce's own refusal (400 and the bare te
       "looks fine",
     ],
     [
-      "an endless 200 page (only its first KB is read)",
+      "an endless 200 page (not read: only a 400 can be the refusal)",
       () => new Response(endlessBody("<p>log in</p>".repeat(5000))),
+      "looks fine",
+    ],
+    [
+      "a 200 page that stalls after its first bytes (not waited for)",
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode("<p>log in"));
+            },
+          }),
+        ),
       "looks fine",
     ],
     [

@@ -1648,9 +1648,15 @@ export async function send(
   document: OrgDocument,
   url: string,
   init: RequestInit,
-  options: { timeoutMs?: number; prefix?: boolean } = {},
+  options: {
+    timeoutMs?: number;
+    /** Read at most the cap, and keep what was read. */
+    prefix?: boolean;
+    /** Read the body only for these statuses; any other is left unread. */
+    readFor?: number[];
+  } = {},
 ): Promise<Answer> {
-  const { timeoutMs = FETCH_TIMEOUT_MS, prefix = false } = options;
+  const { timeoutMs = FETCH_TIMEOUT_MS, prefix = false, readFor } = options;
   const refusal = fetchRefusal(flow.config.instanceUrl, url);
   if (refusal) {
     throw new FlowError({
@@ -1670,7 +1676,9 @@ export async function send(
     });
     response = await flow.exercise?.onTheWire?.(url, init, response) ??
       response;
-    const { text, truncated } = await readAtMost(response, limit);
+    const { text, truncated } = !readFor || readFor.includes(response.status)
+      ? await readAtMost(response, limit)
+      : await leaveUnread(response);
     if (truncated && !prefix) throw tooLarge(document, url, limit);
     return {
       url,
@@ -1763,6 +1771,15 @@ const PROXY_VARIABLES = [
 
 /** The proxy variables, or null when this run may not read them all; it never asks (no prompt in the middle of a request). */
 function proxyEnvironment(): Record<string, string | undefined> | null {
+  return proxyVariables === undefined
+    ? (proxyVariables = readProxyEnvironment())
+    : proxyVariables;
+}
+
+/** Read at the first request, and kept: Deno's fetch, too, reads them once, for the client its first request makes. */
+let proxyVariables: Record<string, string | undefined> | null | undefined;
+
+function readProxyEnvironment(): Record<string, string | undefined> | null {
   const environment: Record<string, string | undefined> = {};
   for (const variable of PROXY_VARIABLES) {
     const { state } = Deno.permissions.querySync({ name: "env", variable });
@@ -1816,6 +1833,12 @@ function withProxyHint(hint: string, url: string): string {
   const host = target.hostname;
   return `${hint} ${variable} is set, so this request went through that proxy: check the proxy lets ${host} through, ` +
     `or, to go direct, add ${host} to NO_PROXY (or unset ${variable}).`;
+}
+
+/** An answer whose body is not needed: cancelled, so none of it is downloaded. */
+async function leaveUnread(response: Response) {
+  await response.body?.cancel();
+  return { text: "", truncated: false };
 }
 
 /** Reads at most `limit` bytes of an answer's body and cancels the rest; `truncated` says there was more. */
@@ -2143,6 +2166,7 @@ async function checkAuthorizationUrl(
     answer = await send(flow, "answer to the check", url.href, {}, {
       timeoutMs: CHECK_TIMEOUT_MS,
       prefix: true,
+      readFor: [400], // only a 400 can be Salesforce's refusal: a sign-in page is not read
     });
   } catch (error) {
     return checkWithoutAnswer(flow, url, error);
@@ -4810,7 +4834,7 @@ async function importBeside<T>(
   load: () => Promise<T>,
   flag: string,
   file: string,
-  hint: string,
+  hint: string | (() => string),
 ): Promise<T> {
   try {
     return await load();
@@ -4818,7 +4842,7 @@ async function importBeside<T>(
     throw new FlowError({
       error: "invalid_configuration",
       error_description: `Cannot use ${flag}: ${file} is not next to main.ts`,
-      hint,
+      hint: typeof hint === "function" ? hint() : hint,
       exitCode: EXIT_USAGE,
       cause: error,
     });
@@ -4834,9 +4858,10 @@ export async function startDemo(
     () => import("./demo_org.ts"),
     "--demo",
     "demo_org.ts",
-    hasDemoOrg()
-      ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
-      : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
+    () =>
+      hasDemoOrg()
+        ? "Fetch demo_org.ts and its demo_org/ folder next to main.ts, or run against a real org with --instance-url and --client-id."
+        : `The demo org is not in a gist, only in the walkthrough's repository. ${GIST_DEMO_HINT} Or run against a real org with --instance-url and --client-id.`,
   );
   const errorPages = errorPageListener();
   const org = demo.startDemoOrg({
