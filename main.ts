@@ -3980,8 +3980,11 @@ async function runtimeSources(): Promise<SettingSources> {
   };
 }
 
-/** False only when the path is certainly not there: a file that cannot even be looked at is left for its reader to report. */
+/** False only when the path is certainly not there; without read permission it cannot tell, and never asks (the reader asks, if it comes to that). */
 function mayExist(path: string): boolean {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return true;
+  }
   try {
     Deno.lstatSync(path);
     return true;

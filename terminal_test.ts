@@ -320,6 +320,44 @@ Deno.test({
 
 Deno.test({
   name:
+    "on a terminal, a run that may not read files asks for nothing it does not need: --help and --demo never ask to read .env",
+  ignore: !hasScript,
+  async fn() {
+    const runs = [
+      ["--help"],
+      [
+        "--demo",
+        "--no-browser",
+        "--no-identity",
+        "--redirect-uri",
+        redirectUri(),
+      ],
+    ];
+    for (const args of runs) {
+      // A permission prompt would wait for an answer that never comes: `timeout` ends it.
+      const command = [Deno.execPath(), "run", "--allow-net", "--allow-env"]
+        .concat(MAIN, args).map((a) => `'${a}'`).join(" ");
+      const cwd = await Deno.makeTempDir();
+      const { stdout } = await new Deno.Command("script", {
+        args: ["-qfec", `timeout 10 ${command}; echo "EXIT=$?"`, "/dev/null"],
+        env: childEnv({ TERM: "xterm" }),
+        clearEnv: true,
+        cwd,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      await Deno.remove(cwd, { recursive: true });
+      const text = new TextDecoder().decode(stdout);
+      record(text);
+      assertFalse(text.includes("Deno requests"), `${args[0]}: ${text}`);
+      assertStringIncludes(text, "EXIT=0", `${args[0]}: ${text}`);
+    }
+  },
+});
+
+Deno.test({
+  name:
     "step headings are coloured on a terminal, and NO_COLOR turns colour off",
   ignore: !hasScript,
   async fn() {
