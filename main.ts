@@ -3960,11 +3960,11 @@ export interface Setting {
 /**
  * The process environment, and `.env` in the working directory, read once
  * when first asked (its warnings printed then). Node's `.env` parser is
- * loaded first, and only if there is a `.env`: node:util takes milliseconds
- * to load, and most runs (every --demo) never read one.
+ * loaded first, and only for a run that reads `.env`: node:util takes
+ * milliseconds to load, and --demo and --help never need it.
  */
-async function runtimeSources(): Promise<SettingSources> {
-  const parse = mayExist(".env")
+async function runtimeSources(args: string[]): Promise<SettingSources> {
+  const parse = readsDotEnv(args)
     ? (await import("node:util")).parseEnv
     : undefined;
   let dotEnv: Record<string, string> | undefined;
@@ -3972,7 +3972,7 @@ async function runtimeSources(): Promise<SettingSources> {
     env: readEnv,
     dotEnv() {
       if (dotEnv) return dotEnv;
-      if (!parse) return (dotEnv = {}); // no .env when the run began
+      if (!parse) return (dotEnv = {}); // not a run that reads .env
       const { values, warnings } = readDotEnv(parse);
       warnings.forEach(warn);
       return (dotEnv = values);
@@ -3980,16 +3980,13 @@ async function runtimeSources(): Promise<SettingSources> {
   };
 }
 
-/** False only when the path is certainly not there; without read permission it cannot tell, and never asks (the reader asks, if it comes to that). */
-function mayExist(path: string): boolean {
-  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
-    return true;
-  }
+/** Whether a run reads `.env`: not with --help, nor with --demo (which reads flags only); a command line that cannot be read reads nothing. */
+function readsDotEnv(args: string[]): boolean {
   try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    return !(error instanceof Deno.errors.NotFound);
+    const flags = parseCommandLine(args);
+    return !flags.help && !flags.demo;
+  } catch {
+    return false; // loadConfig() says what is wrong with it
   }
 }
 
@@ -4728,7 +4725,7 @@ export async function main(args: string[]): Promise<number> {
   };
   let config: Config | null;
   try {
-    config = loadConfig(args, await runtimeSources());
+    config = loadConfig(args, await runtimeSources(args));
   } catch (error) {
     return fail(output, error);
   }
