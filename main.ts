@@ -3863,7 +3863,7 @@ const FLAGS = {
     help:
       "play the attacker against the demo org, at one step: list, all, or a name",
   },
-  help: { type: "boolean", short: "h", help: "this text (also -h)" },
+  help: { type: "boolean", help: "this text (also -h)" },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -3980,14 +3980,18 @@ async function runtimeSources(args: string[]): Promise<SettingSources> {
   };
 }
 
-/** Whether a run reads `.env`: not with --help, nor with --demo (which reads flags only); a command line that cannot be read reads nothing. */
+/** Whether a run reads `.env`, by the rule loadConfig() applies; a command line that cannot be read reads nothing. */
 function readsDotEnv(args: string[]): boolean {
   try {
-    const flags = parseCommandLine(args);
-    return !flags.help && !flags.demo;
+    return readsSettings(parseCommandLine(args));
   } catch {
     return false; // loadConfig() says what is wrong with it
   }
+}
+
+/** --help reads no settings, and --demo reads flags only: a `.env` or `SF_*` variables made for a real org must not change it. */
+function readsSettings(flags: Flags): boolean {
+  return !flags.help && !flags.demo;
 }
 
 function readEnv(name: string): string | undefined {
@@ -4534,9 +4538,8 @@ export function loadConfig(
   const flags = parseCommandLine(args);
   if (flags.help) return null;
   const demo = flags.demo ?? false;
-  // --demo reads flags only: a .env made for a real org must not change it.
   const get = (flag: SettingFlag) =>
-    lookUp(flag, flags, demo ? NO_SOURCES : sources);
+    lookUp(flag, flags, readsSettings(flags) ? sources : NO_SOURCES);
 
   const redirect = get("redirect-uri");
   const scope = get("scope");
