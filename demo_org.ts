@@ -82,7 +82,7 @@ type Handler = (
   request: Request,
 ) => Response | Promise<Response>;
 
-/** Every endpoint, as `METHOD /path`; identity URLs (`/id/…`) and the REST API (`/services/…`) are matched by prefix. */
+/** Every endpoint, as `METHOD /path`; identity URLs (`/id/...`) and the REST API (`/services/...`) are matched by prefix. */
 export const ROUTES: Record<string, Handler> = {
   "GET /": homePage,
   "GET /.well-known/openid-configuration": discovery,
@@ -116,7 +116,7 @@ export interface ServedDemoOrg extends DemoOrg {
   close(): Promise<void>;
 }
 
-/** Makes a demo org at `url` without a socket: tests call `handle(new Request(…))`. */
+/** Makes a demo org at `url` without a socket: tests call `handle(new Request(...))`. */
 export function createDemoOrg(
   url: string,
   options: DemoOrgOptions = {},
@@ -160,7 +160,7 @@ async function route(
   pushCapped(org.received, MAX_RECEIVED, sent.slice(0, MAX_LOGGED_PATH));
   if (address.pathname.includes("//")) {
     // A client that keeps its instance URL with a trailing slash asks for
-    // //services/…: one slash, as a working org must read it (facts L).
+    // //services/...: one slash, as a working org must read it (facts L).
     address.pathname = address.pathname.replace(/\/{2,}/g, "/");
     // A new request, not `new Request(address, request)`: copying the signal
     // would put Deno.serve's request.signal into its legacy mode.

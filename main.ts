@@ -158,7 +158,7 @@ export async function runFlow(flow: Flow) {
     await pause(flow, 5);
     code = await waitForAuthorizationCode(flow, callback, url, state);
   } finally {
-    await callback.close(); // it serves one callback (RFC 8252 §8.3), and none after a quit
+    await callback.close(); // it serves one callback (RFC 8252 section 8.3), and none after a quit
   }
   await flow.exercise?.afterStep5?.(code);
   await pause(flow, 6);
@@ -259,7 +259,7 @@ export interface AuthorizeQuery {
   nonce?: string;
 }
 
-/** Builds `/services/oauth2/authorize?…`, each parameter encoded once. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.3 */
+/** Builds `/services/oauth2/authorize?...`, each parameter encoded once. @see https://www.rfc-editor.org/rfc/rfc7636#section-4.3 */
 export function buildAuthorizeUrl(
   instanceUrl: string,
   query: AuthorizeQuery,
@@ -279,12 +279,12 @@ function createAuthorizationRequest(flow: Flow, pkce: Pkce) {
     response_type: "code",
     code_challenge: pkce.code_challenge,
     code_challenge_method: pkce.code_challenge_method,
-    // 32 random bytes, checked on the way back: CSRF protection (RFC 9700 §2.1).
+    // 32 random bytes, checked on the way back: CSRF protection (RFC 9700 section 2.1).
     state: randomBase64url(32),
     ...(config.scope ? { scope: config.scope } : {}),
   };
   // An ID token may come back (openid asked for, or the app's own scopes):
-  // it must carry this nonce, so a replayed ID token is refused (OIDC §3.1.2.1).
+  // it must carry this nonce, so a replayed ID token is refused (OIDC section 3.1.2.1).
   const mayGetIdToken = !config.scope ||
     config.scope.split(" ").includes("openid");
   if (mayGetIdToken) query.nonce = randomBase64url(32);
@@ -626,7 +626,7 @@ function completeFlow(flow: Flow, tokens: Tokens) {
       ? {
         api_instance_url: tokens.api_instance_url,
         api_instance_url_is:
-          "the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/…) and the Models API take this access token there, while the REST API stays at instance_url",
+          "the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/\u2026) and the Models API take this access token there, while the REST API stays at instance_url",
       }
       : {}),
   }, tokensView);
@@ -981,7 +981,7 @@ function brief(value: unknown): string {
   const text = typeof value === "number" || value === undefined
     ? String(value)
     : safeJson(value);
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return text.length > 80 ? `${text.slice(0, 80)}${ELLIPSIS}` : text;
 }
 
 /** The longest ID token decoded: Salesforce's are 1 to 3 KB. */
@@ -1140,7 +1140,7 @@ async function verifyFirstIdToken(
 }
 
 /**
- * Checks an ID token as OpenID Connect Core §3.1.3.7 asks, and says what each
+ * Checks an ID token as OpenID Connect Core section 3.1.3.7 asks, and says what each
  * check found. The issuer comes from the configured instance's discovery
  * document, never from the token itself.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
@@ -1269,14 +1269,14 @@ async function checkIdTokenSignature(
 /** Why a key from the key set may not verify an RS256 signature, if it may not: what its JWK says it is for. @see https://www.rfc-editor.org/rfc/rfc7517#section-4.2 */
 function keyUnfitForRs256(key: JsonWebKey): string | undefined {
   if (key.use !== undefined && key.use !== "sig") {
-    return `is for use ${brief(key.use)}, not "sig" (RFC 7517 §4.2)`;
+    return `is for use ${brief(key.use)}, not "sig" (RFC 7517 section 4.2)`;
   }
   const ops: unknown = key.key_ops;
   if (ops !== undefined && !(Array.isArray(ops) && ops.includes("verify"))) {
-    return `has key_ops ${brief(ops)}, without "verify" (RFC 7517 §4.3)`;
+    return `has key_ops ${brief(ops)} without "verify" (RFC 7517 section 4.3)`;
   }
   if (key.alg !== undefined && key.alg !== "RS256") {
-    return `is for alg ${brief(key.alg)}, not RS256 (RFC 7517 §4.4)`;
+    return `is for alg ${brief(key.alg)}, not RS256 (RFC 7517 section 4.4)`;
   }
   return undefined;
 }
@@ -1298,7 +1298,7 @@ function checkIdTokenHeader(
       "crit",
       `the header names critical extensions ${
         brief(header.crit)
-      } that this script does not implement (RFC 7515 §4.1.11)`,
+      } that this script does not implement (RFC 7515 section 4.1.11)`,
     );
   }
   // b64: false signs the payload unencoded (RFC 7797): no ID token is made so.
@@ -1382,8 +1382,8 @@ export function clockHint(
   now = Date.now(),
 ): string {
   const fix =
-    "Set this machine's clock automatically (Linux: timedatectl set-ntp true; macOS: System Settings → General → Date & Time; " +
-    "Windows: Settings → Time & language → Date & time → Sync now), then run the flow again.";
+    "Set this machine's clock automatically (Linux: timedatectl set-ntp true; macOS: System Settings > General > Date & Time; " +
+    "Windows: Settings > Time & language > Date & time > Sync now), then run the flow again.";
   const org = orgDate ? Date.parse(orgDate) : NaN;
   if (!Number.isFinite(org)) {
     return `This machine's clock may be wrong (the org sent no Date header to compare it with). ${fix}`;
@@ -1475,7 +1475,7 @@ function signedInUser(claims: Record<string, unknown>) {
 // JWT-based access tokens (steps 7 and 10): decoded to be seen, never trusted
 // ---------------------------------------------------------------------------
 
-/** An access token is JWT-based when the response says `token_format: "jwt"`, or when it is shaped like one (`eyJ…`, three parts); otherwise Salesforce's opaque kind. */
+/** An access token is JWT-based when the response says `token_format: "jwt"`, or when it is shaped like one (`eyJ...`, three parts); otherwise Salesforce's opaque kind. */
 export function accessTokenFormat(
   body: Pick<TokenResponse, "access_token" | "token_format">,
 ): "jwt" | "opaque" {
@@ -1728,7 +1728,7 @@ export async function send(
  * proxy would carry the request (or this run may not read the variables),
  * a client whose transport is a TCP connection to the host itself bypasses
  * it; the request line then carries the whole URL, which servers accept
- * (RFC 9112 §3.2.2). Otherwise it is plain `fetch`.
+ * (RFC 9112 section 3.2.2). Otherwise it is plain `fetch`.
  * @see https://docs.deno.com/api/deno/~/Deno.createHttpClient
  */
 export async function fetchDirectToLoopback(
@@ -1908,7 +1908,7 @@ function recordCheck(flow: Flow, text: string, ok = true) {
 interface WireView {
   text: typeof import("./http_view.ts");
   pending: import("./http_view.ts").HttpEntry[];
-  /** Secret value → the field it came in, such as a refresh token from a token response. */
+  /** Secret value -> the field it came in, such as a refresh token from a token response. */
   known: Map<string, string>;
 }
 
@@ -2149,7 +2149,7 @@ const CHECK_TIMEOUT_MS = 5_000;
  * Before anyone signs in: one GET of the authorization URL, no redirects
  * followed, and at most its first KB read. Salesforce refuses an unknown
  * consumer key or an unregistered callback URL with status 400 and a bare
- * `error=…&error_description=…` text, so the run can stop now instead of
+ * `error=...&error_description=...` text, so the run can stop now instead of
  * waiting for a callback that never comes. Any other answer means "looks
  * fine", and no answer in time "unknown": the check never stops a flow that
  * would work.
@@ -2242,7 +2242,7 @@ function checkWithoutAnswer(
 
 /**
  * Salesforce's refusal of an authorization URL, as it really answers one:
- * status 400 and the bare text `error=…&error_description=…`, nothing else
+ * status 400 and the bare text `error=...&error_description=...`, nothing else
  * (a page that merely contains such text is no refusal). "unknown" when a
  * 400's body went on past the prefix read.
  */
@@ -2652,7 +2652,7 @@ function resultPage(
   .hint, .who { font-size: 0.9rem; color: #444; }
   @media (prefers-color-scheme: dark) { body { background: #101820; color: #e8eef4; } main { background: #1b2631; } .hint, .who { color: #b8c4d0; } }
 </style></head>
-<body><main><h1>${ok ? "✓ " : ""}${escapeHtml(title)}</h1><p>${
+<body><main><h1>${ok ? "&#x2713; " : ""}${escapeHtml(title)}</h1><p>${
     escapeHtml(message)
   }</p>${hint ? `<p class="hint">${escapeHtml(hint)}</p>` : ""}<p class="who">${
     escapeHtml(servedBy)
@@ -2856,7 +2856,7 @@ async function sendUserToOrg(
   if (openBrowser && await launchBrowser(url.href)) {
     note(
       flow,
-      `opened the browser: sign in and click Allow; waiting for the callback… ${PASTE_TIP}`,
+      `opened the browser: sign in and click Allow; waiting for the callback... ${PASTE_TIP}`,
     );
     return "browser";
   }
@@ -2864,7 +2864,7 @@ async function sendUserToOrg(
   if (flow.demoUser) return "demo user";
   note(
     flow,
-    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds… ${PASTE_TIP}`,
+    `open the authorization URL (step 3) in a browser, sign in and click Allow; waiting up to ${timeoutSeconds} seconds... ${PASTE_TIP}`,
   );
   return "by hand";
 }
@@ -2886,13 +2886,13 @@ async function readPastedCallback(
     const url = URL.parse(line.trim());
     if (url && !isRedirectUri(url, flow.config.redirectUri)) {
       warn(
-        `that URL is not the redirect URI: it must start ${flow.config.redirectUri}?… (this one starts ${url.origin}${url.pathname}); still waiting`,
+        `that URL is not the redirect URI: it must start ${flow.config.redirectUri}?... (this one starts ${url.origin}${url.pathname}); still waiting`,
       );
       continue;
     }
     if (!url?.searchParams.has("code") && !url?.searchParams.has("error")) {
       warn(
-        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost…/callback?code=…; still waiting",
+        "that is not the URL the org redirected to: paste the whole address from the browser, starting http://localhost.../callback?code=...; still waiting",
       );
       continue;
     }
@@ -3316,13 +3316,16 @@ function scalarText(value: unknown): string {
 }
 
 /** A remark for the person at the terminal; on stderr so that stdout stays the steps. */
+/** What starts a remark on a terminal: an arrow (U+2192). */
+const REMARK = "\u2192";
+
 export function note(flow: Pick<Flow, "output">, text: string) {
   const line = terminalSafe(text);
   if (flow.output.json) {
     console.error(`note: ${line}`);
     return;
   }
-  console.error(wrap(`→ ${line}`, stderrStyle().width, "  "));
+  console.error(wrap(`${REMARK} ${line}`, stderrStyle().width, "  "));
 }
 
 function warn(text: string) {
@@ -3502,12 +3505,19 @@ export function createLineReader(
 // Masking: one rule set for every view (steps, --json, --http, curl, report)
 // ---------------------------------------------------------------------------
 
-/** Shows a token as `00Dak0…B3LK` unless `--show-secrets`. */
+/**
+ * The mark that stands for what a mask leaves out: an ellipsis (U+2026),
+ * written as an escape because the files a run loads are ASCII (V8 then
+ * holds each module's text at one byte a character, not two).
+ */
+export const ELLIPSIS = "\u2026";
+
+/** Shows a token as its first six and last four characters around an ELLIPSIS (`00Dak0`, `B3LK`) unless `--show-secrets`. */
 export function mask(value: string, showSecrets: boolean): string {
   if (showSecrets) return value;
   return value.length < 20
     ? "********"
-    : `${value.slice(0, 6)}…${value.slice(-4)}`;
+    : `${value.slice(0, 6)}${ELLIPSIS}${value.slice(-4)}`;
 }
 
 /** Fields that are secrets wherever they appear (JSON, forms, queries): tokens, the code, and the verifier. */
@@ -3560,8 +3570,9 @@ function formEncode(text: string): string {
 }
 
 /**
- * A form body or query string (`a=1&code=…`) with its secret values masked
- * and left encoded, so it still reads as what was sent: `code=aPrxuL…jbs%3D`.
+ * A form body or query string (`a=1&code=...`) with its secret values masked
+ * and left encoded, so it still reads as what was sent: `code=aPrxuL`, the
+ * ELLIPSIS, `jbs%3D`.
  */
 export function maskForm(encoded: string, showSecrets: boolean): string {
   return encoded.split("&").map((pair) => {
@@ -3579,9 +3590,11 @@ export function maskForm(encoded: string, showSecrets: boolean): string {
     const value = decode(pair.slice(at + 1));
     const shown = maskField(name, value, showSecrets);
     if (shown === value) return pair;
-    const [head, tail] = shown.split("…");
+    const [head, tail] = shown.split(ELLIPSIS);
     return `${pair.slice(0, at)}=${
-      tail === undefined ? shown : `${formEncode(head)}…${formEncode(tail)}`
+      tail === undefined
+        ? shown
+        : `${formEncode(head)}${ELLIPSIS}${formEncode(tail)}`
     }`;
   }).join("&");
 }
@@ -3652,7 +3665,7 @@ export interface FlowErrorOptions {
   hint?: string;
   exitCode?: number;
   cause?: unknown;
-  /** For invalid_id_token: the name of the check that failed (`exp`, `aud`…). */
+  /** For invalid_id_token: the name of the check that failed (`exp`, `aud`...). */
   check?: string;
 }
 
@@ -4221,7 +4234,7 @@ function commandLineMistake(args: string[]): FlowError | undefined {
   return undefined;
 }
 
-/** The known flag closest to a mistyped one (`dmeo` → `demo`), if one is close enough. */
+/** The known flag closest to a mistyped one (`dmeo` -> `demo`), if one is close enough. */
 function nearestFlag(name: string): string | undefined {
   let best: { flag: string; distance: number } | undefined;
   for (const flag of Object.keys(FLAGS)) {
@@ -4285,7 +4298,7 @@ function isLoopbackHost(hostname: string): boolean {
 
 /** A setting's value as an error may quote it: terminal-safe, and with any `user:password@` hidden. */
 function shownValue(value: string): string {
-  return terminalSafe(value.replace(/(\/\/)[^/?#]*@/, "$1…@"));
+  return terminalSafe(value.replace(/(\/\/)[^/?#]*@/, `$1${ELLIPSIS}@`));
 }
 
 function parseSettingUrl({ value, source }: Setting, hint: string): URL {
@@ -4321,7 +4334,7 @@ export function validateInstanceUrl(setting: Setting): string {
   if (myDomain) {
     throw usageError(
       `Cannot use ${source}: that is the ${myDomain.ui} domain, not the login domain "${shown}"`,
-      `Use the org's My Domain URL instead, probably https://${myDomain.host} (Setup → My Domain).`,
+      `Use the org's My Domain URL instead, probably https://${myDomain.host} (Setup > My Domain).`,
     );
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
@@ -4339,7 +4352,7 @@ export function validateInstanceUrl(setting: Setting): string {
   if (url.pathname !== "/" || url.search || url.hash) {
     throw usageError(
       `Cannot use ${source}: give the origin only, without a path, query or fragment "${shown}"`,
-      `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/… itself.`,
+      `Use ${url.protocol}//${url.host}; the script adds /services/oauth2/... itself.`,
     );
   }
   return url.origin;
@@ -4631,14 +4644,14 @@ function withOrgSettings(
       hasDemoOrg()
         ? "Set them as flags, environment variables or in .env (see .env.example), " +
           "or run with --demo, which needs no configuration."
-        : "Set them as flags, environment variables, or in a .env file where you run this (SF_INSTANCE_URL=…, SF_CLIENT_ID=…). " +
+        : "Set them as flags, environment variables, or in a .env file where you run this (SF_INSTANCE_URL=..., SF_CLIENT_ID=...). " +
           GIST_DEMO_HINT,
     );
   }
   rejectPlaceholder(
     instance,
     /\/\/yourdomain\./,
-    "the org's My Domain URL (Setup → My Domain)",
+    "the org's My Domain URL (Setup > My Domain)",
   );
   rejectPlaceholder(
     clientId,

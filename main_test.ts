@@ -575,7 +575,8 @@ Deno.test("loadConfig() warns when the client secret comes from the command line
   assertEquals(load(org, {}, { SF_CLIENT_SECRET: "s" }).warnings, []);
 });
 
-Deno.test("a --demo run loads no Node module: node:util only for a .env, and for demo_org.ts's own command line", async () => {
+/** What `deno info` says main.ts's graph is, and what of it a --demo run loads: main.ts's static imports, then demo_org.ts's. */
+async function demoRunGraph() {
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", MAIN],
     env: childEnv(),
@@ -595,7 +596,6 @@ Deno.test("a --demo run loads no Node module: node:util only for a .env, and for
   const edges = new Map(
     graph.modules.map((m) => [m.specifier, m.dependencies ?? []]),
   );
-  // What a --demo run loads: main.ts's static imports, then demo_org.ts's.
   const loaded = new Set<string>();
   const visit = (specifier: string) => {
     if (loaded.has(specifier)) return;
@@ -606,15 +606,33 @@ Deno.test("a --demo run loads no Node module: node:util only for a .env, and for
       }
     }
   };
-  const main = new URL("./main.ts", import.meta.url).href;
-  visit(main);
+  visit(new URL("./main.ts", import.meta.url).href);
   visit(new URL("./demo_org.ts", import.meta.url).href);
+  return { edges, loaded };
+}
+
+Deno.test("a --demo run loads no Node module: node:util only for a .env, and for demo_org.ts's own command line", async () => {
+  const { edges, loaded } = await demoRunGraph();
   assertEquals([...loaded].filter((s) => s.startsWith("node:")), []);
   const onDemand = [...edges].flatMap(([from, dependencies]) =>
     dependencies.filter((d) => d.specifier.startsWith("node:"))
       .map((d) => `${from.split("/").pop()} ${d.specifier}`)
   );
   assertEquals(onDemand.sort(), ["demo_org.ts node:util", "main.ts node:util"]);
+});
+
+Deno.test("the files a --demo run loads are ASCII, so that V8 holds their text at one byte a character", async () => {
+  const { loaded } = await demoRunGraph();
+  const files = [...loaded].filter((s) => s.startsWith("file:"));
+  assert(files.length >= 10, `only ${files.length} files: ${files}`);
+  const nonAscii = files.flatMap((file) =>
+    Deno.readTextFileSync(new URL(file)).split("\n").flatMap((line, at) =>
+      /[^ -~\t]/.test(line)
+        ? [`${file.split("/").slice(-2).join("/")}:${at + 1}: ${line.trim()}`]
+        : []
+    )
+  );
+  assertEquals(nonAscii, [], "write such characters as escapes (\\u2026)");
 });
 
 Deno.test("readDotEnv() reads KEY=value lines, allows a missing file, and refuses an unreadable one", () => {

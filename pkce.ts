@@ -55,7 +55,7 @@ export async function createCodeChallenge(verifier: string): Promise<string> {
     throw new TypeError(
       `Cannot create a code challenge: the verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~, got ${verifier.length} characters "${
         verifier.slice(0, 12)
-      }${verifier.length > 12 ? "…" : ""}"`,
+      }${verifier.length > 12 ? "..." : ""}"`,
     );
   }
   return await s256(verifier);

@@ -1,7 +1,7 @@
 /**
  * The front door: how `sf org open` turns an access token into a signed-in
  * browser (facts L). `GET /services/oauth2/singleaccess` with a Bearer token
- * answers `{"frontdoor_uri": "…/secur/frontdoor.jsp?otp=…"}`, a one-time
+ * answers `{"frontdoor_uri": ".../secur/frontdoor.jsp?otp=..."}`, a one-time
  * link; opening it signs the browser in, as the sign-in form does, and
  * redirects to `retURL` (the home page unless the client asked for another
  * path with `redirect_uri`).
@@ -75,7 +75,7 @@ export async function singleAccess(
   return jsonResponse(200, { frontdoor_uri: door.href });
 }
 
-/** GET /secur/frontdoor.jsp?otp=…[&retURL=/path]: signs the browser in once per link, then sends it to `retURL` on this org. */
+/** GET /secur/frontdoor.jsp?otp=...[&retURL=/path]: signs the browser in once per link, then sends it to `retURL` on this org. */
 export async function frontDoor(
   org: DemoOrgState,
   request: Request,

@@ -126,7 +126,7 @@ export async function keys(org: DemoOrgState): Promise<Response> {
     : [SIGNING_KEY_ID];
   return jsonResponse(200, {
     keys: kids.map((kid) => ({ kty, n, e, alg: "RS256", use: "sig", kid })),
-    // RFC 7517 §5: members a client does not understand are ignored.
+    // RFC 7517 section 5: members a client does not understand are ignored.
     note: DEMO_KEY_NOTE,
   });
 }

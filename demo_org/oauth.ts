@@ -185,13 +185,13 @@ type Credentials =
   | { error: string; description: string };
 
 /**
- * Where the client says who it is: an HTTP Basic header (RFC 6749 §2.3.1:
+ * Where the client says who it is: an HTTP Basic header (RFC 6749 section 2.3.1:
  * id and secret each form-url-encoded, then joined by ":" and Base64) or
  * `client_id` and `client_secret` in the form. A malformed Basic header is
  * `invalid_client`, like any bad credentials (Salesforce's server also knows
  * an `invalid_basic_auth_header` code; when it uses it is not known). Basic
- * and a secret in the form at once is refused (RFC 6749 §2.3: one method
- * per request; the code is §5.2's, Salesforce's text is not known); a
+ * and a secret in the form at once is refused (RFC 6749 section 2.3: one method
+ * per request; the code is section 5.2's, Salesforce's text is not known); a
  * `client_id` in the form that names the same client is allowed.
  */
 function clientCredentials(
@@ -256,7 +256,7 @@ interface AuthorizeRequest {
 
 /**
  * The checks before anyone signs in. Salesforce shows the first errors
- * itself as bare text and never redirects (RFC 6749 §4.1.2.1); once the app
+ * itself as bare text and never redirects (RFC 6749 section 4.1.2.1); once the app
  * and its redirect URI are known, errors go back to the app.
  */
 function checkAuthorizeRequest(
@@ -505,7 +505,7 @@ async function exchangeCode(
   }
   const replayed = issued.used && org.testOnlyWeaken.singleUseCodes !== false;
   if (replayed || org.now() > issued.expiresAt) {
-    // A replayed code also ends what it bought (RFC 6749 §10.5).
+    // A replayed code also ends what it bought (RFC 6749 section 10.5).
     issued.tokens.forEach((token) => revokeToken(org, token));
     if (issued.approval) revokeApproval(org, issued.approval);
     return tokenError("invalid_grant", "expired authorization code");

@@ -33,7 +33,7 @@ export function tokenError(error: string, description: string): Response {
   return jsonResponse(400, { error, error_description: description });
 }
 
-/** The bare `error=…&error_description=…` body Salesforce shows instead of redirecting. */
+/** The bare `error=...&error_description=...` body Salesforce shows instead of redirecting. */
 export function authorizeErrorBody(
   error: string,
   description: string,
@@ -166,7 +166,7 @@ export function consentPage(
   const name = escapeHtml(client.name);
   return htmlPage(
     200,
-    `Allow access? · ${client.name}`,
+    `Allow access? \u00b7 ${client.name}`,
     `<p class="who">Signed in as <strong>${DISPLAY_NAME}</strong> <span class="nowrap">(${USERNAME})</span></p>
       <h1>Allow access?</h1>
       <p><strong class="app">${name}</strong> is asking to:</p>
@@ -186,7 +186,7 @@ export function consentPage(
 export function signInPage(startUrl: string, username: string): Response {
   return htmlPage(
     200,
-    "Log in · Demo org",
+    "Log in \u00b7 Demo org",
     `<h1>Log in</h1>
       <p class="small">This is the demo org: any password works, and nothing leaves this machine.</p>
       <form method="post" action="/login" class="stack">
@@ -225,7 +225,7 @@ export function accountChooserPage(
 ): Response {
   return htmlPage(
     200,
-    "Choose an account · Demo org",
+    "Choose an account \u00b7 Demo org",
     `<h1>Choose an account</h1>
       <p class="small">The app asked you to choose (<code>prompt=select_account</code>).</p>
       <ul class="accounts">
@@ -275,7 +275,7 @@ export function errorPage(
     : "<p>Start the flow again from the terminal.</p>";
   return htmlPage(
     400,
-    "Error · Demo org",
+    "Error \u00b7 Demo org",
     `<h1>We can't authorize you</h1>
       <p><code class="error">${shown(error)}</code>: ${shown(description)}</p>
       ${terminal}
@@ -338,7 +338,7 @@ function htmlPage(
 </head>
 <body>
 <main${options.wide ? ' class="wide"' : ""}>
-<div class="banner">Demo org · local, offline, not Salesforce</div>
+<div class="banner">Demo org &middot; local, offline, not Salesforce</div>
 ${main}
 </main>
 </body>

@@ -427,7 +427,7 @@ function refuse(
   return { status: 400, errorCode, message, ...(fields ? { fields } : {}) };
 }
 
-/** POST …/sobjects/Type: a new record from a JSON body; its id, or why not. */
+/** POST .../sobjects/Type: a new record from a JSON body; its id, or why not. */
 export function createRecord(
   org: DemoOrgState,
   spec: SObjectSpec,
@@ -472,7 +472,7 @@ export function createRecord(
   return id;
 }
 
-/** PATCH …/sobjects/Type/id: changes the named fields; nothing, or why not. */
+/** PATCH .../sobjects/Type/id: changes the named fields; nothing, or why not. */
 export function updateRecord(
   org: DemoOrgState,
   spec: SObjectSpec,
@@ -500,7 +500,7 @@ export function updateRecord(
   return undefined;
 }
 
-/** DELETE …/sobjects/Type/id; deleting an Account deletes its Contacts, as on Salesforce. */
+/** DELETE .../sobjects/Type/id; deleting an Account deletes its Contacts, as on Salesforce. */
 export function deleteRecord(org: DemoOrgState, row: Row): void {
   const { records } = dataOf(org);
   records.delete(idKey(row.Id));
@@ -597,7 +597,7 @@ function fieldValue(
       "STRING_TOO_LONG",
       `${field.label}: data value too large: ${
         text.slice(0, 20)
-      }… (max length=${field.length})`,
+      }\u2026 (max length=${field.length})`,
       [field.name],
     );
   }

@@ -262,7 +262,7 @@ function recordJson(call: Call, type: string, row: Row, fields?: string[]) {
   };
 }
 
-/** GET …/query?q=SOQL (and queryAll): `{totalSize, done, records}`; with `columns=true`, the columns instead, as the Salesforce CLI asks first. */
+/** GET .../query?q=SOQL (and queryAll): `{totalSize, done, records}`; with `columns=true`, the columns instead, as the Salesforce CLI asks first. */
 function query(call: Call): Response {
   const soql = call.url.searchParams.get("q") ?? "";
   const result = run(call, () => parseSoql(soql));
@@ -366,7 +366,7 @@ function globalEntry(call: Call, spec: SObjectSpec) {
   };
 }
 
-/** GET …/sobjects: describe global. */
+/** GET .../sobjects: describe global. */
 function describeGlobal(call: Call): Response {
   return restJson(200, {
     encoding: "UTF-8",
@@ -375,7 +375,7 @@ function describeGlobal(call: Call): Response {
   }, call.headers);
 }
 
-/** GET …/sobjects/Type: the object's basic information. */
+/** GET .../sobjects/Type: the object's basic information. */
 function sObjectInfo(call: Call, name: string): Response {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;
@@ -440,7 +440,7 @@ function describeField(field: FieldSpec) {
   };
 }
 
-/** GET …/sobjects/Type/describe: the object, its fields, and the objects that point at it. */
+/** GET .../sobjects/Type/describe: the object, its fields, and the objects that point at it. */
 function describe(call: Call, name: string): Response {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;
@@ -485,7 +485,7 @@ function recordOr404(
   return findRecord(dataOf(call.org), spec, id) ?? notFound(call.headers);
 }
 
-/** GET …/sobjects/Type/id[?fields=A,B]: the record, `attributes` first. */
+/** GET .../sobjects/Type/id[?fields=A,B]: the record, `attributes` first. */
 function retrieve(call: Call, name: string, id: string): Response {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;
@@ -530,7 +530,7 @@ function writeError(call: Call, error: WriteError): Response {
   );
 }
 
-/** POST …/sobjects/Type with a JSON body: 201 `{"id","success":true,"errors":[]}`. */
+/** POST .../sobjects/Type with a JSON body: 201 `{"id","success":true,"errors":[]}`. */
 async function create(call: Call, name: string): Promise<Response> {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;
@@ -542,7 +542,7 @@ async function create(call: Call, name: string): Promise<Response> {
   return restJson(201, { id, success: true, errors: [] }, call.headers);
 }
 
-/** PATCH …/sobjects/Type/id with a JSON body of the fields to change: 204. */
+/** PATCH .../sobjects/Type/id with a JSON body of the fields to change: 204. */
 async function update(call: Call, name: string, id: string): Promise<Response> {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;
@@ -557,7 +557,7 @@ async function update(call: Call, name: string, id: string): Promise<Response> {
     : restJson(204, undefined, call.headers);
 }
 
-/** DELETE …/sobjects/Type/id: 204. */
+/** DELETE .../sobjects/Type/id: 204. */
 function destroy(call: Call, name: string, id: string): Response {
   const spec = sObjectOr404(call, name);
   if (spec instanceof Response) return spec;

@@ -3,10 +3,10 @@
  * clear `MALFORMED_QUERY` naming anything else, so that a query the demo
  * cannot run is refused and never answered with the wrong rows (facts L).
  *
- * The subset: `SELECT field, … | COUNT() FROM Object [WHERE condition
- * [AND condition …]] [ORDER BY field [ASC|DESC], …] [LIMIT n]`, where a
- * condition is `field = value` or `field IN (value, …)` or `field IN
- * (SELECT field FROM Object [WHERE …])` (the semi-join `sf org display user`
+ * The subset: `SELECT field, ... | COUNT() FROM Object [WHERE condition
+ * [AND condition ...]] [ORDER BY field [ASC|DESC], ...] [LIMIT n]`, where a
+ * condition is `field = value` or `field IN (value, ...)` or `field IN
+ * (SELECT field FROM Object [WHERE ...])` (the semi-join `sf org display user`
  * sends). Values are `'text'`, numbers, `true`, `false` and `null`.
  *
  * @see https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select.htm
@@ -61,7 +61,7 @@ export class SoqlError extends Error {
 export const MAX_SOQL_LENGTH = 100_000;
 
 const SUBSET =
-  "The demo org reads SELECT field, … or COUNT() FROM Object [WHERE field = value or field IN (…) [AND …]] [ORDER BY field [ASC|DESC], …] [LIMIT n].";
+  "The demo org reads SELECT field, ... or COUNT() FROM Object [WHERE field = value or field IN (...) [AND ...]] [ORDER BY field [ASC|DESC], ...] [LIMIT n].";
 
 /** Words the demo org knows Salesforce has but does not run, and what to call them in the error. */
 const UNSUPPORTED: Record<string, string> = {
@@ -97,7 +97,7 @@ interface Token {
   kind: "word" | "string" | "number" | "symbol" | "end";
   text: string;
   value?: Value;
-  /** Where it starts in the query, for Salesforce's `Row:…:Column:…`. */
+  /** Where it starts in the query, for Salesforce's `Row:...:Column:...`. */
   at: number;
 }
 
@@ -234,7 +234,7 @@ export function parseSoql(soql: string): Query {
   return query;
 }
 
-/** SELECT … FROM … [WHERE …] [ORDER BY …] [LIMIT n]; a semi-join's inner query stops after WHERE. */
+/** SELECT ... FROM ... [WHERE ...] [ORDER BY ...] [LIMIT n]; a semi-join's inner query stops after WHERE. */
 function parseQuery(c: Cursor, inner: boolean): Query {
   c.expect("SELECT");
   const select = parseSelect(c);
@@ -295,7 +295,7 @@ function parseSelect(c: Cursor): string[] | "count" {
   return fields;
 }
 
-/** `field = value` or `field IN (…)`, joined by AND. */
+/** `field = value` or `field IN (...)`, joined by AND. */
 function parseConditions(c: Cursor, inner: boolean): Condition[] {
   const conditions: Condition[] = [];
   do {
@@ -448,7 +448,7 @@ function conditionTest(
     );
 }
 
-/** `Id IN (SELECT ProfileId FROM User WHERE …)`: the inner query's ids; both sides must be ids. */
+/** `Id IN (SELECT ProfileId FROM User WHERE ...)`: the inner query's ids; both sides must be ids. */
 function semiJoinIds(
   field: Field,
   inner: Query,

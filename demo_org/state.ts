@@ -124,7 +124,7 @@ export interface IssuedCode {
   nonce: string | null;
   expiresAt: number;
   used: boolean;
-  /** Tokens issued for this code, revoked if the code is presented again (RFC 6749 §10.5). */
+  /** Tokens issued for this code, revoked if the code is presented again (RFC 6749 section 10.5). */
   tokens: string[];
   /** The approval the code's exchange created, revoked too on a replay (whatever its refresh token by then). */
   approval?: Approval;
