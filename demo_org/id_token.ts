@@ -179,6 +179,16 @@ export async function issueIdToken(
   );
 }
 
+/** What an access token is issued for, opaque or JWT-based. */
+export interface AccessTokenIssue {
+  client: DemoClient;
+  scopes: string[];
+  /** The host the token request reached: the issuer and the audience. */
+  base: string;
+  /** When it was issued, in milliseconds. */
+  issuedAt: number;
+}
+
 /**
  * A JWT-based access token, in the shape of one Salesforce issued (header
  * and claims as decoded from a token in Salesforce's Mobile SDK tests):
@@ -189,15 +199,7 @@ export async function issueIdToken(
  */
 export async function issueJwtAccessToken(
   org: DemoOrgState,
-  issue: {
-    client: DemoClient;
-    scopes: string[];
-    /** The host the token request reached: the issuer and the audience. */
-    base: string;
-    /** When it was issued, in milliseconds. */
-    issuedAt: number;
-    lifetimeSeconds: number;
-  },
+  issue: AccessTokenIssue & { lifetimeSeconds: number },
 ): Promise<string> {
   const { base } = issue;
   const iat = Math.floor(issue.issuedAt / 1000);

@@ -98,6 +98,14 @@ export async function readBody(
   return new TextDecoder().decode(bytes);
 }
 
+/** The request's form, read as `readBody` reads it; null when that refuses it. */
+export async function readForm(
+  request: Request,
+): Promise<URLSearchParams | null> {
+  const text = await readBody(request);
+  return text === null ? null : new URLSearchParams(text);
+}
+
 /**
  * Drops a map's oldest entries while they are `stale`, and any beyond `max`.
  * Maps keep insertion order and every lifetime here is fixed from insertion,

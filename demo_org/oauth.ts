@@ -16,12 +16,14 @@ import {
   redirectWithError,
   signInPage,
   tokenError,
+  tooLargeError,
   tooLargePage,
 } from "./pages.ts";
 import { ERROR_PAGE_PATH, findSession } from "./sign_in.ts";
 import {
   MAX_AUTHORIZE_QUERY,
   readBody,
+  readForm,
   SESSION_LIFETIME_MS,
 } from "./limits.ts";
 import {
@@ -132,14 +134,8 @@ export async function introspect(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const text = await readBody(request);
-  if (text === null) {
-    return jsonResponse(413, {
-      error: "invalid_request",
-      error_description: "request too large",
-    });
-  }
-  const form = new URLSearchParams(text);
+  const form = await readForm(request);
+  if (!form) return tooLargeError();
   const credentials = clientCredentials(request, form);
   if ("error" in credentials) {
     return jsonResponse(credentials.error === "invalid_client" ? 401 : 400, {
@@ -414,9 +410,8 @@ export async function decide(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const text = await readBody(request);
-  if (text === null) return tooLargePage();
-  const form = new URLSearchParams(text);
+  const form = await readForm(request);
+  if (!form) return tooLargePage();
   const pending = takeConsent(org, form.get("consent") ?? "");
   if (!pending) return expiredPage();
   if (form.get("decision") !== "allow") {
@@ -453,14 +448,8 @@ export async function token(
     await request.body?.cancel().catch(() => {});
     return tokenError("unsupported_grant_type", "grant type not supported");
   }
-  const body = await readBody(request);
-  if (body === null) {
-    return jsonResponse(413, {
-      error: "invalid_request",
-      error_description: "request too large",
-    });
-  }
-  const form = new URLSearchParams(body);
+  const form = await readForm(request);
+  if (!form) return tooLargeError();
   const repeated = [...new Set(form.keys())].find((key) =>
     form.getAll(key).length > 1
   );

@@ -33,6 +33,14 @@ export function tokenError(error: string, description: string): Response {
   return jsonResponse(400, { error, error_description: description });
 }
 
+/** A form over the limit, refused in JSON (the token and introspection endpoints). */
+export function tooLargeError(): Response {
+  return jsonResponse(413, {
+    error: "invalid_request",
+    error_description: "request too large",
+  });
+}
+
 /** The bare `error=...&error_description=...` body Salesforce shows instead of redirecting. */
 export function authorizeErrorBody(
   error: string,

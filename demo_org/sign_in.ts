@@ -7,7 +7,7 @@
  */
 
 import { errorPage, signInFailedPage, tooLargePage } from "./pages.ts";
-import { MAX_USERNAME_LENGTH, readBody } from "./limits.ts";
+import { MAX_USERNAME_LENGTH, readForm } from "./limits.ts";
 import {
   addSession,
   baseUrl,
@@ -50,9 +50,8 @@ export async function signIn(
   org: DemoOrgState,
   request: Request,
 ): Promise<Response> {
-  const text = await readBody(request);
-  if (text === null) return tooLargePage();
-  const form = new URLSearchParams(text);
+  const form = await readForm(request);
+  if (!form) return tooLargePage();
   const startUrl = form.get("startURL") ?? "";
   // Only back to our own authorize endpoint: never an open redirect.
   if (!startUrl.startsWith("/services/oauth2/authorize?")) {

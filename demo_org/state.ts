@@ -6,7 +6,11 @@
  */
 
 import { DEFAULT_REDIRECT_URI, importSignatureKey } from "../main.ts";
-import { issueIdToken, issueJwtAccessToken } from "./id_token.ts";
+import {
+  type AccessTokenIssue,
+  issueIdToken,
+  issueJwtAccessToken,
+} from "./id_token.ts";
 import { base64url, randomBase64url } from "../pkce.ts";
 import type { DataStore } from "./records.ts";
 import type { FrontDoorLink } from "./front_door.ts";
@@ -456,22 +460,13 @@ export async function issueTokens(
 /** A new access token, recorded as live until the session timeout, with the oldest dropped beyond MAX_ACCESS_TOKENS. */
 async function newAccessToken(
   org: DemoOrgState,
-  issue: {
-    client: DemoClient;
-    scopes: string[];
-    base: string;
-    issuedAt: number;
-    approval?: Approval;
-  },
+  issue: AccessTokenIssue & { approval?: Approval },
 ): Promise<string> {
-  const { client, scopes, base, issuedAt, approval } = issue;
+  const { client, scopes, issuedAt, approval } = issue;
   const format = client.jwt_access_tokens ? "jwt" : "opaque";
   const token = format === "jwt"
     ? await issueJwtAccessToken(org, {
-      client,
-      scopes,
-      base,
-      issuedAt,
+      ...issue,
       lifetimeSeconds: SESSION_LIFETIME_MS / 1000,
     })
     : `${ORG_ID}!${randomOpaque(96)}`;
