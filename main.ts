@@ -626,7 +626,7 @@ function completeFlow(flow: Flow, tokens: Tokens) {
       ? {
         api_instance_url: tokens.api_instance_url,
         api_instance_url_is:
-          "the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/\u2026) and the Models API take this access token there, while the REST API stays at instance_url",
+          `the Salesforce API Platform's host, granted with the sfap_api scope: the Agent API (/einstein/ai-agent/v1/${ELLIPSIS}) and the Models API take this access token there, while the REST API stays at instance_url`,
       }
       : {}),
   }, tokensView);
