@@ -201,6 +201,16 @@ export const UNREACHED_ORG = [
   "--no-browser",
 ];
 
+/** A temporary directory for `fn`, removed afterwards whatever happens. */
+export async function withTempDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A port free on both loopbacks right now. */
 export function freePort(): number {
   const port = freeLoopbackPort(0);

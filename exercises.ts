@@ -42,7 +42,12 @@ import {
 } from "./main.ts";
 import { signInAndDecide } from "./demo_org.ts";
 import type { DemoOrgOptions } from "./demo_org.ts";
-import { base64url, createCodeVerifier, generatePkce } from "./pkce.ts";
+import {
+  base64url,
+  createCodeVerifier,
+  generatePkce,
+  randomBase64url,
+} from "./pkce.ts";
 
 // ---------------------------------------------------------------------------
 // What the attacker sends, and what comes back
@@ -196,7 +201,7 @@ export async function getAttackersOwnCode(
   app: App,
 ): Promise<{ code: string; state: string }> {
   const pkce = await generatePkce();
-  const state = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = randomBase64url(32);
   const url = buildAuthorizeUrl(app.instanceUrl, {
     client_id: app.clientId,
     redirect_uri: app.redirectUri,
@@ -265,10 +270,7 @@ export async function askForSwappedRedirect(
   const pkce = await generatePkce();
   url.searchParams.set("redirect_uri", ATTACKER_REDIRECT_URI);
   url.searchParams.set("code_challenge", pkce.code_challenge);
-  url.searchParams.set(
-    "state",
-    base64url(crypto.getRandomValues(new Uint8Array(32))),
-  );
+  url.searchParams.set("state", randomBase64url(32));
   url.searchParams.delete("nonce");
   return await attempt(send, "the app's authorization URL, redirect swapped", {
     from: "attacker",

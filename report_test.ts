@@ -43,6 +43,7 @@ import {
   spawn,
   UNREACHED_ORG,
   withDemoOrg,
+  withTempDir,
 } from "./_test_utils.ts";
 import { playDemoUser } from "./demo_org.ts";
 import {
@@ -936,20 +937,10 @@ Deno.test({
 // main.ts --report: the page of a real run
 // ---------------------------------------------------------------------------
 
-/** A temporary working directory for one run, removed afterwards. */
-async function inTempDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 /** Runs `--demo --no-browser --json` with `args` and `--report run.md` in a temporary folder: the run, its page and the page's mode. */
 async function demoReport(args: string[], options: { record?: boolean } = {}) {
   let written: { result: Finished; page: string; mode: number } | undefined;
-  await inTempDir(async (cwd) => {
+  await withTempDir(async (cwd) => {
     const result = await run(
       ["--demo", "--no-browser", "--json", ...args, "--report", "run.md"],
       { cwd, ...options },
@@ -1036,7 +1027,7 @@ Deno.test("--report refuses, before anything starts, a file that exists, a missi
     ],
   ];
   for (const [what, path, permissions, message] of cases) {
-    await inTempDir(async (dir) => {
+    await withTempDir(async (dir) => {
       await Deno.writeTextFile(`${dir}/taken.md`, "mine\n");
       const output = await new Deno.Command(Deno.execPath(), {
         args: [
@@ -1072,11 +1063,11 @@ Deno.test("--report refuses, before anything starts, a file that exists, a missi
 });
 
 Deno.test("--report in a gist without report.ts is a usage error before step 1, and says what to do; a run that stops before step 1 writes no page", async () => {
-  await inTempDir(async (gist) => {
+  await withTempDir(async (gist) => {
     for (const file of ["main.ts", "pkce.ts"]) {
       await Deno.copyFile(new URL(file, import.meta.url), `${gist}/${file}`);
     }
-    await inTempDir(async (cwd) => {
+    await withTempDir(async (cwd) => {
       const result = await run([...UNREACHED_ORG, "--report", "run.md"], {
         script: `${gist}/main.ts`,
         cwd,
@@ -1096,7 +1087,7 @@ Deno.test("--report in a gist without report.ts is a usage error before step 1, 
       new URL("report.ts", import.meta.url),
       `${gist}/report.ts`,
     );
-    await inTempDir(async (cwd) => {
+    await withTempDir(async (cwd) => {
       const result = await run(["--demo", "--report", "run.md"], {
         script: `${gist}/main.ts`,
         cwd,
@@ -1252,7 +1243,7 @@ Deno.test("--report writes the page of a failed run, its diagram ending at the f
 
 Deno.test("--report writes the page of an interrupted run, up to the step it stopped at", async () => {
   await withDemoOrg(async (org, redirect) => {
-    await inTempDir(async (cwd) => {
+    await withTempDir(async (cwd) => {
       const script = spawn([
         ...orgArgs(org, redirect),
         "--report",
@@ -1276,7 +1267,7 @@ Deno.test("--report writes the page of an interrupted run, up to the step it sto
 
 Deno.test("--report: a completed run whose page cannot be written at the end says so and exits 1, overwriting nothing", async () => {
   await withDemoOrg(async (org, redirect) => {
-    await inTempDir(async (cwd) => {
+    await withTempDir(async (cwd) => {
       const script = spawn([
         ...orgArgs(org, redirect),
         "--report",
@@ -1303,7 +1294,7 @@ Deno.test("--report: a completed run whose page cannot be written at the end say
 
 Deno.test("--report: the page holds no token, code, verifier or client secret the org issued, and says so at its top", async () => {
   await withDemoOrg(async (org, redirect) => {
-    await inTempDir(async (cwd) => {
+    await withTempDir(async (cwd) => {
       const result = await runApproved([
         ...orgArgs(org, redirect),
         "--http",
@@ -1410,7 +1401,7 @@ Deno.test("docs/example-report.md is what deno task report-example writes today,
   const example = await Deno.readTextFile(
     new URL("docs/example-report.md", import.meta.url),
   );
-  await inTempDir(async (cwd) => {
+  await withTempDir(async (cwd) => {
     const result = await run([...args.slice(0, -1), "today.md"], { cwd });
     assertEquals(result.code, 0, result.stderr);
     const today = await Deno.readTextFile(`${cwd}/today.md`);

@@ -19,6 +19,7 @@ import {
   run,
   runApproved,
   withDemoOrg,
+  withTempDir,
 } from "./_test_utils.ts";
 import { mask } from "./main.ts";
 import { playDemoUser, type ServedDemoOrg } from "./demo_org.ts";
@@ -40,15 +41,6 @@ async function refreshWith(org: ServedDemoOrg, refreshToken: string) {
     }),
   });
   return { status: response.status, body: await response.json() };
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Signs in against a standalone demo org with --refresh --save FILE, as a browser would approve. */
